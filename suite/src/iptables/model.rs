@@ -1,0 +1,749 @@
+//! The typed rule set: tables, chains, rules, matches and targets.
+//!
+//! The model is spelling-independent: kube-proxy's `--or-mark 0x4000` and
+//! iptables-save's `--set-xmark 0x4000/0x4000` parse to the same [`MarkOp`],
+//! and `-s 10.0.0.1` equals `-s 10.0.0.1/32`. What *is* kept is everything a
+//! printer needs to reproduce a rule that parses back to the same model, and
+//! the source position of every rule so that tracer walks and invariant
+//! violations can point at a line.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::probability::Probability;
+use crate::source::Span;
+
+/// A whole `iptables-save` dump (or the result of replaying iptables commands).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    /// Tables in the order they appeared.
+    pub tables: Vec<Table>,
+}
+
+/// One `*table` ... `COMMIT` block.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Which table.
+    pub name: TableName,
+    /// Chains in declaration order.
+    pub chains: Vec<Chain>,
+    /// Where `*table` was written; ignored by equality.
+    pub span: Span,
+    /// Whether the block was closed by `COMMIT` (commands replayed from a
+    /// script are always committed).
+    pub committed: bool,
+}
+
+/// The netfilter tables iptables knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TableName {
+    /// `raw`
+    Raw,
+    /// `mangle`
+    Mangle,
+    /// `filter`
+    Filter,
+    /// `nat`
+    Nat,
+    /// `security`
+    Security,
+}
+
+impl TableName {
+    /// All tables, in the order the normalizer prints them.
+    pub const ALL: [TableName; 5] = [
+        TableName::Raw,
+        TableName::Mangle,
+        TableName::Filter,
+        TableName::Nat,
+        TableName::Security,
+    ];
+
+    /// The name as iptables spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::Raw => "raw",
+            TableName::Mangle => "mangle",
+            TableName::Filter => "filter",
+            TableName::Nat => "nat",
+            TableName::Security => "security",
+        }
+    }
+
+    /// Parses a table name as iptables spells it.
+    pub fn from_name(name: &str) -> Option<TableName> {
+        TableName::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The built-in chains this table has, in kernel hook order.
+    pub fn builtin_chains(self) -> &'static [BuiltinChain] {
+        use BuiltinChain::*;
+        match self {
+            TableName::Raw => &[Prerouting, Output],
+            TableName::Mangle => &[Prerouting, Input, Forward, Output, Postrouting],
+            TableName::Filter | TableName::Security => &[Input, Forward, Output],
+            TableName::Nat => &[Prerouting, Input, Output, Postrouting],
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The five netfilter hooks, as chain names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BuiltinChain {
+    /// `PREROUTING`
+    Prerouting,
+    /// `INPUT`
+    Input,
+    /// `FORWARD`
+    Forward,
+    /// `OUTPUT`
+    Output,
+    /// `POSTROUTING`
+    Postrouting,
+}
+
+impl BuiltinChain {
+    /// The name as iptables spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuiltinChain::Prerouting => "PREROUTING",
+            BuiltinChain::Input => "INPUT",
+            BuiltinChain::Forward => "FORWARD",
+            BuiltinChain::Output => "OUTPUT",
+            BuiltinChain::Postrouting => "POSTROUTING",
+        }
+    }
+}
+
+/// A chain name: one of the built-in hooks or a user-defined chain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChainName {
+    /// A built-in chain (only meaningful in tables that have it).
+    Builtin(BuiltinChain),
+    /// A user-defined chain such as `KUBE-SERVICES`.
+    User(String),
+}
+
+impl ChainName {
+    /// Classifies a name: the five hook names are built-in, anything else is a user chain.
+    pub fn new(name: &str) -> ChainName {
+        match name {
+            "PREROUTING" => ChainName::Builtin(BuiltinChain::Prerouting),
+            "INPUT" => ChainName::Builtin(BuiltinChain::Input),
+            "FORWARD" => ChainName::Builtin(BuiltinChain::Forward),
+            "OUTPUT" => ChainName::Builtin(BuiltinChain::Output),
+            "POSTROUTING" => ChainName::Builtin(BuiltinChain::Postrouting),
+            other => ChainName::User(other.to_string()),
+        }
+    }
+
+    /// The name as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ChainName::Builtin(b) => b.as_str(),
+            ChainName::User(s) => s,
+        }
+    }
+
+    /// Whether this is a built-in chain.
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, ChainName::Builtin(_))
+    }
+}
+
+impl fmt::Display for ChainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A built-in chain's policy (user chains have none: `-` in iptables-save).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// `ACCEPT`
+    Accept,
+    /// `DROP`
+    Drop,
+}
+
+/// Packet and byte counters, as `[packets:bytes]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Counters {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// One chain with its rules.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// The chain's name.
+    pub name: ChainName,
+    /// Policy of a built-in chain; `None` for user chains.
+    pub policy: Option<Policy>,
+    /// The declaration's counters, if written. Ignored by equality.
+    pub counters: Option<Counters>,
+    /// Rules in order.
+    pub rules: Vec<Rule>,
+    /// Where the chain was declared (`:NAME ...` or `-N NAME`); for chains
+    /// that only appear in `-A` lines, the first such line. Ignored by equality.
+    pub span: Span,
+}
+
+/// One rule: the basic matches, the extension matches in written order, and the target.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// `-s`, `-d`, `-p`, `-i`, `-o` and `-f`.
+    pub basic: BasicMatch,
+    /// `-m` extension matches (and the implicit ones that `-p tcp --dport`
+    /// loads), in the order written.
+    pub matches: Vec<Match>,
+    /// `-j` / `-g`; `None` for a rule without a target (it only counts, or
+    /// only runs its matches' side effects such as `-m recent --set`).
+    pub target: Option<Target>,
+    /// The per-rule counters `-c`/`[p:b]`, if written. Ignored by equality.
+    pub counters: Option<Counters>,
+    /// The whole rule in the source. Ignored by equality.
+    pub span: Span,
+}
+
+/// A value that may be negated with `!`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Neg<T> {
+    /// Whether `!` was given.
+    pub negated: bool,
+    /// The value.
+    pub value: T,
+}
+
+impl<T> Neg<T> {
+    /// A non-negated value.
+    pub fn pos(value: T) -> Neg<T> {
+        Neg {
+            negated: false,
+            value,
+        }
+    }
+
+    /// Applies the negation to the result of testing the value.
+    pub fn eval(&self, matched: bool) -> bool {
+        matched != self.negated
+    }
+}
+
+/// The matches every rule has without `-m`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BasicMatch {
+    /// `-s` / `--source`.
+    pub source: Option<Neg<Ipv4Net>>,
+    /// `-d` / `--destination`.
+    pub destination: Option<Neg<Ipv4Net>>,
+    /// `-p` / `--protocol`.
+    pub protocol: Option<Neg<Protocol>>,
+    /// `-i` / `--in-interface` (a trailing `+` is a wildcard).
+    pub in_interface: Option<Neg<String>>,
+    /// `-o` / `--out-interface`.
+    pub out_interface: Option<Neg<String>>,
+    /// `-f` / `--fragment` (never matches a first packet unless negated).
+    pub fragment: Option<Neg<()>>,
+}
+
+/// A layer-4 protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// `tcp`
+    Tcp,
+    /// `udp`
+    Udp,
+    /// `sctp`
+    Sctp,
+    /// `icmp`
+    Icmp,
+    /// `all` (or `0`)
+    All,
+    /// Any other protocol by number.
+    Number(u8),
+}
+
+impl Protocol {
+    /// Parses a protocol name or number as iptables accepts it.
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "tcp" | "6" => Protocol::Tcp,
+            "udp" | "17" => Protocol::Udp,
+            "sctp" | "132" => Protocol::Sctp,
+            "icmp" | "1" => Protocol::Icmp,
+            "all" | "0" => Protocol::All,
+            other => Protocol::Number(other.parse().ok()?),
+        })
+    }
+
+    /// The name as iptables-save prints it.
+    pub fn as_str(self) -> String {
+        match self {
+            Protocol::Tcp => "tcp".into(),
+            Protocol::Udp => "udp".into(),
+            Protocol::Sctp => "sctp".into(),
+            Protocol::Icmp => "icmp".into(),
+            Protocol::All => "all".into(),
+            Protocol::Number(n) => n.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+/// An inclusive port range; a single port has `first == last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortRange {
+    /// First port.
+    pub first: u16,
+    /// Last port (inclusive).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// A single port.
+    pub fn single(port: u16) -> PortRange {
+        PortRange {
+            first: port,
+            last: port,
+        }
+    }
+
+    /// Whether `port` is in the range.
+    pub fn contains(self, port: u16) -> bool {
+        self.first <= port && port <= self.last
+    }
+}
+
+/// An extension match (`-m NAME --option ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// `-m tcp`, `-m udp` or `-m sctp` with optional `--sport`/`--dport`.
+    Ports {
+        /// Which protocol module.
+        protocol: Protocol,
+        /// `--sport` / `--source-port`.
+        sport: Option<Neg<PortRange>>,
+        /// `--dport` / `--destination-port`.
+        dport: Option<Neg<PortRange>>,
+    },
+    /// `-m multiport`.
+    Multiport {
+        /// `--sports` / `--source-ports`.
+        sports: Option<Neg<Vec<PortRange>>>,
+        /// `--dports` / `--destination-ports`.
+        dports: Option<Neg<Vec<PortRange>>>,
+        /// `--ports` (either direction).
+        ports: Option<Neg<Vec<PortRange>>>,
+    },
+    /// `-m comment --comment TEXT`.
+    Comment(String),
+    /// `-m statistic`.
+    Statistic(Neg<Statistic>),
+    /// `-m addrtype`.
+    AddrType {
+        /// `--src-type`.
+        src_type: Option<Neg<Vec<AddrType>>>,
+        /// `--dst-type`.
+        dst_type: Option<Neg<Vec<AddrType>>>,
+        /// `--limit-iface-in` / `--limit-iface-out` (kept for printing only).
+        limit_iface: Option<String>,
+    },
+    /// `-m conntrack --ctstate ...` or the older `-m state --state ...`.
+    Conntrack {
+        /// Which module was named (for printing).
+        module: CtModule,
+        /// The states.
+        states: Neg<Vec<CtState>>,
+    },
+    /// `-m mark --mark VALUE[/MASK]`.
+    Mark(Neg<MarkMatch>),
+    /// `-m recent`.
+    Recent(Recent),
+    /// `-m limit` (a first packet is always within the burst).
+    Limit {
+        /// `--limit`, as written.
+        rate: Option<String>,
+        /// `--limit-burst`.
+        burst: Option<u32>,
+    },
+    /// A match module the parser does not model (lax mode only). Never matches.
+    Unknown {
+        /// The module name after `-m`.
+        module: String,
+        /// Its arguments, as written.
+        args: Vec<String>,
+    },
+}
+
+/// Which module spelled a conntrack-state match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CtModule {
+    /// `-m conntrack --ctstate`
+    Conntrack,
+    /// `-m state --state`
+    State,
+}
+
+/// A conntrack state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CtState {
+    /// `NEW`
+    New,
+    /// `ESTABLISHED`
+    Established,
+    /// `RELATED`
+    Related,
+    /// `INVALID`
+    Invalid,
+    /// `UNTRACKED`
+    Untracked,
+    /// `SNAT`
+    Snat,
+    /// `DNAT`
+    Dnat,
+}
+
+impl CtState {
+    /// Parses a state name.
+    pub fn from_name(name: &str) -> Option<CtState> {
+        Some(match name {
+            "NEW" => CtState::New,
+            "ESTABLISHED" => CtState::Established,
+            "RELATED" => CtState::Related,
+            "INVALID" => CtState::Invalid,
+            "UNTRACKED" => CtState::Untracked,
+            "SNAT" => CtState::Snat,
+            "DNAT" => CtState::Dnat,
+            _ => return None,
+        })
+    }
+
+    /// The name as iptables prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CtState::New => "NEW",
+            CtState::Established => "ESTABLISHED",
+            CtState::Related => "RELATED",
+            CtState::Invalid => "INVALID",
+            CtState::Untracked => "UNTRACKED",
+            CtState::Snat => "SNAT",
+            CtState::Dnat => "DNAT",
+        }
+    }
+}
+
+/// An address type for `-m addrtype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AddrType {
+    /// `UNSPEC`
+    Unspec,
+    /// `UNICAST`
+    Unicast,
+    /// `LOCAL`
+    Local,
+    /// `BROADCAST`
+    Broadcast,
+    /// `ANYCAST`
+    Anycast,
+    /// `MULTICAST`
+    Multicast,
+    /// `BLACKHOLE`
+    Blackhole,
+    /// `UNREACHABLE`
+    Unreachable,
+    /// `PROHIBIT`
+    Prohibit,
+    /// `THROW`
+    Throw,
+    /// `NAT`
+    Nat,
+    /// `XRESOLVE`
+    Xresolve,
+}
+
+impl AddrType {
+    /// Parses an address type name.
+    pub fn from_name(name: &str) -> Option<AddrType> {
+        Some(match name {
+            "UNSPEC" => AddrType::Unspec,
+            "UNICAST" => AddrType::Unicast,
+            "LOCAL" => AddrType::Local,
+            "BROADCAST" => AddrType::Broadcast,
+            "ANYCAST" => AddrType::Anycast,
+            "MULTICAST" => AddrType::Multicast,
+            "BLACKHOLE" => AddrType::Blackhole,
+            "UNREACHABLE" => AddrType::Unreachable,
+            "PROHIBIT" => AddrType::Prohibit,
+            "THROW" => AddrType::Throw,
+            "NAT" => AddrType::Nat,
+            "XRESOLVE" => AddrType::Xresolve,
+            _ => return None,
+        })
+    }
+
+    /// The name as iptables prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddrType::Unspec => "UNSPEC",
+            AddrType::Unicast => "UNICAST",
+            AddrType::Local => "LOCAL",
+            AddrType::Broadcast => "BROADCAST",
+            AddrType::Anycast => "ANYCAST",
+            AddrType::Multicast => "MULTICAST",
+            AddrType::Blackhole => "BLACKHOLE",
+            AddrType::Unreachable => "UNREACHABLE",
+            AddrType::Prohibit => "PROHIBIT",
+            AddrType::Throw => "THROW",
+            AddrType::Nat => "NAT",
+            AddrType::Xresolve => "XRESOLVE",
+        }
+    }
+}
+
+/// `-m statistic` modes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statistic {
+    /// `--mode random --probability P`.
+    Random(Probability),
+    /// `--mode nth --every N [--packet P]`.
+    Nth {
+        /// `--every`.
+        every: u32,
+        /// `--packet` (default 0).
+        packet: u32,
+    },
+}
+
+/// `-m mark --mark VALUE/MASK` (mask defaults to all ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MarkMatch {
+    /// The value compared after masking.
+    pub value: u32,
+    /// The mask.
+    pub mask: u32,
+}
+
+impl MarkMatch {
+    /// Whether a packet mark matches (before negation).
+    pub fn matches(self, mark: u32) -> bool {
+        mark & self.mask == self.value
+    }
+}
+
+/// What `-m recent` does with its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecentAction {
+    /// `--set`: add the address; always matches.
+    Set,
+    /// `--rcheck`: match if the address is in the list.
+    Rcheck,
+    /// `--update`: like rcheck, and refresh the timestamp.
+    Update,
+    /// `--remove`: match if present, and remove it.
+    Remove,
+}
+
+/// `-m recent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recent {
+    /// Whether the action was negated.
+    pub negated: bool,
+    /// The action.
+    pub action: RecentAction,
+    /// `--name` (default `DEFAULT`).
+    pub name: String,
+    /// `--seconds`.
+    pub seconds: Option<u32>,
+    /// `--reap`.
+    pub reap: bool,
+    /// `--hitcount`.
+    pub hitcount: Option<u32>,
+    /// `--rttl`.
+    pub rttl: bool,
+    /// `--mask` (default 255.255.255.255).
+    pub mask: Ipv4Addr,
+    /// Which address is remembered: `--rsource` (default) or `--rdest`.
+    pub side: RecentSide,
+}
+
+/// Which address `-m recent` keys on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecentSide {
+    /// `--rsource`
+    Source,
+    /// `--rdest`
+    Dest,
+}
+
+/// A rule's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `-j ACCEPT`
+    Accept,
+    /// `-j DROP`
+    Drop,
+    /// `-j REJECT [--reject-with TYPE]`
+    Reject {
+        /// `--reject-with`, as written.
+        with: Option<String>,
+    },
+    /// `-j RETURN`
+    Return,
+    /// `-j CHAIN`
+    Jump(ChainName),
+    /// `-g CHAIN`
+    Goto(ChainName),
+    /// `-j DNAT --to-destination ADDR[-ADDR][:PORT[-PORT]]`
+    Dnat(NatRange),
+    /// `-j SNAT --to-source ...`
+    Snat {
+        /// `--to-source`.
+        to: NatRange,
+        /// `--random` / `--random-fully` / `--persistent` flags, as written.
+        flags: Vec<String>,
+    },
+    /// `-j MASQUERADE`
+    Masquerade {
+        /// `--to-ports`.
+        to_ports: Option<PortRange>,
+        /// `--random-fully`.
+        random_fully: bool,
+        /// `--random`.
+        random: bool,
+    },
+    /// `-j REDIRECT [--to-ports P]`: DNAT to the node's own address.
+    Redirect {
+        /// `--to-ports`.
+        to_ports: Option<PortRange>,
+    },
+    /// `-j MARK` in any spelling, reduced to `mark = (mark & !mask) ^ value`.
+    Mark(MarkOp),
+    /// `-j LOG` (non-terminating).
+    Log {
+        /// `--log-prefix`.
+        prefix: Option<String>,
+        /// `--log-level`.
+        level: Option<String>,
+    },
+    /// A target the parser does not model (lax mode only). Treated as non-terminating.
+    Unknown {
+        /// The target name.
+        name: String,
+        /// Its arguments, as written.
+        args: Vec<String>,
+    },
+}
+
+/// The MARK target's effect: `mark = (mark & !mask) ^ value` (iptables' `--set-xmark`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MarkOp {
+    /// Bits XORed in after clearing.
+    pub value: u32,
+    /// Bits cleared first.
+    pub mask: u32,
+}
+
+impl MarkOp {
+    /// Applies the operation to a packet mark.
+    pub fn apply(self, mark: u32) -> u32 {
+        (mark & !self.mask) ^ self.value
+    }
+}
+
+/// A NAT destination: an address range and an optional port range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NatRange {
+    /// First address (the one the tracer uses).
+    pub first: Ipv4Addr,
+    /// Last address of a range (`first` when there is none).
+    pub last: Ipv4Addr,
+    /// Ports, if given.
+    pub ports: Option<PortRange>,
+}
+
+impl RuleSet {
+    /// The table with this name, if present.
+    pub fn table(&self, name: TableName) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+impl Table {
+    /// The chain with this name, if declared.
+    pub fn chain(&self, name: &ChainName) -> Option<&Chain> {
+        self.chains.iter().find(|c| &c.name == name)
+    }
+
+    /// The chain with this name, by string.
+    pub fn chain_by_name(&self, name: &str) -> Option<&Chain> {
+        self.chains.iter().find(|c| c.name.as_str() == name)
+    }
+}
+
+impl Rule {
+    /// The `-m comment` text, if any.
+    pub fn comment(&self) -> Option<&str> {
+        self.matches.iter().find_map(|m| match m {
+            Match::Comment(c) => Some(c.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The chain this rule jumps or goes to, if any.
+    pub fn jump_target(&self) -> Option<&ChainName> {
+        match &self.target {
+            Some(Target::Jump(c)) | Some(Target::Goto(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The random probability of this rule's `-m statistic`, if any.
+    pub fn probability(&self) -> Option<&Probability> {
+        self.matches.iter().find_map(|m| match m {
+            Match::Statistic(Neg {
+                negated: false,
+                value: Statistic::Random(p),
+            }) => Some(p),
+            _ => None,
+        })
+    }
+}
+
+// Equality is semantic: where a thing was written and what its counters said
+// do not change what the rule set does, and round-trip tests rely on that.
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.chains == other.chains && self.committed == other.committed
+    }
+}
+impl Eq for Table {}
+
+impl PartialEq for Chain {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.policy == other.policy && self.rules == other.rules
+    }
+}
+impl Eq for Chain {}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.basic == other.basic && self.matches == other.matches && self.target == other.target
+    }
+}
+impl Eq for Rule {}

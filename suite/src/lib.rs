@@ -1,0 +1,9 @@
+//! kpconform's library: everything that judges iptables rules generated for
+//! Kubernetes Services, without spawning processes.
+#![deny(missing_docs)]
+
+pub mod iptables;
+pub mod probability;
+pub mod scenario;
+pub mod source;
+pub mod trace;

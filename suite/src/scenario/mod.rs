@@ -1,0 +1,142 @@
+//! Scenarios (contract §1), flows and expectations (§3), and the generator
+//! input (§2) rendered from a scenario for one node.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use bigdecimal::BigDecimal;
+use ipnet::Ipv4Net;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::iptables::model::Protocol;
+use crate::source::Span;
+use crate::trace::Verdict;
+
+/// One scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Path below `golden/scenarios/` without `.yaml`, e.g. `nodeport/local-policy-split`.
+    pub id: String,
+    /// What the scenario shows.
+    pub description: String,
+    /// Free-form tags for filtering.
+    pub tags: Vec<String>,
+    /// The cluster state.
+    pub cluster: Cluster,
+    /// Packets and what must happen to them.
+    pub flows: Vec<Flow>,
+}
+
+/// Cluster-wide settings, nodes and Kubernetes objects.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// kube-proxy `--cluster-cidr`; `None` when absent or empty.
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// kube-proxy `--masquerade-all`.
+    pub masquerade_all: bool,
+    /// kube-proxy `--iptables-masquerade-bit` (0..=31).
+    pub masquerade_bit: u8,
+    /// kube-proxy `--nodeport-addresses`; empty means all local addresses.
+    pub node_port_addresses: Vec<Ipv4Net>,
+    /// The nodes, in file order.
+    pub nodes: Vec<NodeSpec>,
+    /// Services, EndpointSlices and Nodes, in file order.
+    pub objects: Vec<Object>,
+}
+
+/// A node of the scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// The node name (matches EndpointSlice `nodeName`).
+    pub name: String,
+    /// The node's own addresses; a bare IP is a /32. The first is kube-proxy's node IP.
+    pub addresses: Vec<Ipv4Net>,
+}
+
+/// A Kubernetes object the suite understands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// `v1/Service`
+    Service(Box<Service>),
+    /// `discovery.k8s.io/v1/EndpointSlice`
+    EndpointSlice(Box<EndpointSlice>),
+    /// `v1/Node` (only its labels matter: topology)
+    Node(Box<Node>),
+}
+
+/// The source of a flow's first packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowSource {
+    /// Arrives from the network (a remote client, or a pod through the node's bridge).
+    Ip(Ipv4Addr),
+    /// Sent by the node itself, from its first address.
+    Node,
+}
+
+/// Where a flow is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    /// Destination address.
+    pub addr: SocketAddrV4,
+    /// Protocol.
+    pub protocol: Protocol,
+}
+
+/// One flow: a first packet of a new connection and what must happen to it.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Human-readable name, unique within the scenario.
+    pub name: String,
+    /// Whose rules the packet meets.
+    pub node: String,
+    /// Where it comes from.
+    pub from: FlowSource,
+    /// Where it goes.
+    pub to: Destination,
+    /// Expectations (at least one is set).
+    pub expect: Expect,
+    /// Allowed difference per probability (default 1e-6).
+    pub tolerance: BigDecimal,
+    /// Where the flow was written in the scenario file.
+    pub span: Span,
+}
+
+/// A flow's expectations (contract §3). Unset keys are not checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expect {
+    /// Accepted mass per destination after DNAT.
+    pub endpoints: Option<BTreeMap<SocketAddrV4, BigDecimal>>,
+    /// Where all the mass ends.
+    pub verdict: Option<Verdict>,
+    /// Whether every accepted outcome is masqueraded.
+    pub masquerade: Option<bool>,
+    /// Whether a second connection from the same source sticks to the first's endpoint.
+    pub sticky: Option<bool>,
+}
+
+/// What one node's generator is given (contract §2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorInput {
+    /// The node and kube-proxy's settings.
+    pub node: NodeConfig,
+    /// The scenario's objects, unchanged.
+    pub objects: Vec<Object>,
+}
+
+/// The `node:` section of the generator input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Node name.
+    pub name: String,
+    /// The node's own addresses (first = node IP); a bare IP is a /32.
+    pub addresses: Vec<Ipv4Net>,
+    /// `--cluster-cidr`, `None` when empty.
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// `--masquerade-all`.
+    pub masquerade_all: bool,
+    /// `--iptables-masquerade-bit`.
+    pub masquerade_bit: u8,
+    /// `--nodeport-addresses`.
+    pub node_port_addresses: Vec<Ipv4Net>,
+}
