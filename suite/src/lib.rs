@@ -2,6 +2,7 @@
 //! Kubernetes Services, without spawning processes.
 #![deny(missing_docs)]
 
+pub mod invariants;
 pub mod iptables;
 pub mod probability;
 pub mod scenario;

@@ -1,0 +1,332 @@
+//! The lexer: splits text into logical lines of quote-aware tokens.
+//!
+//! It never fails. Problems it notices (an unterminated quote) are recorded
+//! on the line for the parser to report, and the text is still tokenized as
+//! well as it can be, so that one bad line never hides the errors of the next.
+//!
+//! Two spellings meet here: iptables-save (`"..."` with `\"` and `\\`
+//! escapes) and shell command lines from tutorials (`'...'`, backslash
+//! escapes, and `\` at the end of a line continuing the command).
+
+use std::borrow::Cow;
+
+use crate::source::Span;
+
+/// One word of a line, with quotes removed and escapes resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// The word's value.
+    pub text: Cow<'a, str>,
+    /// Where the word was written, quotes included.
+    pub span: Span,
+    /// Whether any part was quoted (a quoted `!` or `-x` is a value, never an operator).
+    pub quoted: bool,
+}
+
+impl Token<'_> {
+    /// Whether this token is the bare word `s`.
+    pub fn is(&self, s: &str) -> bool {
+        !self.quoted && self.text == s
+    }
+
+    /// Whether this token looks like an option (`-x` or `--xyz`), not a value.
+    pub fn is_option(&self) -> bool {
+        !self.quoted && self.text.len() > 1 && self.text.starts_with('-')
+    }
+}
+
+/// A line as the parser sees it: one command or one iptables-save line.
+#[derive(Debug, Clone)]
+pub struct Line<'a> {
+    /// The words.
+    pub tokens: Vec<Token<'a>>,
+    /// The whole logical line (several physical lines when continued with `\`).
+    pub span: Span,
+    /// Problems found while lexing: (where, what).
+    pub problems: Vec<(Span, &'static str)>,
+}
+
+/// Iterates over the logical lines of `text`, skipping blank and `#` lines.
+pub fn lines(text: &str) -> Lines<'_> {
+    Lines {
+        text,
+        pos: 0,
+        line: 1,
+    }
+}
+
+/// Iterator returned by [`lines`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+    line: u32,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        loop {
+            if self.pos >= self.text.len() {
+                return None;
+            }
+            let bytes = self.text.as_bytes();
+            let start = self.pos;
+            let start_line = self.line;
+            // Find the end of the logical line: a newline not preceded by a
+            // continuation backslash.
+            let mut end;
+            let mut search = start;
+            loop {
+                match memchr::memchr(b'\n', &bytes[search..]) {
+                    Some(i) => {
+                        end = search + i;
+                        self.line += 1;
+                        let content = trim_cr(&self.text[start..end]);
+                        if content.ends_with('\\') && !content.ends_with("\\\\") {
+                            search = end + 1;
+                            continue;
+                        }
+                        self.pos = end + 1;
+                    }
+                    None => {
+                        end = bytes.len();
+                        self.pos = end;
+                    }
+                }
+                break;
+            }
+            let raw = &self.text[start..end];
+            let trimmed = raw.trim_start();
+            if trimmed.trim().is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            return Some(tokenize(self.text, start, end, start_line));
+        }
+    }
+}
+
+fn trim_cr(s: &str) -> &str {
+    s.strip_suffix('\r').unwrap_or(s).trim_end_matches([' ', '\t'])
+}
+
+/// Tokenizes `text[start..end]`, whose first byte is on line `line`.
+fn tokenize(text: &str, start: usize, end: usize, line: u32) -> Line<'_> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut problems = Vec::new();
+    let mut i = start;
+    let mut line_no = line;
+    while i < end {
+        let b = bytes[i];
+        if b == b'\n' {
+            line_no += 1;
+            i += 1;
+            continue;
+        }
+        if b == b' ' || b == b'\t' || b == b'\r' {
+            i += 1;
+            continue;
+        }
+        if b == b'\\' && i + 1 < end && (bytes[i + 1] == b'\n' || bytes[i + 1] == b'\r') {
+            // A continuation: the newline is skipped on the next turn.
+            i += 1;
+            continue;
+        }
+        let tok_start = i;
+        let tok_line = line_no;
+        // Fast path: a plain word with no quotes or escapes borrows the text.
+        let mut j = i;
+        while j < end && !matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'\\') {
+            j += 1;
+        }
+        if j == end || matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+            tokens.push(Token {
+                text: Cow::Borrowed(&text[i..j]),
+                span: Span::new(i, j, tok_line),
+                quoted: false,
+            });
+            i = j;
+            continue;
+        }
+        // A single double-quoted word without escapes also borrows.
+        if j == i && bytes[i] == b'"' {
+            if let Some(close) = memchr::memchr2(b'"', b'\\', &bytes[i + 1..end]) {
+                let close = i + 1 + close;
+                let after = close + 1;
+                if bytes[close] == b'"'
+                    && (after == end || matches!(bytes[after], b' ' | b'\t' | b'\r' | b'\n'))
+                    && memchr::memchr(b'\n', &bytes[i + 1..close]).is_none()
+                {
+                    tokens.push(Token {
+                        text: Cow::Borrowed(&text[i + 1..close]),
+                        span: Span::new(i, after, tok_line),
+                        quoted: true,
+                    });
+                    i = after;
+                    continue;
+                }
+            }
+        }
+        // General case: shell-like word with quotes and escapes.
+        let mut value = String::new();
+        let mut quoted = false;
+        while i < end && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+            match bytes[i] {
+                b'"' => {
+                    quoted = true;
+                    let open = i;
+                    i += 1;
+                    let mut closed = false;
+                    while i < end {
+                        match bytes[i] {
+                            b'"' => {
+                                closed = true;
+                                i += 1;
+                                break;
+                            }
+                            b'\\' if i + 1 < end && matches!(bytes[i + 1], b'"' | b'\\' | b'$' | b'`') => {
+                                value.push(bytes[i + 1] as char);
+                                i += 2;
+                            }
+                            b'\n' => {
+                                line_no += 1;
+                                value.push('\n');
+                                i += 1;
+                            }
+                            _ => {
+                                let ch = next_char(text, i);
+                                value.push(ch);
+                                i += ch.len_utf8();
+                            }
+                        }
+                    }
+                    if !closed {
+                        problems.push((Span::new(open, end, tok_line), "unterminated `\"` quote"));
+                    }
+                }
+                b'\'' => {
+                    quoted = true;
+                    let open = i;
+                    match memchr::memchr(b'\'', &bytes[i + 1..end]) {
+                        Some(close) => {
+                            let close = i + 1 + close;
+                            line_no += memchr::memchr_iter(b'\n', &bytes[i + 1..close]).count() as u32;
+                            value.push_str(&text[i + 1..close]);
+                            i = close + 1;
+                        }
+                        None => {
+                            value.push_str(&text[i + 1..end]);
+                            problems.push((Span::new(open, end, tok_line), "unterminated `'` quote"));
+                            i = end;
+                        }
+                    }
+                }
+                b'\\' => {
+                    if i + 1 < end && bytes[i + 1] != b'\n' {
+                        let ch = next_char(text, i + 1);
+                        value.push(ch);
+                        i += 1 + ch.len_utf8();
+                    } else {
+                        i += 1;
+                    }
+                }
+                _ => {
+                    let ch = next_char(text, i);
+                    value.push(ch);
+                    i += ch.len_utf8();
+                }
+            }
+        }
+        tokens.push(Token {
+            text: Cow::Owned(value),
+            span: Span::new(tok_start, i, tok_line),
+            quoted,
+        });
+    }
+    Line {
+        tokens,
+        span: Span::new(start, end, line),
+        problems,
+    }
+}
+
+fn next_char(text: &str, i: usize) -> char {
+    text[i..].chars().next().unwrap_or('\u{fffd}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<Vec<String>> {
+        lines(text)
+            .map(|l| l.tokens.iter().map(|t| t.text.to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn splits_save_lines_and_unquotes_comments() {
+        let w = words("*nat\n:KUBE-X - [0:0]\n-A X -m comment --comment \"a b\" -j Y\nCOMMIT\n");
+        assert_eq!(w[0], ["*nat"]);
+        assert_eq!(w[1], [":KUBE-X", "-", "[0:0]"]);
+        assert_eq!(w[2], ["-A", "X", "-m", "comment", "--comment", "a b", "-j", "Y"]);
+        assert_eq!(w[3], ["COMMIT"]);
+    }
+
+    #[test]
+    fn skips_blank_and_comment_lines() {
+        assert_eq!(words("# Generated by iptables-save\n\n   \n*filter\n").len(), 1);
+    }
+
+    #[test]
+    fn resolves_escapes_inside_double_quotes() {
+        let w = words(r#"-A X -m comment --comment "say \"hi\" \\ now""#);
+        assert_eq!(w[0][5], r#"say "hi" \ now"#);
+    }
+
+    #[test]
+    fn joins_continued_command_lines() {
+        let text = "sudo iptables \\\n  --table nat \\\n  --new DUSTIN-SERVICES\nnext";
+        let all: Vec<Line> = lines(text).collect();
+        assert_eq!(all.len(), 2);
+        let w: Vec<&str> = all[0].tokens.iter().map(|t| t.text.as_ref()).collect();
+        assert_eq!(w, ["sudo", "iptables", "--table", "nat", "--new", "DUSTIN-SERVICES"]);
+        assert_eq!(all[0].tokens[4].span.line, 3);
+        assert_eq!(all[1].span.line, 4);
+    }
+
+    #[test]
+    fn single_quotes_and_concatenation() {
+        let w = words("iptables -A INPUT -j LOG --log-prefix 'in put: '\"x\"");
+        assert_eq!(w[0].last().unwrap(), "in put: x");
+    }
+
+    #[test]
+    fn unterminated_quote_is_a_problem_not_a_failure() {
+        let l: Vec<Line> = lines("-A X -m comment --comment \"oops\n-A Y -j ACCEPT\n").collect();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].problems.len(), 1);
+        assert_eq!(l[0].tokens.last().unwrap().text, "oops");
+        assert!(l[1].problems.is_empty());
+    }
+
+    #[test]
+    fn spans_point_at_the_words() {
+        let text = "-A X -j \"Y\"";
+        let l = lines(text).next().unwrap();
+        let t = &l.tokens[3];
+        assert_eq!(&text[t.span.start as usize..t.span.end as usize], "\"Y\"");
+        assert!(t.quoted);
+        assert!(l.tokens[0].is_option());
+        assert!(!t.is_option());
+    }
+
+    #[test]
+    fn never_panics_on_odd_bytes() {
+        for text in ["\\", "\"", "'", "\\\n", "a\\", "é\"\\é", "\r\n\r", "\"\\"] {
+            let _ = lines(text).count();
+        }
+    }
+}
