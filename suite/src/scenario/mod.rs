@@ -1,5 +1,33 @@
 //! Scenarios (contract §1), flows and expectations (§3), and the generator
 //! input (§2) rendered from a scenario for one node.
+//!
+//! ```
+//! use kpconform_suite::scenario::{GeneratorInput, Scenario};
+//! use kpconform_suite::source::SourceFile;
+//!
+//! let text = "
+//! cluster:
+//!   clusterCIDR: 10.64.0.0/16
+//!   nodes: [{name: node-a, addresses: [192.168.0.10]}]
+//!   objects:
+//!   - {apiVersion: v1, kind: Service, metadata: {name: api, namespace: default},
+//!      spec: {clusterIP: 10.96.0.50, ports: [{port: 80, protocol: TCP}]}}
+//! flows:
+//! - {name: no endpoints, node: node-a, from: node, to: 10.96.0.50:80/tcp,
+//!    expect: {verdict: reject}}
+//! ";
+//! let scenario = Scenario::from_source(&SourceFile::new("api.yaml", text), "clusterip/api")?;
+//! let input = scenario.generator_input("node-a").expect("node-a is in the cluster");
+//! let yaml = input.to_yaml();
+//! assert!(yaml.starts_with("node:\n  name: node-a\n  addresses:\n  - 192.168.0.10\n"));
+//! assert_eq!(GeneratorInput::from_yaml(&SourceFile::new("<stdin>", yaml))?, input);
+//!
+//! // Typos are errors that point at their line and column.
+//! let typo = text.replace("expect:", "expcet:");
+//! let err = Scenario::from_source(&SourceFile::new("api.yaml", typo), "x").unwrap_err();
+//! assert_eq!((err.line(), err.column(), err.path()), (10, 4, "flows[0].expcet"));
+//! # Ok::<(), kpconform_suite::scenario::ScenarioError>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -12,6 +40,19 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use crate::iptables::model::Protocol;
 use crate::source::Span;
 use crate::trace::Verdict;
+
+mod de;
+mod error;
+mod fields;
+mod flows;
+mod input;
+mod load;
+mod objects;
+mod yaml;
+
+pub use error::{ErrorKind, ScenarioError};
+pub use load::discover;
+pub use objects::parse_objects;
 
 /// One scenario file.
 #[derive(Debug, Clone)]
@@ -140,3 +181,6 @@ pub struct NodeConfig {
     /// `--nodeport-addresses`.
     pub node_port_addresses: Vec<Ipv4Net>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+//! `kpconform lint`: the invariants of a rule set, without a scenario.
+
+use anyhow::Result;
+use kpconform_suite::invariants::{self, Profile};
+use kpconform_suite::iptables::model::RuleSet;
+use kpconform_suite::source::SourceFile;
+
+use super::Outcome;
+use crate::cli::{LintArgs, ProfileArg};
+use crate::rules_file;
+
+pub(crate) fn run(args: &LintArgs) -> Result<Outcome> {
+    if args.list {
+        for inv in invariants::catalogue() {
+            println!("{:<28} {:<10} {}", inv.id, inv.profile.as_str(), inv.description);
+        }
+        return Ok(Outcome::Pass);
+    }
+    let source = rules_file::read(&args.rules)?;
+    let rules = rules_file::parse(&source, &args.parse)?;
+    let profile = resolve_profile(args.profile, &rules);
+    let failed = report_violations(&source, &rules, profile);
+    let (tables, chains, count) = counts(&rules);
+    if failed == 0 {
+        println!(
+            "ok: {tables} tables, {chains} chains, {count} rules; every {profile} invariant holds",
+        );
+        Ok(Outcome::Pass)
+    } else {
+        println!("FAILED: {failed} invariant violation(s) ({profile} profile)");
+        Ok(Outcome::Fail)
+    }
+}
+
+/// The profile to check: as asked, or detected from the chains present.
+pub(crate) fn resolve_profile(arg: ProfileArg, rules: &RuleSet) -> Profile {
+    match arg {
+        ProfileArg::Auto => invariants::detect_profile(rules),
+        ProfileArg::Generic => Profile::Generic,
+        ProfileArg::KubeProxy => Profile::KubeProxy,
+    }
+}
+
+/// Prints each violation at its line; returns how many there were.
+pub(crate) fn report_violations(source: &SourceFile, rules: &RuleSet, profile: Profile) -> usize {
+    let violations = invariants::check(rules, profile);
+    for v in &violations {
+        println!("{}\n", source.render(v.span, v));
+    }
+    violations.len()
+}
+
+fn counts(rules: &RuleSet) -> (usize, usize, usize) {
+    let chains = rules.tables.iter().map(|t| t.chains.len()).sum();
+    let count = rules
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum();
+    (rules.tables.len(), chains, count)
+}

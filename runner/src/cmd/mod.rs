@@ -1,0 +1,42 @@
+//! One module per subcommand; each returns an [`Outcome`] or an input error.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+mod check;
+mod input;
+mod lint;
+mod trace;
+
+/// How a command ended, as the exit status reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything passed: exit 0.
+    Pass,
+    /// A flow or invariant failed: exit 1.
+    Fail,
+    /// Usage or input error: exit 2.
+    InputError,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        ExitCode::from(match o {
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::InputError => 2,
+        })
+    }
+}
+
+pub(crate) fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Trace(args) => trace::run(&args),
+        Command::Lint(args) => lint::run(&args),
+        Command::Input(args) => input::run(&args),
+    }
+}

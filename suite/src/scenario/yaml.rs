@@ -1,0 +1,456 @@
+//! A YAML document as a tree in which every node keeps its source span and
+//! every scalar its exact text, built from serde-saphyr's event parser.
+//!
+//! serde's data model turns `0.3333333333` into an `f64` before we could see
+//! it, and loses where an unknown key was written; walking our own tree keeps
+//! both, so probabilities stay exact and every error points at its node.
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::granit_parser::{
+    Event, Marker, Parser, ScalarStyle, ScanError, Span as YamlSpan,
+};
+
+use super::error::{ErrorKind, Problem};
+use crate::source::Span;
+
+/// Aliases can expand a small file exponentially ("billion laughs"); no real
+/// scenario comes anywhere near this many nodes.
+const MAX_NODES: usize = 2_000_000;
+
+/// One YAML node and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) span: Span,
+}
+
+/// The content of a node. Mapping keys are always scalars, kept in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A scalar's text after YAML escape processing, and whether it was plain
+/// (unquoted and untagged, so subject to type resolution).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scalar {
+    pub(crate) text: String,
+    pub(crate) plain: bool,
+}
+
+/// A plain scalar's type under the YAML 1.2 core schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    Null,
+    Bool(bool),
+    Int,
+    Float,
+    Str,
+}
+
+impl Scalar {
+    /// The core-schema type; quoted or `!!str`-tagged scalars are strings.
+    pub(crate) fn resolve(&self) -> Resolved {
+        if !self.plain {
+            return Resolved::Str;
+        }
+        let t = self.text.as_str();
+        match t {
+            "" | "~" | "null" | "Null" | "NULL" => Resolved::Null,
+            "true" | "True" | "TRUE" => Resolved::Bool(true),
+            "false" | "False" | "FALSE" => Resolved::Bool(false),
+            ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf"
+            | "-.INF" | ".nan" | ".NaN" | ".NAN" => Resolved::Float,
+            _ if parse_int(t).is_some() => Resolved::Int,
+            _ if is_decimal(t) => Resolved::Float,
+            _ => Resolved::Str,
+        }
+    }
+}
+
+/// A core-schema integer (`[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`).
+pub(crate) fn parse_int(t: &str) -> Option<i128> {
+    if let Some(hex) = t.strip_prefix("0x") {
+        return digits_only(hex, 16).then(|| i128::from_str_radix(hex, 16).ok())?;
+    }
+    if let Some(oct) = t.strip_prefix("0o") {
+        return digits_only(oct, 8).then(|| i128::from_str_radix(oct, 8).ok())?;
+    }
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if !digits_only(unsigned, 10) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+fn digits_only(s: &str, radix: u32) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_digit(radix))
+}
+
+/// A core-schema float spelled as a decimal:
+/// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+pub(crate) fn is_decimal(t: &str) -> bool {
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (int.is_empty() || digits_only(int, 10))
+                && (frac.is_empty() || digits_only(frac, 10))
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => digits_only(mantissa, 10),
+    };
+    let exponent_ok =
+        exponent.is_none_or(|e| digits_only(e.strip_prefix(['-', '+']).unwrap_or(e), 10));
+    mantissa_ok && exponent_ok
+}
+
+impl Node {
+    /// The scalar, if this node is one.
+    pub(crate) fn scalar(&self) -> Option<&Scalar> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a plain null (`~`, `null`, or nothing at all).
+    pub(crate) fn is_null(&self) -> bool {
+        self.scalar().is_some_and(|s| s.resolve() == Resolved::Null)
+    }
+
+    /// A few words naming what this node is, for "expected X, found Y".
+    pub(crate) fn describe(&self) -> &'static str {
+        match &self.value {
+            Value::Seq(_) => "a sequence",
+            Value::Map(_) => "a mapping",
+            Value::Scalar(s) => match s.resolve() {
+                Resolved::Null => "nothing (null)",
+                Resolved::Bool(_) => "a boolean",
+                Resolved::Int => "an integer",
+                Resolved::Float => "a number",
+                Resolved::Str => "a string",
+            },
+        }
+    }
+}
+
+/// Parses every document of `text`.
+pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, Problem> {
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: BTreeMap::new(),
+        nodes: 0,
+        text_len: text.len(),
+    };
+    builder.stream()
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
+    anchors: BTreeMap<usize, Node>,
+    nodes: usize,
+    text_len: usize,
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), Problem> {
+        loop {
+            match self.parser.next_event() {
+                Some(Ok((Event::Comment(..), _))) => continue,
+                Some(Ok((event, span))) => return Ok((event, self.span(span))),
+                Some(Err(e)) => return Err(self.scan_error(&e)),
+                None => {
+                    let end = Span::new(self.text_len, self.text_len, 0);
+                    return Err(Problem::new(
+                        ErrorKind::Yaml,
+                        end,
+                        "",
+                        "unexpected end of YAML",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn span(&self, span: YamlSpan) -> Span {
+        let offset = |m: Marker| m.byte_offset().unwrap_or(0);
+        Span::new(
+            offset(span.start),
+            offset(span.end),
+            span.start.line() as u32,
+        )
+    }
+
+    fn scan_error(&self, e: &ScanError) -> Problem {
+        let m = e.marker();
+        let at = m.byte_offset().unwrap_or(0);
+        let span = Span::new(at, at, m.line() as u32);
+        Problem::new(
+            ErrorKind::Yaml,
+            span,
+            "",
+            format!("invalid YAML: {}", e.info()),
+        )
+    }
+
+    fn stream(&mut self) -> Result<Vec<Node>, Problem> {
+        let mut documents = Vec::new();
+        loop {
+            match self.next()? {
+                (Event::StreamStart, _) => {}
+                (Event::StreamEnd, _) => return Ok(documents),
+                (Event::DocumentStart(..), _) => {
+                    // Aliases never cross documents.
+                    self.anchors.clear();
+                    let (event, span) = self.next()?;
+                    documents.push(self.node(event, span)?);
+                    match self.next()? {
+                        (Event::DocumentEnd, _) => {}
+                        (_, span) => return Err(unexpected(span)),
+                    }
+                }
+                (_, span) => return Err(unexpected(span)),
+            }
+        }
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, Problem> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(too_big(span));
+        }
+        let (anchor, node) = match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_str = tag
+                    .as_ref()
+                    .is_some_and(|t| t.is_yaml_core_schema_tag("str"));
+                if let Some(tag) = tag.as_ref().filter(|t| !t.is_yaml_core_schema()) {
+                    return Err(unsupported_tag(span, &tag.original()));
+                }
+                let scalar = Scalar {
+                    text: text.into_owned(),
+                    plain: style == ScalarStyle::Plain && !forced_str,
+                };
+                (
+                    anchor,
+                    Node {
+                        value: Value::Scalar(scalar),
+                        span,
+                    },
+                )
+            }
+            Event::SequenceStart(_, anchor, tag) => {
+                if let Some(tag) = tag.as_ref().filter(|t| !t.is_yaml_core_schema()) {
+                    return Err(unsupported_tag(span, &tag.original()));
+                }
+                let mut items = Vec::new();
+                let end = loop {
+                    match self.next()? {
+                        (Event::SequenceEnd, end) => break end,
+                        (event, span) => items.push(self.node(event, span)?),
+                    }
+                };
+                (
+                    anchor,
+                    Node {
+                        value: Value::Seq(items),
+                        span: span.to(end),
+                    },
+                )
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                if let Some(tag) = tag.as_ref().filter(|t| !t.is_yaml_core_schema()) {
+                    return Err(unsupported_tag(span, &tag.original()));
+                }
+                let mut entries: Vec<(Node, Node)> = Vec::new();
+                let end = loop {
+                    let key = match self.next()? {
+                        (Event::MappingEnd, end) => break end,
+                        (event, span) => self.node(event, span)?,
+                    };
+                    let Some(key_text) = key.scalar().map(|s| s.text.as_str()) else {
+                        return Err(Problem::new(
+                            ErrorKind::Yaml,
+                            key.span,
+                            "",
+                            "mapping keys must be scalars",
+                        ));
+                    };
+                    if entries
+                        .iter()
+                        .any(|(k, _)| k.scalar().is_some_and(|s| s.text == key_text))
+                    {
+                        return Err(Problem::new(
+                            ErrorKind::Duplicate,
+                            key.span,
+                            "",
+                            format!("duplicate key `{key_text}`"),
+                        ));
+                    }
+                    let (event, span) = self.next()?;
+                    let value = self.node(event, span)?;
+                    entries.push((key, value));
+                };
+                (
+                    anchor,
+                    Node {
+                        value: Value::Map(entries),
+                        span: span.to(end),
+                    },
+                )
+            }
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(target) => {
+                    self.nodes += count(target);
+                    if self.nodes > MAX_NODES {
+                        return Err(too_big(span));
+                    }
+                    (0, target.clone())
+                }
+                None => {
+                    return Err(Problem::new(
+                        ErrorKind::Yaml,
+                        span,
+                        "",
+                        "alias to an unknown anchor",
+                    ))
+                }
+            },
+            _ => return Err(unexpected(span)),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+fn count(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Scalar(_) => 0,
+        Value::Seq(items) => items.iter().map(count).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| count(k) + count(v)).sum(),
+    }
+}
+
+fn too_big(span: Span) -> Problem {
+    Problem::new(
+        ErrorKind::Yaml,
+        span,
+        "",
+        format!("document has more than {MAX_NODES} nodes (alias expansion?)"),
+    )
+}
+
+fn unexpected(span: Span) -> Problem {
+    Problem::new(ErrorKind::Yaml, span, "", "unexpected YAML event")
+}
+
+fn unsupported_tag(span: Span, tag: &str) -> Problem {
+    Problem::new(
+        ErrorKind::Yaml,
+        span,
+        "",
+        format!("YAML tag `{tag}` is not supported (only core tags such as !!str)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Node {
+        let mut docs = parse_documents(text).expect("valid YAML");
+        assert_eq!(docs.len(), 1);
+        docs.remove(0)
+    }
+
+    fn entries(node: &Node) -> &[(Node, Node)] {
+        match &node.value {
+            Value::Map(e) => e,
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keeps_exact_scalar_text_and_spans() {
+        let text = "# c\na: {10.64.1.5:8080: 0.3333333333, x: '1/3'}\n";
+        let root = one(text);
+        let (key, value) = &entries(&root)[0];
+        let inner = entries(value);
+        assert_eq!(key.scalar().map(|s| s.text.as_str()), Some("a"));
+        let k = &inner[0].0;
+        assert_eq!(
+            &text[k.span.start as usize..k.span.end as usize],
+            "10.64.1.5:8080"
+        );
+        assert_eq!(k.span.line, 2);
+        let v = inner[0].1.scalar().expect("scalar");
+        assert_eq!((v.text.as_str(), v.plain), ("0.3333333333", true));
+        let q = inner[1].1.scalar().expect("scalar");
+        assert_eq!(
+            (q.text.as_str(), q.plain, q.resolve()),
+            ("1/3", false, Resolved::Str)
+        );
+    }
+
+    #[test]
+    fn resolves_core_schema() {
+        let s = |t: &str| {
+            Scalar {
+                text: t.into(),
+                plain: true,
+            }
+            .resolve()
+        };
+        assert_eq!(s(""), Resolved::Null);
+        assert_eq!(s("~"), Resolved::Null);
+        assert_eq!(s("True"), Resolved::Bool(true));
+        assert_eq!(s("-12"), Resolved::Int);
+        assert_eq!(s("0x1F"), Resolved::Int);
+        assert_eq!(s("1e-6"), Resolved::Float);
+        assert_eq!(s(".5"), Resolved::Float);
+        assert_eq!(s("10.0.0.1"), Resolved::Str);
+        assert_eq!(s("yes"), Resolved::Str);
+        assert_eq!(s("."), Resolved::Str);
+        let tagged = one("a: !!str 80\n");
+        assert_eq!(
+            entries(&tagged)[0].1.scalar().map(Scalar::resolve),
+            Some(Resolved::Str)
+        );
+    }
+
+    #[test]
+    fn expands_aliases_and_rejects_duplicates() {
+        let root = one("a: &x [1, 2]\nb: *x\n");
+        assert_eq!(entries(&root)[0].1.value, entries(&root)[1].1.value);
+        let err = parse_documents("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert_eq!((err.kind, err.span.line), (ErrorKind::Duplicate, 3));
+    }
+
+    #[test]
+    fn reports_syntax_errors_and_counts_documents() {
+        let err = parse_documents("a: [1, 2\n").expect_err("unclosed");
+        assert_eq!(err.kind, ErrorKind::Yaml);
+        assert_eq!(parse_documents("a: 1\n---\nb: 2\n").map(|d| d.len()), Ok(2));
+        assert_eq!(parse_documents("").map(|d| d.len()), Ok(0));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let err = parse_documents(&text).expect_err("too big");
+        assert!(err.message.contains("nodes"), "{}", err.message);
+    }
+}
