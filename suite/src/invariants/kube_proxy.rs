@@ -1,0 +1,552 @@
+//! kube-proxy's fixed structure: the hooks into the built-in chains, the
+//! order of KUBE-SERVICES, and the masquerade mark's round trip. The
+//! per-service chains are in [`dispatch`].
+
+use super::{Context, Report, TableIndex};
+use crate::iptables::model::{
+    BuiltinChain, Chain, ChainName, MarkMatch, Match, Rule, TableName, Target,
+};
+
+pub(super) mod dispatch;
+
+const KUBE_SERVICES: &str = "KUBE-SERVICES";
+const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
+const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
+const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
+const KUBE_FORWARD: &str = "KUBE-FORWARD";
+
+/// kube-proxy's `iptablesJumpChains` for nat: installed on every full sync,
+/// whatever the configuration.
+const NAT_HOOKS: &[(BuiltinChain, &str)] = &[
+    (BuiltinChain::Prerouting, KUBE_SERVICES),
+    (BuiltinChain::Output, KUBE_SERVICES),
+    (BuiltinChain::Postrouting, KUBE_POSTROUTING),
+];
+
+/// The filter part of `iptablesJumpChains` plus `iptablesKubeletJumpChains`
+/// (KUBE-FIREWALL): also unconditional in v1.30, and present in all 44
+/// recordings. Only presence is checked, not order, because kube-proxy
+/// inserts them with `-I` and their order depends on what ran before.
+const FILTER_HOOKS: &[(BuiltinChain, &str)] = &[
+    (BuiltinChain::Input, "KUBE-FIREWALL"),
+    (BuiltinChain::Input, "KUBE-PROXY-FIREWALL"),
+    (BuiltinChain::Input, KUBE_NODEPORTS),
+    (BuiltinChain::Input, "KUBE-EXTERNAL-SERVICES"),
+    (BuiltinChain::Forward, "KUBE-PROXY-FIREWALL"),
+    (BuiltinChain::Forward, KUBE_FORWARD),
+    (BuiltinChain::Forward, KUBE_SERVICES),
+    (BuiltinChain::Forward, "KUBE-EXTERNAL-SERVICES"),
+    (BuiltinChain::Output, "KUBE-FIREWALL"),
+    (BuiltinChain::Output, "KUBE-PROXY-FIREWALL"),
+    (BuiltinChain::Output, KUBE_SERVICES),
+];
+
+/// The user chain a rule `-j`umps to (not `-g`: kube-proxy never uses goto,
+/// and a goto from a built-in chain would apply the policy on return).
+fn jumps_to(rule: &Rule) -> Option<&str> {
+    match &rule.target {
+        Some(Target::Jump(ChainName::User(name))) => Some(name),
+        _ => None,
+    }
+}
+
+/// The user chain a rule jumps or goes to.
+fn enters(rule: &Rule) -> Option<&str> {
+    match rule.jump_target() {
+        Some(ChainName::User(name)) => Some(name),
+        _ => None,
+    }
+}
+
+/// `nat-hooks`
+pub(super) fn nat_hooks(cx: &Context<'_>, r: &mut Report<'_>) {
+    hooks(cx, r, TableName::Nat, NAT_HOOKS);
+}
+
+/// `filter-hooks`
+pub(super) fn filter_hooks(cx: &Context<'_>, r: &mut Report<'_>) {
+    hooks(cx, r, TableName::Filter, FILTER_HOOKS);
+}
+
+fn hooks(cx: &Context<'_>, r: &mut Report<'_>, table: TableName, hooks: &[(BuiltinChain, &str)]) {
+    let mut seen = false;
+    for t in cx.blocks(table) {
+        seen = true;
+        for &(hook, target) in hooks {
+            let chain = t.chain(hook.as_str());
+            let found =
+                chain.is_some_and(|c| c.rules.iter().any(|rule| jumps_to(rule) == Some(target)));
+            if found {
+                continue;
+            }
+            let span = chain.map_or(t.table.span, |c| c.span);
+            r.violation(
+                table,
+                Some(&ChainName::Builtin(hook)),
+                span,
+                format!(
+                    "{hook}: no jump to {target} in table {table}; expected `-A {hook} ... -j {target}`",
+                    hook = hook.as_str()
+                ),
+            );
+        }
+    }
+    if !seen {
+        let wanted: Vec<String> = hooks
+            .iter()
+            .map(|(h, t)| format!("{} -> {t}", h.as_str()))
+            .collect();
+        r.violation(
+            table,
+            None,
+            cx.start_span(),
+            format!(
+                "no {table} table; expected one with the jumps {}",
+                wanted.join(", ")
+            ),
+        );
+    }
+}
+
+/// `nodeports-last`: kube-proxy's KUBE-NODEPORTS jump matches every packet
+/// to a local address, so a service rule after it is skipped for node ports
+/// of the same address. With `nodePortAddresses` there is one jump per
+/// address, so the requirement is that they form the tail of the chain.
+pub(super) fn nodeports_last(cx: &Context<'_>, r: &mut Report<'_>) {
+    for t in cx.blocks(TableName::Nat) {
+        let Some(chain) = t.chain(KUBE_SERVICES) else {
+            continue;
+        };
+        // Backwards, remembering the nearest rule after this one that is
+        // not a NODEPORTS jump: any NODEPORTS jump that has one is misplaced.
+        let mut next_other: Option<u32> = None;
+        for rule in chain.rules.iter().rev() {
+            if enters(rule) != Some(KUBE_NODEPORTS) {
+                next_other = Some(rule.span.line);
+                continue;
+            }
+            let Some(later) = next_other else {
+                continue;
+            };
+            r.in_chain(
+                TableName::Nat,
+                chain,
+                rule.span,
+                format!(
+                    "{KUBE_SERVICES}: the {KUBE_NODEPORTS} jump is followed by other rules (line {later}); \
+                     expected it to be the last rule of the chain"
+                ),
+            );
+        }
+    }
+}
+
+/// The mark KUBE-MARK-MASQ leaves on an unmarked packet, and the rule that sets it.
+fn masq_mark<'a>(t: &TableIndex<'a>) -> Option<(u32, &'a Rule)> {
+    let chain = t.chain(KUBE_MARK_MASQ)?;
+    let mut mark = 0;
+    let mut last = None;
+    for rule in &chain.rules {
+        if let Some(Target::Mark(op)) = rule.target {
+            mark = op.apply(mark);
+            last = Some(rule);
+        }
+    }
+    last.filter(|_| mark != 0).map(|rule| (mark, rule))
+}
+
+fn mark_matches(rule: &Rule) -> impl Iterator<Item = (bool, MarkMatch)> + '_ {
+    rule.matches.iter().filter_map(|m| match m {
+        Match::Mark(neg) => Some((neg.negated, neg.value)),
+        _ => None,
+    })
+}
+
+fn show_mark(m: MarkMatch) -> String {
+    format!("{:#x}/{:#x}", m.value, m.mask)
+}
+
+/// `masq-mark-consistent`: the mark that KUBE-MARK-MASQ sets is the one
+/// KUBE-POSTROUTING masquerades on and KUBE-FORWARD accepts; a mismatch
+/// (for example a changed `--masquerade-bit` in only one place) silently
+/// breaks SNAT for every service.
+pub(super) fn masq_mark_consistent(cx: &Context<'_>, r: &mut Report<'_>) {
+    for t in cx.blocks(TableName::Nat) {
+        let Some(masq) = t.chain(KUBE_MARK_MASQ) else {
+            continue;
+        };
+        let Some((marked, _)) = masq_mark(t) else {
+            r.in_chain(
+                TableName::Nat,
+                masq,
+                masq.span,
+                format!(
+                    "{KUBE_MARK_MASQ}: sets no mark; expected `-j MARK --set-xmark M/M` for the masquerade bit"
+                ),
+            );
+            continue;
+        };
+        let mut tested: Vec<(TableName, &Chain)> = Vec::new();
+        if let Some(c) = t.chain(KUBE_POSTROUTING) {
+            tested.push((TableName::Nat, c));
+        }
+        // Of several blocks of one table iptables-restore keeps the last, so
+        // the last nat block's mark is the one filter must agree with.
+        let last_nat = cx.blocks(TableName::Nat).last().map(|l| l.table.span);
+        if last_nat == Some(t.table.span) {
+            for f in cx.blocks(TableName::Filter) {
+                if let Some(c) = f.chain(KUBE_FORWARD) {
+                    tested.push((TableName::Filter, c));
+                }
+            }
+        }
+        for (table, chain) in tested {
+            for rule in &chain.rules {
+                for (_, m) in mark_matches(rule) {
+                    if !m.matches(marked) || m.matches(0) {
+                        r.in_chain(
+                            table,
+                            chain,
+                            rule.span,
+                            format!(
+                                "{}: tests mark {}, but {KUBE_MARK_MASQ} sets {marked:#x}; expected a test \
+                                 that matches packets {KUBE_MARK_MASQ} marked and no others",
+                                chain.name,
+                                show_mark(m)
+                            ),
+                        );
+                    }
+                }
+                // kube-proxy clears the bit before MASQUERADE so that a
+                // packet re-entering the stack is not masqueraded twice.
+                if let (TableName::Nat, Some(Target::Mark(op))) = (table, &rule.target) {
+                    let after = op.apply(marked);
+                    if after & marked != 0 {
+                        r.in_chain(
+                            table,
+                            chain,
+                            rule.span,
+                            format!(
+                                "{}: MARK turns {KUBE_MARK_MASQ}'s mark {marked:#x} into {after:#x}; \
+                                 expected it to clear the masquerade bit",
+                                chain.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a rule matches a packet with `mark`, as far as the rule depends
+/// on the mark alone: `Some` for rules with only mark tests and comments,
+/// `None` when anything else decides.
+fn matches_on_mark(rule: &Rule, mark: u32) -> Option<bool> {
+    if rule.basic != Default::default() {
+        return None;
+    }
+    let mut all = true;
+    for m in &rule.matches {
+        match m {
+            Match::Comment(_) => {}
+            Match::Mark(neg) => all &= neg.eval(neg.value.matches(mark)),
+            _ => return None,
+        }
+    }
+    Some(all)
+}
+
+fn is_snat(rule: &Rule) -> bool {
+    matches!(
+        rule.target,
+        Some(Target::Masquerade { .. } | Target::Snat { .. })
+    )
+}
+
+/// What happens to a packet with `mark` walking KUBE-POSTROUTING: the rule
+/// that certainly ends its walk before any SNAT rule could apply, or the
+/// first SNAT rule it may reach.
+enum Walk<'a> {
+    /// A rule that certainly matches and leaves the chain (RETURN, ACCEPT, ...).
+    Leaves(&'a Rule),
+    /// The first MASQUERADE/SNAT rule that may match.
+    Snat(&'a Rule),
+    /// Fell off the end.
+    End,
+}
+
+fn walk(chain: &Chain, mut mark: u32) -> Walk<'_> {
+    for rule in &chain.rules {
+        let m = matches_on_mark(rule, mark);
+        if m == Some(false) {
+            continue;
+        }
+        if is_snat(rule) {
+            return Walk::Snat(rule);
+        }
+        if m != Some(true) {
+            continue;
+        }
+        match &rule.target {
+            Some(Target::Mark(op)) => mark = op.apply(mark),
+            Some(Target::Return | Target::Accept | Target::Drop | Target::Reject { .. }) => {
+                return Walk::Leaves(rule)
+            }
+            _ => {}
+        }
+    }
+    Walk::End
+}
+
+/// `postrouting-masquerade`: unmarked packets leave KUBE-POSTROUTING before
+/// any SNAT (or every connection through a node would be masqueraded), and
+/// marked ones reach one.
+pub(super) fn postrouting_masquerade(cx: &Context<'_>, r: &mut Report<'_>) {
+    for t in cx.blocks(TableName::Nat) {
+        let Some(chain) = t.chain(KUBE_POSTROUTING) else {
+            continue;
+        };
+        let marked = masq_mark(t).map(|(m, _)| m).or_else(|| {
+            // Without KUBE-MARK-MASQ, take the bit the chain itself tests.
+            chain
+                .rules
+                .iter()
+                .flat_map(mark_matches)
+                .map(|(_, m)| m.value)
+                .find(|&v| v != 0)
+        });
+        let Some(marked) = marked else {
+            r.in_chain(
+                TableName::Nat,
+                chain,
+                chain.span,
+                format!(
+                    "{KUBE_POSTROUTING}: no mark test and no {KUBE_MARK_MASQ} mark; expected \
+                     `-m mark ! --mark M/M -j RETURN` then `-j MASQUERADE`"
+                ),
+            );
+            continue;
+        };
+        match walk(chain, 0) {
+            Walk::Leaves(_) | Walk::End => {}
+            Walk::Snat(rule) => r.in_chain(
+                TableName::Nat,
+                chain,
+                rule.span,
+                format!(
+                    "{KUBE_POSTROUTING}: unmarked packets reach this {}; expected \
+                     `-m mark ! --mark {marked:#x}/{marked:#x} -j RETURN` before it",
+                    snat_name(rule)
+                ),
+            ),
+        }
+        match walk(chain, marked) {
+            Walk::Snat(_) => {}
+            Walk::Leaves(rule) => r.in_chain(
+                TableName::Nat,
+                chain,
+                rule.span,
+                format!(
+                    "{KUBE_POSTROUTING}: packets marked {marked:#x} leave the chain here before any \
+                     MASQUERADE; expected them to reach `-j MASQUERADE`"
+                ),
+            ),
+            Walk::End => {
+                let span = chain.rules.iter().find(|r| is_snat(r)).map_or(chain.span, |r| r.span);
+                r.in_chain(
+                    TableName::Nat,
+                    chain,
+                    span,
+                    format!(
+                        "{KUBE_POSTROUTING}: no MASQUERADE rule matches packets marked {marked:#x}; \
+                         expected `-j MASQUERADE` after the unmarked RETURN"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn snat_name(rule: &Rule) -> &'static str {
+    match rule.target {
+        Some(Target::Snat { .. }) => "SNAT",
+        _ => "MASQUERADE",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{edit, line_of, only_line, run, KUBE_OK};
+
+    #[test]
+    fn nat_hooks() {
+        assert!(run("nat-hooks", KUBE_OK).is_empty());
+        let text = edit(
+            KUBE_OK,
+            "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n",
+            "",
+        );
+        let v = run("nat-hooks", &text);
+        assert_eq!(only_line(&v), line_of(&text, ":POSTROUTING ACCEPT"));
+        assert!(v[0]
+            .message
+            .starts_with("POSTROUTING: no jump to KUBE-POSTROUTING in table nat"));
+    }
+
+    #[test]
+    fn nat_hooks_without_a_nat_table() {
+        let filter_only = &KUBE_OK[..KUBE_OK.find("*nat").unwrap_or(KUBE_OK.len())];
+        let v = run("nat-hooks", filter_only);
+        assert_eq!(only_line(&v), 1);
+        assert!(v[0].message.contains("no nat table"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn filter_hooks() {
+        assert!(run("filter-hooks", KUBE_OK).is_empty());
+        let text = edit(
+            KUBE_OK,
+            "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n",
+            "",
+        );
+        let v = run("filter-hooks", &text);
+        assert_eq!(only_line(&v), line_of(&text, ":FORWARD ACCEPT"));
+        assert!(
+            v[0].message.contains("FORWARD: no jump to KUBE-FORWARD"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn nodeports_last() {
+        assert!(run("nodeports-last", KUBE_OK).is_empty());
+        let nodeports = "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n";
+        let moved = edit(
+            &edit(KUBE_OK, nodeports, ""),
+            "-A KUBE-SERVICES -d",
+            &format!("{nodeports}-A KUBE-SERVICES -d"),
+        );
+        let v = run("nodeports-last", &moved);
+        assert_eq!(
+            only_line(&v),
+            line_of(&moved, "--dst-type LOCAL -j KUBE-NODEPORTS")
+        );
+        assert!(v[0]
+            .message
+            .contains(&format!("line {}", line_of(&moved, "-A KUBE-SERVICES -d"))));
+    }
+
+    #[test]
+    fn several_nodeports_jumps_may_share_the_tail() {
+        // nodePortAddresses gives one jump per address.
+        let tail = "-A KUBE-SERVICES -d 192.168.0.10/32 -j KUBE-NODEPORTS\n-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n";
+        let text = edit(
+            KUBE_OK,
+            "-A KUBE-SVC-X ! -s",
+            &format!("{tail}-A KUBE-SVC-X ! -s"),
+        );
+        assert!(run("nodeports-last", &text).is_empty());
+        let split = edit(&text, "-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n", "-A KUBE-SERVICES -d 10.96.0.9/32 -j KUBE-SVC-X\n-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n");
+        let v = run("nodeports-last", &split);
+        // Both the addrtype jump and the first -d jump are followed by the service rule.
+        assert_eq!(v.len(), 2, "{v:#?}");
+        assert_eq!(
+            v[1].span.line,
+            line_of(&split, "192.168.0.10/32 -j KUBE-NODEPORTS")
+        );
+    }
+
+    #[test]
+    fn masq_mark_consistent() {
+        assert!(run("masq-mark-consistent", KUBE_OK).is_empty());
+        // Bit 5 in KUBE-MARK-MASQ only: both tests and the clear are wrong.
+        let text = edit(
+            KUBE_OK,
+            "-j MARK --set-xmark 0x4000/0x4000",
+            "-j MARK --set-xmark 0x20/0x20",
+        );
+        let v = run("masq-mark-consistent", &text);
+        let lines: Vec<u32> = v.iter().map(|v| v.span.line).collect();
+        assert_eq!(
+            lines,
+            [
+                line_of(&text, "-A KUBE-FORWARD -m comment"),
+                line_of(&text, "-A KUBE-POSTROUTING -m mark"),
+                line_of(&text, "-A KUBE-POSTROUTING -j MARK"),
+            ]
+        );
+        assert!(v[0]
+            .message
+            .starts_with("KUBE-FORWARD: tests mark 0x4000/0x4000"));
+        assert!(
+            v[1].message
+                .contains("tests mark 0x4000/0x4000, but KUBE-MARK-MASQ sets 0x20"),
+            "{}",
+            v[1].message
+        );
+        assert!(v[2].message.contains("into 0x4020"), "{}", v[2].message);
+    }
+
+    #[test]
+    fn masq_mark_consistent_with_another_bit_everywhere() {
+        let text = KUBE_OK.replace("0x4000", "0x20");
+        assert!(run("masq-mark-consistent", &text).is_empty());
+        let unset = edit(
+            KUBE_OK,
+            "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n",
+            "-A KUBE-MARK-MASQ -j RETURN\n",
+        );
+        let v = run("masq-mark-consistent", &unset);
+        assert_eq!(only_line(&v), line_of(&unset, ":KUBE-MARK-MASQ"));
+    }
+
+    #[test]
+    fn postrouting_masquerade() {
+        assert!(run("postrouting-masquerade", KUBE_OK).is_empty());
+        let no_return = edit(
+            KUBE_OK,
+            "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n",
+            "",
+        );
+        let v = run("postrouting-masquerade", &no_return);
+        assert_eq!(only_line(&v), line_of(&no_return, "-j MASQUERADE"));
+        assert!(
+            v[0].message
+                .contains("unmarked packets reach this MASQUERADE"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn postrouting_masquerade_unreachable() {
+        // A RETURN for marked packets (negation dropped) hides the MASQUERADE.
+        let inverted = edit(
+            KUBE_OK,
+            "-m mark ! --mark 0x4000/0x4000 -j RETURN",
+            "-j RETURN",
+        );
+        let v = run("postrouting-masquerade", &inverted);
+        assert_eq!(
+            only_line(&v),
+            line_of(&inverted, "-A KUBE-POSTROUTING -j RETURN")
+        );
+        assert!(v[0]
+            .message
+            .contains("leave the chain here before any MASQUERADE"));
+        // Testing the mark after clearing it: the MASQUERADE never matches.
+        let late = edit(KUBE_OK, "--comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE", "--comment \"kubernetes service traffic requiring SNAT\" -m mark --mark 0x4000/0x4000 -j MASQUERADE");
+        let v = run("postrouting-masquerade", &late);
+        assert_eq!(only_line(&v), line_of(&late, "-j MASQUERADE"));
+        assert!(v[0]
+            .message
+            .contains("no MASQUERADE rule matches packets marked 0x4000"));
+        let none = edit(KUBE_OK, "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n", "");
+        assert_eq!(
+            only_line(&run("postrouting-masquerade", &none)),
+            line_of(&none, ":KUBE-POSTROUTING")
+        );
+    }
+}

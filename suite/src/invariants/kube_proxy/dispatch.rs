@@ -1,0 +1,574 @@
+//! The per-service chains: KUBE-SVC-*/KUBE-SVL-* (masquerade, affinity,
+//! random endpoint dispatch) and KUBE-SEP-* (hairpin mark, DNAT).
+//!
+//! Probabilities are the kernel's (`k / 2^31`), exact: rule i of a chain is
+//! reached by what rules 0..i left, so it takes
+//! `p_i * prod_{j<i} (1 - p_j)` of the traffic.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use bigdecimal::{BigDecimal, One, RoundingMode, Zero};
+
+use super::{Context, Report, KUBE_MARK_MASQ};
+use crate::iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
+
+const SERVICE_CHAINS: &[&str] = &["KUBE-SVC-", "KUBE-SVL-"];
+const SEP_PREFIX: &str = "KUBE-SEP-";
+
+/// How far an endpoint's share may be from 1/n: kernel quantization moves
+/// it by at most ~2.7e-10 even with thousands of endpoints.
+fn tolerance() -> BigDecimal {
+    BigDecimal::new(1.into(), 9)
+}
+
+/// The endpoint chain a rule jumps or goes to.
+fn sep_target(rule: &Rule) -> Option<&str> {
+    rule.jump_target()
+        .map(|c| c.as_str())
+        .filter(|name| name.starts_with(SEP_PREFIX))
+}
+
+fn has_recent(rule: &Rule) -> bool {
+    rule.matches.iter().any(|m| matches!(m, Match::Recent(_)))
+}
+
+/// A dispatch rule: a jump to an endpoint that is not a session-affinity check.
+fn dispatch_target(rule: &Rule) -> Option<&str> {
+    sep_target(rule).filter(|_| !has_recent(rule))
+}
+
+/// Every KUBE-SVC/SVL chain of every nat block.
+fn service_chains<'a>(cx: &'a Context<'_>) -> impl Iterator<Item = &'a Chain> + 'a {
+    cx.blocks(TableName::Nat)
+        .flat_map(|t| t.chains_with_prefix(SERVICE_CHAINS))
+}
+
+/// `masquerade-before-dispatch`: a packet sent to an endpoint never comes
+/// back to be marked, so a later KUBE-MARK-MASQ jump misses the traffic it
+/// was written for.
+pub(in crate::invariants) fn masquerade_before_dispatch(cx: &Context<'_>, r: &mut Report<'_>) {
+    for chain in service_chains(cx) {
+        let Some(first) = chain
+            .rules
+            .iter()
+            .position(|rule| sep_target(rule).is_some())
+        else {
+            continue;
+        };
+        for rule in &chain.rules[first + 1..] {
+            if super::enters(rule) == Some(KUBE_MARK_MASQ) {
+                r.in_chain(
+                    TableName::Nat,
+                    chain,
+                    rule.span,
+                    format!(
+                        "{}: {KUBE_MARK_MASQ} jump comes after the endpoint jump at line {}; \
+                         expected masquerade rules before endpoint dispatch",
+                        chain.name, chain.rules[first].span.line
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `affinity-before-dispatch`: a returning client must meet its `--rcheck`
+/// rule before the random rules pick a new endpoint.
+pub(in crate::invariants) fn affinity_before_dispatch(cx: &Context<'_>, r: &mut Report<'_>) {
+    for chain in service_chains(cx) {
+        let Some(first) = chain
+            .rules
+            .iter()
+            .position(|rule| dispatch_target(rule).is_some())
+        else {
+            continue;
+        };
+        for rule in &chain.rules[first + 1..] {
+            let rcheck = rule.matches.iter().any(|m| {
+                matches!(m, Match::Recent(rc) if rc.action == crate::iptables::model::RecentAction::Rcheck)
+            });
+            if rcheck {
+                r.in_chain(
+                    TableName::Nat,
+                    chain,
+                    rule.span,
+                    format!(
+                        "{}: session-affinity --rcheck rule comes after the dispatch rule at line {}; \
+                         expected every --rcheck rule before the random dispatch",
+                        chain.name, chain.rules[first].span.line
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `dispatch-unique`
+pub(in crate::invariants) fn dispatch_unique(cx: &Context<'_>, r: &mut Report<'_>) {
+    for chain in service_chains(cx) {
+        let mut first: BTreeMap<&str, &Rule> = BTreeMap::new();
+        for rule in &chain.rules {
+            let Some(sep) = dispatch_target(rule) else {
+                continue;
+            };
+            if let Some(earlier) = first.get(sep) {
+                r.in_chain(
+                    TableName::Nat,
+                    chain,
+                    rule.span,
+                    format!(
+                        "{}: second dispatch rule to {sep} (first at line {}); expected one rule per endpoint",
+                        chain.name, earlier.span.line
+                    ),
+                );
+            } else {
+                first.insert(sep, rule);
+            }
+        }
+    }
+}
+
+/// The probability that a rule's statistic matches pass, or the reason it
+/// has none (only `--mode random` has a probability independent of history).
+fn rule_probability(rule: &Rule) -> Result<BigDecimal, &'static str> {
+    let mut p = BigDecimal::one();
+    for m in &rule.matches {
+        if let Match::Statistic(neg) = m {
+            match &neg.value {
+                Statistic::Random(q) => {
+                    let k = q.kernel();
+                    p *= if neg.negated {
+                        BigDecimal::one() - k
+                    } else {
+                        k
+                    };
+                }
+                Statistic::Nth { .. } => return Err("--mode nth"),
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// One endpoint's share of a chain's traffic.
+struct Share<'a> {
+    sep: &'a str,
+    /// Its first dispatch rule, where violations point.
+    rule: &'a Rule,
+    share: BigDecimal,
+}
+
+/// Each endpoint's exact share, in order of first dispatch rule, and what no
+/// rule took. `Err` names a rule whose probability is not defined.
+fn shares(chain: &Chain) -> Result<(Vec<Share<'_>>, BigDecimal), (&Rule, &'static str)> {
+    let mut out: Vec<Share<'_>> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut remaining = BigDecimal::one();
+    for rule in &chain.rules {
+        let Some(sep) = dispatch_target(rule) else {
+            continue;
+        };
+        let p = rule_probability(rule).map_err(|why| (rule, why))?;
+        let taken = &remaining * p;
+        remaining -= &taken;
+        match index.get(sep) {
+            Some(&i) => out[i].share += taken,
+            None => {
+                index.insert(sep, out.len());
+                out.push(Share {
+                    sep,
+                    rule,
+                    share: taken,
+                });
+            }
+        }
+    }
+    Ok((out, remaining))
+}
+
+/// A share for a message: 10 decimals, trailing zeros dropped.
+fn show(x: &BigDecimal) -> String {
+    x.with_scale_round(10, RoundingMode::HalfEven)
+        .normalized()
+        .to_plain_string()
+}
+
+/// `dispatch-even`
+pub(in crate::invariants) fn dispatch_even(cx: &Context<'_>, r: &mut Report<'_>) {
+    let tolerance = tolerance();
+    for chain in service_chains(cx) {
+        let shares = match shares(chain) {
+            Ok((shares, _)) => shares,
+            Err((rule, why)) => {
+                r.in_chain(
+                    TableName::Nat,
+                    chain,
+                    rule.span,
+                    format!(
+                        "{}: dispatch rule uses -m statistic {why}; expected --mode random --probability",
+                        chain.name
+                    ),
+                );
+                continue;
+            }
+        };
+        let n = shares.len();
+        let n_dec = BigDecimal::from(n as u64);
+        // |share - 1/n| <= tol  <=>  |share * n - 1| <= tol * n, without dividing.
+        let bound = &tolerance * &n_dec;
+        for s in &shares {
+            if (&s.share * &n_dec - BigDecimal::one()).abs() > bound {
+                r.in_chain(
+                    TableName::Nat,
+                    chain,
+                    s.rule.span,
+                    format!(
+                        "{}: endpoint {} gets {} of the traffic, expected 1/{n} ({n} endpoints)",
+                        chain.name,
+                        s.sep,
+                        show(&s.share)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// What makes a rule match only some packets, beyond its comment.
+fn conditions(rule: &Rule) -> Vec<&'static str> {
+    let b = &rule.basic;
+    let mut out: Vec<&'static str> = [
+        (b.source.is_some(), "-s"),
+        (b.destination.is_some(), "-d"),
+        (b.protocol.is_some(), "-p"),
+        (b.in_interface.is_some(), "-i"),
+        (b.out_interface.is_some(), "-o"),
+        (b.fragment.is_some(), "-f"),
+    ]
+    .into_iter()
+    .filter_map(|(present, flag)| present.then_some(flag))
+    .collect();
+    for m in &rule.matches {
+        let what = match m {
+            Match::Comment(_) => continue,
+            Match::Statistic(_) => "-m statistic",
+            Match::Ports { .. } => "a port match",
+            Match::Multiport { .. } => "-m multiport",
+            Match::AddrType { .. } => "-m addrtype",
+            Match::Conntrack { .. } => "a conntrack match",
+            Match::Mark(_) => "-m mark",
+            Match::Recent(_) => "-m recent",
+            Match::Limit { .. } => "-m limit",
+            Match::Unknown { .. } => "an unknown match",
+        };
+        out.push(what);
+    }
+    out
+}
+
+/// `dispatch-complete`: kube-proxy's last dispatch rule has no condition, so
+/// no packet falls through the chain without an endpoint.
+pub(in crate::invariants) fn dispatch_complete(cx: &Context<'_>, r: &mut Report<'_>) {
+    for chain in service_chains(cx) {
+        let Some(last) = chain
+            .rules
+            .iter()
+            .rev()
+            .find(|rule| dispatch_target(rule).is_some())
+        else {
+            r.in_chain(
+                TableName::Nat,
+                chain,
+                chain.span,
+                format!(
+                    "{}: no endpoint dispatch rule; expected at least one `-j KUBE-SEP-...` \
+                     (kube-proxy writes the chain only for services with endpoints)",
+                    chain.name
+                ),
+            );
+            continue;
+        };
+        let conds = conditions(last);
+        if conds.is_empty() {
+            continue;
+        }
+        let sep = dispatch_target(last).unwrap_or_default();
+        let left = match shares(chain) {
+            Ok((_, remaining)) if !remaining.is_zero() => {
+                format!("; {} of the traffic reaches no endpoint", show(&remaining))
+            }
+            _ => String::new(),
+        };
+        r.in_chain(
+            TableName::Nat,
+            chain,
+            last.span,
+            format!(
+                "{}: the last dispatch rule (to {sep}) is conditional ({}){left}; \
+                 expected an unconditional last rule",
+                chain.name,
+                conds.join(", ")
+            ),
+        );
+    }
+}
+
+/// `sep-hairpin`: an endpoint that connects to its own service is DNATed
+/// back to itself; without masquerade its reply would skip conntrack's
+/// reverse NAT. kube-proxy marks such traffic first (`-s EP/32 -j
+/// KUBE-MARK-MASQ`), then DNATs.
+pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
+    for chain in cx
+        .blocks(TableName::Nat)
+        .flat_map(|t| t.chains_with_prefix(&[SEP_PREFIX]))
+    {
+        let name = &chain.name;
+        let dnat = chain
+            .rules
+            .iter()
+            .enumerate()
+            .find_map(|(i, rule)| match &rule.target {
+                Some(Target::Dnat(range)) => Some((i, rule, range.first)),
+                _ => None,
+            });
+        let Some((di, dnat, ep)) = dnat else {
+            r.in_chain(
+                TableName::Nat,
+                chain,
+                chain.span,
+                format!(
+                    "{name}: no DNAT rule; expected `-s EP/32 -j {KUBE_MARK_MASQ}` then \
+                     `-j DNAT --to-destination EP:PORT`"
+                ),
+            );
+            continue;
+        };
+        // (index, rule, marked source) of every `-s X/32 -j KUBE-MARK-MASQ`.
+        let hairpins: Vec<(usize, &Rule, Ipv4Addr)> = chain
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| super::enters(rule) == Some(KUBE_MARK_MASQ))
+            .filter_map(|(i, rule)| match &rule.basic.source {
+                Some(s) if !s.negated && s.value.prefix_len() == 32 => {
+                    Some((i, rule, s.value.addr()))
+                }
+                _ => None,
+            })
+            .collect();
+        if hairpins.iter().any(|&(i, _, src)| i < di && src == ep) {
+            continue;
+        }
+        let (span, problem) =
+            if let Some(&(_, rule, _)) = hairpins.iter().find(|&&(_, _, src)| src == ep) {
+                (
+                    rule.span,
+                    format!(
+                        "hairpin rule comes after the DNAT at line {}",
+                        dnat.span.line
+                    ),
+                )
+            } else if let Some(&(_, rule, src)) = hairpins.first() {
+                (
+                    rule.span,
+                    format!(
+                        "hairpin rule marks source {src}/32, but the DNAT at line {} goes to {ep}",
+                        dnat.span.line
+                    ),
+                )
+            } else {
+                (dnat.span, "no hairpin rule".to_string())
+            };
+        r.in_chain(
+            TableName::Nat,
+            chain,
+            span,
+            format!("{name}: {problem}; expected `-s {ep}/32 -j {KUBE_MARK_MASQ}` before the DNAT to {ep}"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::test_util::{edit, line_of, only_line, run, KUBE_OK};
+
+    #[test]
+    fn masquerade_before_dispatch() {
+        assert!(run("masquerade-before-dispatch", KUBE_OK).is_empty());
+        let late = edit(KUBE_OK, "-A KUBE-SVL-X -m comment --comment \"local -> B\" -j KUBE-SEP-B\n", "-A KUBE-SVL-X -m comment --comment \"local -> B\" -j KUBE-SEP-B\n-A KUBE-SVL-X -j KUBE-MARK-MASQ\n");
+        let v = run("masquerade-before-dispatch", &late);
+        assert_eq!(
+            only_line(&v),
+            line_of(&late, "-A KUBE-SVL-X -j KUBE-MARK-MASQ")
+        );
+        assert!(v[0]
+            .message
+            .starts_with("KUBE-SVL-X: KUBE-MARK-MASQ jump comes after the endpoint jump at line"));
+    }
+
+    #[test]
+    fn affinity_before_dispatch() {
+        assert!(run("affinity-before-dispatch", KUBE_OK).is_empty());
+        let rcheck_c = "-A KUBE-SVC-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-C --mask 255.255.255.255 --rsource -j KUBE-SEP-C\n";
+        let late = edit(
+            &edit(KUBE_OK, rcheck_c, ""),
+            "-A KUBE-SVC-X -m comment --comment \"-> C\" -j KUBE-SEP-C\n",
+            &format!("-A KUBE-SVC-X -m comment --comment \"-> C\" -j KUBE-SEP-C\n{rcheck_c}"),
+        );
+        let v = run("affinity-before-dispatch", &late);
+        assert_eq!(
+            only_line(&v),
+            line_of(
+                &late,
+                "--name KUBE-SEP-C --mask 255.255.255.255 --rsource -j KUBE-SEP-C"
+            )
+        );
+    }
+
+    #[test]
+    fn dispatch_unique() {
+        assert!(run("dispatch-unique", KUBE_OK).is_empty());
+        let twice = edit(KUBE_OK, "--comment \"-> B\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-B", "--comment \"-> B\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A");
+        let v = run("dispatch-unique", &twice);
+        assert_eq!(only_line(&v), line_of(&twice, "--comment \"-> B\""));
+        assert!(v[0]
+            .message
+            .contains("second dispatch rule to KUBE-SEP-A (first at line"));
+    }
+
+    #[test]
+    fn dispatch_even() {
+        assert!(run("dispatch-even", KUBE_OK).is_empty());
+        // Every rule given 1/3: A gets 1/3, B 2/9, C the remaining 4/9.
+        let flat = edit(
+            KUBE_OK,
+            "--probability 0.50000000000 -j KUBE-SEP-B",
+            "--probability 0.33333333349 -j KUBE-SEP-B",
+        );
+        let v = run("dispatch-even", &flat);
+        let lines: Vec<u32> = v.iter().map(|v| v.span.line).collect();
+        assert_eq!(
+            lines,
+            [
+                line_of(&flat, "--comment \"-> B\""),
+                line_of(&flat, "--comment \"-> C\"")
+            ]
+        );
+        assert_eq!(v[0].message, "KUBE-SVC-X: endpoint KUBE-SEP-B gets 0.2222222223 of the traffic, expected 1/3 (3 endpoints)");
+        assert!(
+            v[1].message.contains("KUBE-SEP-C gets 0.4444444442 of"),
+            "{}",
+            v[1].message
+        );
+    }
+
+    #[test]
+    fn dispatch_even_uses_kernel_quantization() {
+        // 7 decimals are 3.3e-8 off 1/3, which moves every share out of the
+        // tolerance; 10 decimals quantize to the same k as the recording.
+        let coarse = edit(KUBE_OK, "0.33333333349", "0.3333333");
+        let v = run("dispatch-even", &coarse);
+        assert_eq!(v.len(), 3, "{v:#?}");
+        assert!(
+            v[0].message.contains("KUBE-SEP-A gets 0.3333333"),
+            "{}",
+            v[0].message
+        );
+        let fine = edit(KUBE_OK, "0.33333333349", "0.3333333333");
+        assert!(run("dispatch-even", &fine).is_empty());
+    }
+
+    #[test]
+    fn dispatch_even_refuses_nth() {
+        let nth = edit(
+            KUBE_OK,
+            "--mode random --probability 0.50000000000 -j KUBE-SEP-A",
+            "--mode nth --every 2 --packet 0 -j KUBE-SEP-A",
+        );
+        let v = run("dispatch-even", &nth);
+        assert_eq!(only_line(&v), line_of(&nth, "--mode nth"));
+        assert!(v[0].message.contains("--mode nth"));
+    }
+
+    #[test]
+    fn dispatch_complete() {
+        assert!(run("dispatch-complete", KUBE_OK).is_empty());
+        let open = edit(KUBE_OK, "--comment \"-> C\" -j KUBE-SEP-C", "--comment \"-> C\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-C");
+        let v = run("dispatch-complete", &open);
+        assert_eq!(only_line(&v), line_of(&open, "--comment \"-> C\""));
+        assert!(
+            v[0].message.contains("(to KUBE-SEP-C) is conditional (-m statistic); 0.1666666666 of the traffic reaches no endpoint"),
+            "{}",
+            v[0].message
+        );
+        let empty = KUBE_OK
+            .lines()
+            .filter(|l| !l.starts_with("-A KUBE-SVL-X"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            only_line(&run("dispatch-complete", &empty)),
+            line_of(&empty, ":KUBE-SVL-X")
+        );
+    }
+
+    #[test]
+    fn sep_hairpin() {
+        assert!(run("sep-hairpin", KUBE_OK).is_empty());
+        let missing = edit(
+            KUBE_OK,
+            "-A KUBE-SEP-B -s 10.64.0.6/32 -j KUBE-MARK-MASQ\n",
+            "",
+        );
+        let v = run("sep-hairpin", &missing);
+        assert_eq!(
+            only_line(&v),
+            line_of(&missing, "-j DNAT --to-destination 10.64.0.6:8080")
+        );
+        assert_eq!(
+            v[0].message,
+            "KUBE-SEP-B: no hairpin rule; expected `-s 10.64.0.6/32 -j KUBE-MARK-MASQ` before the DNAT to 10.64.0.6"
+        );
+    }
+
+    #[test]
+    fn sep_hairpin_wrong_address_or_order() {
+        let wrong = edit(
+            KUBE_OK,
+            "-A KUBE-SEP-B -s 10.64.0.6/32",
+            "-A KUBE-SEP-B -s 10.64.0.5/32",
+        );
+        let v = run("sep-hairpin", &wrong);
+        assert_eq!(only_line(&v), line_of(&wrong, "-A KUBE-SEP-B -s"));
+        assert!(
+            v[0].message
+                .contains("marks source 10.64.0.5/32, but the DNAT at line"),
+            "{}",
+            v[0].message
+        );
+        let hairpin = "-A KUBE-SEP-C -s 10.64.1.7/32 -j KUBE-MARK-MASQ\n";
+        let after = edit(
+            &edit(KUBE_OK, hairpin, ""),
+            "-A KUBE-SERVICES -d",
+            &format!("{hairpin}-A KUBE-SERVICES -d"),
+        );
+        // The parser groups rules by chain, so the hairpin still follows the DNAT.
+        let v = run("sep-hairpin", &after);
+        assert_eq!(only_line(&v), line_of(&after, "-A KUBE-SEP-C -s"));
+        assert!(
+            v[0].message.contains("comes after the DNAT"),
+            "{}",
+            v[0].message
+        );
+        let no_dnat = KUBE_OK
+            .lines()
+            .filter(|l| !l.contains("10.64.1.7:8080"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            only_line(&run("sep-hairpin", &no_dnat)),
+            line_of(&no_dnat, ":KUBE-SEP-C")
+        );
+    }
+}

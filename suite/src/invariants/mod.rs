@@ -1,0 +1,442 @@
+//! Structural invariants: properties a rule set must have whatever packets
+//! it sees, checked without tracing.
+//!
+//! Every invariant is a small named function listed once in [`catalogue`],
+//! with an id (used in reports and for filtering), a one-line description and
+//! the [`Profile`] it belongs to. Generic invariants hold for anything
+//! `iptables-restore` would accept and run sensibly; kube-proxy invariants
+//! hold for every rule set kube-proxy v1.30 writes (checked against the
+//! recordings) and catch the mistakes a kube-proxy-style generator makes.
+//!
+//! ```
+//! use kpconform_suite::invariants::{check, detect_profile, Profile};
+//! use kpconform_suite::iptables::parse_str;
+//!
+//! let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j KUBE-FIREWALL\nCOMMIT\n";
+//! let rules = parse_str(dump).expect("valid dump");
+//! assert_eq!(detect_profile(&rules), Profile::Generic);
+//! let violations = check(&rules, Profile::Generic);
+//! assert_eq!(violations[0].invariant, "jump-target-declared");
+//! assert_eq!(violations[0].span.line, 3);
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::iptables::model::{Chain, ChainName, RuleSet, Table, TableName};
+use crate::source::Span;
+
+mod generic;
+mod kube_proxy;
+
+/// Which family of invariants applies to a rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Profile {
+    /// Only the invariants every iptables rule set must satisfy.
+    Generic,
+    /// The generic invariants plus kube-proxy's structure.
+    KubeProxy,
+}
+
+impl Profile {
+    /// The profile's name as the CLI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Generic => "generic",
+            Profile::KubeProxy => "kube-proxy",
+        }
+    }
+
+    /// Whether an invariant of profile `of` is checked under `self`.
+    pub fn includes(self, of: Profile) -> bool {
+        of == Profile::Generic || of == self
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One broken invariant, pointing at the line that breaks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The [`Invariant::id`] that is broken.
+    pub invariant: &'static str,
+    /// The table the problem is in.
+    pub table: TableName,
+    /// The chain the problem is in, if it is about one chain.
+    pub chain: Option<ChainName>,
+    /// The offending rule, chain declaration or `*table` line.
+    pub span: Span,
+    /// What was expected and what was found, naming the chain.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]", self.message, self.invariant)
+    }
+}
+
+/// A named invariant of the catalogue.
+#[derive(Clone, Copy)]
+pub struct Invariant {
+    /// Short kebab-case id, stable across releases.
+    pub id: &'static str,
+    /// One line saying what must hold.
+    pub description: &'static str,
+    /// The profile it belongs to.
+    pub profile: Profile,
+    check: fn(&Context<'_>, &mut Report<'_>),
+}
+
+impl fmt::Debug for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invariant")
+            .field("id", &self.id)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every invariant, generic ones first, in the order they are checked.
+pub fn catalogue() -> &'static [Invariant] {
+    CATALOGUE
+}
+
+const fn invariant(
+    id: &'static str,
+    profile: Profile,
+    description: &'static str,
+    check: fn(&Context<'_>, &mut Report<'_>),
+) -> Invariant {
+    Invariant {
+        id,
+        description,
+        profile,
+        check,
+    }
+}
+
+static CATALOGUE: &[Invariant] = &[
+    invariant(
+        "jump-target-declared",
+        Profile::Generic,
+        "every -j/-g chain target is a user chain declared in the same table",
+        generic::jump_target_declared,
+    ),
+    invariant(
+        "no-jump-loop",
+        Profile::Generic,
+        "the jump graph of each table has no cycle",
+        generic::no_jump_loop,
+    ),
+    invariant(
+        "unique-chain",
+        Profile::Generic,
+        "no chain is declared twice in one table",
+        generic::unique_chain,
+    ),
+    invariant(
+        "unique-table",
+        Profile::Generic,
+        "no table block appears twice",
+        generic::unique_table,
+    ),
+    invariant(
+        "chain-name-length",
+        Profile::Generic,
+        "chain names are at most 28 characters",
+        generic::chain_name_length,
+    ),
+    invariant(
+        "table-committed",
+        Profile::Generic,
+        "every table block ends with COMMIT",
+        generic::table_committed,
+    ),
+    invariant(
+        "nat-hooks",
+        Profile::KubeProxy,
+        "nat PREROUTING and OUTPUT jump to KUBE-SERVICES, nat POSTROUTING to KUBE-POSTROUTING",
+        kube_proxy::nat_hooks,
+    ),
+    invariant(
+        "filter-hooks",
+        Profile::KubeProxy,
+        "filter INPUT, FORWARD and OUTPUT jump to kube-proxy's filter chains",
+        kube_proxy::filter_hooks,
+    ),
+    invariant(
+        "nodeports-last",
+        Profile::KubeProxy,
+        "the KUBE-NODEPORTS jump is last in nat KUBE-SERVICES",
+        kube_proxy::nodeports_last,
+    ),
+    invariant(
+        "masq-mark-consistent",
+        Profile::KubeProxy,
+        "KUBE-MARK-MASQ sets the mark bit that KUBE-POSTROUTING and KUBE-FORWARD test",
+        kube_proxy::masq_mark_consistent,
+    ),
+    invariant(
+        "postrouting-masquerade",
+        Profile::KubeProxy,
+        "KUBE-POSTROUTING returns unmarked packets, then reaches a MASQUERADE for marked ones",
+        kube_proxy::postrouting_masquerade,
+    ),
+    invariant(
+        "masquerade-before-dispatch",
+        Profile::KubeProxy,
+        "in KUBE-SVC/SVL chains, KUBE-MARK-MASQ jumps precede every endpoint jump",
+        kube_proxy::dispatch::masquerade_before_dispatch,
+    ),
+    invariant(
+        "affinity-before-dispatch",
+        Profile::KubeProxy,
+        "in KUBE-SVC/SVL chains, session-affinity --rcheck rules precede the random dispatch",
+        kube_proxy::dispatch::affinity_before_dispatch,
+    ),
+    invariant(
+        "dispatch-unique",
+        Profile::KubeProxy,
+        "in KUBE-SVC/SVL chains, each endpoint has one dispatch rule",
+        kube_proxy::dispatch::dispatch_unique,
+    ),
+    invariant(
+        "dispatch-even",
+        Profile::KubeProxy,
+        "in KUBE-SVC/SVL chains, every endpoint gets 1/n of the traffic (within 1e-9, kernel-quantized)",
+        kube_proxy::dispatch::dispatch_even,
+    ),
+    invariant(
+        "dispatch-complete",
+        Profile::KubeProxy,
+        "in KUBE-SVC/SVL chains, the last dispatch rule is unconditional so all traffic reaches an endpoint",
+        kube_proxy::dispatch::dispatch_complete,
+    ),
+    invariant(
+        "sep-hairpin",
+        Profile::KubeProxy,
+        "each KUBE-SEP chain marks its own endpoint's traffic (-s EP/32 -j KUBE-MARK-MASQ) before the DNAT to EP",
+        kube_proxy::dispatch::sep_hairpin,
+    ),
+];
+
+/// [`Profile::KubeProxy`] when any table has a chain whose name starts with
+/// `KUBE-`, [`Profile::Generic`] otherwise.
+pub fn detect_profile(rules: &RuleSet) -> Profile {
+    let kube = rules
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .any(|c| c.name.as_str().starts_with("KUBE-"));
+    if kube {
+        Profile::KubeProxy
+    } else {
+        Profile::Generic
+    }
+}
+
+/// Checks every invariant `profile` includes. Violations come in source
+/// order (by line), and in catalogue order within one line.
+pub fn check(rules: &RuleSet, profile: Profile) -> Vec<Violation> {
+    let cx = Context::new(rules);
+    let mut out = Vec::new();
+    for inv in CATALOGUE.iter().filter(|i| profile.includes(i.profile)) {
+        (inv.check)(
+            &cx,
+            &mut Report {
+                id: inv.id,
+                out: &mut out,
+            },
+        );
+    }
+    // Stable: equal positions keep catalogue order, and within one invariant
+    // the order it reported in (itself source order).
+    out.sort_by_key(|v| (v.span.line, v.span.start));
+    out
+}
+
+/// The rule set with the lookups every invariant needs, built once so that no
+/// invariant scans a table to find a chain.
+struct Context<'a> {
+    rules: &'a RuleSet,
+    tables: Vec<TableIndex<'a>>,
+}
+
+/// One table block and its chain lookup.
+struct TableIndex<'a> {
+    table: &'a Table,
+    /// Chain name → index in `table.chains` of its first declaration. Only
+    /// ever looked up, never iterated, so hash order cannot leak into output.
+    by_name: HashMap<&'a str, usize>,
+}
+
+impl<'a> Context<'a> {
+    fn new(rules: &'a RuleSet) -> Context<'a> {
+        let tables = rules
+            .tables
+            .iter()
+            .map(|table| {
+                let mut by_name = HashMap::with_capacity(table.chains.len());
+                for (i, chain) in table.chains.iter().enumerate() {
+                    by_name.entry(chain.name.as_str()).or_insert(i);
+                }
+                TableIndex { table, by_name }
+            })
+            .collect();
+        Context { rules, tables }
+    }
+
+    /// Every block of table `name` (normally one; duplicates are checked
+    /// each on their own, and reported by `unique-table`).
+    fn blocks(&self, name: TableName) -> impl Iterator<Item = &TableIndex<'a>> {
+        self.tables.iter().filter(move |t| t.table.name == name)
+    }
+
+    /// Where to point when a whole table is missing: the start of the dump.
+    fn start_span(&self) -> Span {
+        self.rules
+            .tables
+            .first()
+            .map(|t| t.span)
+            .unwrap_or_default()
+    }
+}
+
+impl<'a> TableIndex<'a> {
+    /// The first declaration of chain `name`.
+    fn chain(&self, name: &str) -> Option<&'a Chain> {
+        self.by_name.get(name).map(|&i| &self.table.chains[i])
+    }
+
+    /// User chains whose name starts with one of `prefixes`, in declaration order.
+    fn chains_with_prefix<'s>(
+        &'s self,
+        prefixes: &'s [&'s str],
+    ) -> impl Iterator<Item = &'a Chain> + 's {
+        self.table.chains.iter().filter(move |c| {
+            let name = c.name.as_str();
+            prefixes.iter().any(|p| name.starts_with(p))
+        })
+    }
+}
+
+/// Collects one invariant's violations, stamping them with its id.
+struct Report<'o> {
+    id: &'static str,
+    out: &'o mut Vec<Violation>,
+}
+
+impl Report<'_> {
+    fn violation(
+        &mut self,
+        table: TableName,
+        chain: Option<&ChainName>,
+        span: Span,
+        message: String,
+    ) {
+        self.out.push(Violation {
+            invariant: self.id,
+            table,
+            chain: chain.cloned(),
+            span,
+            message,
+        });
+    }
+
+    /// A violation about one chain.
+    fn in_chain(&mut self, table: TableName, chain: &Chain, span: Span, message: String) {
+        self.violation(table, Some(&chain.name), span, message);
+    }
+}
+
+#[cfg(test)]
+mod test_util;
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{ids, parsed};
+    use super::*;
+
+    #[test]
+    fn catalogue_ids_are_unique_and_kebab_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for inv in catalogue() {
+            assert!(seen.insert(inv.id), "duplicate id {}", inv.id);
+            assert!(
+                inv.id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{}",
+                inv.id
+            );
+            assert!(!inv.description.is_empty());
+        }
+        // Generic ones come first so `--help` lists them first.
+        let first_kube = catalogue()
+            .iter()
+            .position(|i| i.profile == Profile::KubeProxy)
+            .unwrap_or(catalogue().len());
+        assert!(catalogue()[first_kube..]
+            .iter()
+            .all(|i| i.profile == Profile::KubeProxy));
+    }
+
+    #[test]
+    fn profile_detection_looks_for_kube_chains() {
+        let plain =
+            parsed("*filter\n:INPUT ACCEPT [0:0]\n:MYCHAIN - [0:0]\n-A INPUT -j MYCHAIN\nCOMMIT\n");
+        assert_eq!(detect_profile(&plain), Profile::Generic);
+        let kube = parsed("*filter\n:INPUT ACCEPT [0:0]\n:KUBE-FORWARD - [0:0]\nCOMMIT\n");
+        assert_eq!(detect_profile(&kube), Profile::KubeProxy);
+        assert_eq!(detect_profile(&RuleSet::default()), Profile::Generic);
+    }
+
+    #[test]
+    fn generic_profile_skips_kube_proxy_invariants() {
+        // A nat table with a KUBE- chain but none of kube-proxy's hooks.
+        let rules = parsed("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-X - [0:0]\nCOMMIT\n");
+        assert!(check(&rules, Profile::Generic).is_empty());
+        assert!(ids(&check(&rules, Profile::KubeProxy)).contains(&"nat-hooks"));
+    }
+
+    #[test]
+    fn violations_come_in_line_order() {
+        let rules = parsed(concat!(
+            "*filter\n",
+            ":INPUT ACCEPT [0:0]\n",
+            ":A - [0:0]\n",
+            ":B - [0:0]\n",
+            "-A INPUT -j NOPE\n",
+            "-A A -j B\n",
+            "-A B -j A\n",
+            "-A B -j GONE\n",
+            "COMMIT\n",
+        ));
+        let v = check(&rules, Profile::Generic);
+        let lines: Vec<u32> = v.iter().map(|v| v.span.line).collect();
+        assert_eq!(lines, [5, 7, 8]);
+        assert_eq!(
+            ids(&v),
+            [
+                "jump-target-declared",
+                "no-jump-loop",
+                "jump-target-declared"
+            ]
+        );
+    }
+
+    #[test]
+    fn display_names_the_invariant() {
+        let v = Violation {
+            invariant: "nat-hooks",
+            table: TableName::Nat,
+            chain: None,
+            span: Span::default(),
+            message: "PREROUTING: no jump".into(),
+        };
+        assert_eq!(v.to_string(), "PREROUTING: no jump [nat-hooks]");
+    }
+}
