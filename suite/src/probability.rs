@@ -59,7 +59,7 @@ impl Probability {
             return Err(not_a_number());
         }
         let written = BigDecimal::from_str(text).map_err(|_| not_a_number())?;
-        if written < 0 || written > 1 {
+        if !(BigDecimal::from(0)..=BigDecimal::from(1)).contains(&written) {
             return Err(ProbabilityError::OutOfRange(text.to_string()));
         }
         // Rust's float parsing is correctly rounded, like glibc's strtod, and
