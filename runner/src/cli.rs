@@ -139,7 +139,9 @@ pub(crate) struct InputArgs {
 }
 
 /// Parses `IP:PORT/PROTO`.
-pub(crate) fn parse_destination(s: &str) -> Result<(SocketAddrV4, kpconform_suite::iptables::model::Protocol), String> {
+pub(crate) fn parse_destination(
+    s: &str,
+) -> Result<(SocketAddrV4, kpconform_suite::iptables::model::Protocol), String> {
     use kpconform_suite::iptables::model::Protocol;
     let (addr, proto) = s
         .rsplit_once('/')
@@ -151,7 +153,20 @@ pub(crate) fn parse_destination(s: &str) -> Result<(SocketAddrV4, kpconform_suit
         "tcp" => Protocol::Tcp,
         "udp" => Protocol::Udp,
         "sctp" => Protocol::Sctp,
-        other => return Err(format!("unknown protocol `{other}` (expected tcp, udp or sctp)")),
+        other => {
+            return Err(format!(
+                "unknown protocol `{other}` (expected tcp, udp or sctp)"
+            ))
+        }
     };
     Ok((addr, proto))
+}
+
+impl From<ProbabilityArg> for kpconform_suite::probability::ProbabilityMode {
+    fn from(p: ProbabilityArg) -> Self {
+        match p {
+            ProbabilityArg::Kernel => Self::Kernel,
+            ProbabilityArg::Written => Self::AsWritten,
+        }
+    }
 }

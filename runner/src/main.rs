@@ -7,6 +7,23 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// `println!` that tolerates a closed stdout (`kpconform ... | head`):
+/// output is best effort, a broken pipe is not a crash.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod cli;
 mod cmd;
 mod rules_file;

@@ -20,8 +20,13 @@ pub(crate) fn read(path: &Path) -> Result<SourceFile> {
         return Ok(SourceFile::new("<stdin>", text));
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 
@@ -49,7 +54,11 @@ pub(crate) fn parse(source: &SourceFile, args: &ParseArgs) -> Result<RuleSet> {
             for e in &errors {
                 eprintln!("error: {}\n", e.render(source));
             }
-            let hint = if args.lax { "" } else { " (--lax accepts unmodelled matches and targets)" };
+            let hint = if args.lax {
+                ""
+            } else {
+                " (--lax accepts unmodelled matches and targets)"
+            };
             bail!("{}: {} parse error(s){hint}", source.name(), errors.len())
         }
     }

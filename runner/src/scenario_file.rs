@@ -21,7 +21,12 @@ pub(crate) fn input_for(scenario: &Scenario, node: &str) -> Result<GeneratorInpu
     match scenario.generator_input(node) {
         Some(input) => Ok(input),
         None => {
-            let nodes: Vec<&str> = scenario.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+            let nodes: Vec<&str> = scenario
+                .cluster
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect();
             bail!(
                 "scenario `{}` has no node `{node}` (its nodes: {})",
                 scenario.id,

@@ -87,7 +87,10 @@ where
 {
     /// Wraps `f` under `name`.
     pub fn new(name: impl Into<String>, f: F) -> FnGenerator<F> {
-        FnGenerator { name: name.into(), f }
+        FnGenerator {
+            name: name.into(),
+            f,
+        }
     }
 }
 

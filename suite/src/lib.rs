@@ -3,7 +3,10 @@
 #![deny(missing_docs)]
 
 pub mod invariants;
+pub mod check;
+pub mod generator;
 pub mod iptables;
+pub mod normalize;
 pub mod probability;
 pub mod scenario;
 pub mod source;

@@ -9,6 +9,6 @@ use crate::scenario_file;
 pub(crate) fn run(args: &InputArgs) -> Result<Outcome> {
     let scenario = scenario_file::load(&args.scenario)?;
     let input = scenario_file::input_for(&scenario, &args.node)?;
-    print!("{}", input.to_yaml());
+    out!("{}", input.to_yaml());
     Ok(Outcome::Pass)
 }

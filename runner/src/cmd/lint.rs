@@ -12,7 +12,12 @@ use crate::rules_file;
 pub(crate) fn run(args: &LintArgs) -> Result<Outcome> {
     if args.list {
         for inv in invariants::catalogue() {
-            println!("{:<28} {:<10} {}", inv.id, inv.profile.as_str(), inv.description);
+            outln!(
+                "{:<28} {:<10} {}",
+                inv.id,
+                inv.profile.as_str(),
+                inv.description
+            );
         }
         return Ok(Outcome::Pass);
     }
@@ -22,12 +27,12 @@ pub(crate) fn run(args: &LintArgs) -> Result<Outcome> {
     let failed = report_violations(&source, &rules, profile);
     let (tables, chains, count) = counts(&rules);
     if failed == 0 {
-        println!(
+        outln!(
             "ok: {tables} tables, {chains} chains, {count} rules; every {profile} invariant holds",
         );
         Ok(Outcome::Pass)
     } else {
-        println!("FAILED: {failed} invariant violation(s) ({profile} profile)");
+        outln!("FAILED: {failed} invariant violation(s) ({profile} profile)");
         Ok(Outcome::Fail)
     }
 }
@@ -45,7 +50,7 @@ pub(crate) fn resolve_profile(arg: ProfileArg, rules: &RuleSet) -> Profile {
 pub(crate) fn report_violations(source: &SourceFile, rules: &RuleSet, profile: Profile) -> usize {
     let violations = invariants::check(rules, profile);
     for v in &violations {
-        println!("{}\n", source.render(v.span, v));
+        outln!("{}\n", source.render(v.span, v));
     }
     violations.len()
 }

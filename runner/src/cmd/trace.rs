@@ -1,8 +1,85 @@
-//! (in progress)
-use anyhow::{bail, Result};
+//! `kpconform trace`: every path one packet can take, with its probability.
+
+use anyhow::{anyhow, Result};
+use ipnet::Ipv4Net;
+use kpconform_suite::scenario::FlowSource;
+use kpconform_suite::trace::{format_probability, Action, Packet, Tracer, Verdict};
 
 use super::Outcome;
+use crate::cli::{parse_destination, TraceArgs};
+use crate::rules_file;
 
-pub(crate) fn run(_args: &crate::cli::TraceArgs) -> Result<Outcome> {
-    bail!("not wired yet")
+pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
+    let from = match args.from.as_str() {
+        "node" => FlowSource::Node,
+        ip => FlowSource::Ip(
+            ip.parse()
+                .map_err(|_| anyhow!("--from: `{ip}` is neither an IPv4 address nor `node`"))?,
+        ),
+    };
+    let (to, protocol) = parse_destination(&args.to).map_err(|e| anyhow!("--to: {e}"))?;
+    let source = rules_file::read(&args.rules)?;
+    let rules = rules_file::parse(&source, &args.parse)?;
+    let addresses: Vec<Ipv4Net> = args.node_ip.iter().map(|ip| Ipv4Net::from(*ip)).collect();
+    let tracer = Tracer::new(&rules, &addresses).with_mode(args.probability.into());
+    let packet = Packet::new(from, to, protocol);
+    let dist = match tracer.trace(&packet) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}", e.render(&source));
+            return Ok(Outcome::Fail);
+        }
+    };
+    outln!("packet: {packet}");
+    if let Some(cidr) = args.cluster_cidr {
+        let side = match from {
+            FlowSource::Ip(ip) if cidr.contains(&ip) => "a pod (inside the cluster CIDR)",
+            FlowSource::Ip(_) => "outside the cluster CIDR",
+            FlowSource::Node => "the node itself",
+        };
+        outln!("source: {side}");
+    }
+    for (i, outcome) in dist.outcomes.iter().enumerate() {
+        outln!("\npath {}:  {}", i + 1, outcome);
+        let mut last_line = 0;
+        for step in outcome.walk.iter().filter(|s| s.line > 0) {
+            // A statistic branch and the jump it takes are one rule: print it once.
+            if step.line == last_line {
+                continue;
+            }
+            last_line = step.line;
+            let note = match &step.action {
+                Action::Statistic {
+                    taken: true,
+                    probability,
+                } => {
+                    format!(
+                        "   [statistic matched, p={}]",
+                        format_probability(probability)
+                    )
+                }
+                Action::Statistic {
+                    taken: false,
+                    probability,
+                } => {
+                    format!(
+                        "   [statistic not matched, p={}]",
+                        format_probability(probability)
+                    )
+                }
+                _ => String::new(),
+            };
+            let text = source.line_text(step.line as usize).trim();
+            outln!("  {:>6} | {text}{note}", step.line);
+        }
+    }
+    outln!("\nsummary:");
+    for ((verdict, dest, masq), p) in dist.summary() {
+        let what = match verdict {
+            Verdict::Accept => format!("accept {dest}{}", if masq { " (masqueraded)" } else { "" }),
+            other => other.to_string(),
+        };
+        outln!("  {:>14}  {what}", format_probability(&p));
+    }
+    Ok(Outcome::Pass)
 }

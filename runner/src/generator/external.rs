@@ -120,23 +120,36 @@ impl Command {
             None => {
                 return Err(fail(
                     GeneratorErrorKind::TimedOut,
-                    format!("generator `{}` did not finish within {:?} and was killed", self.name, self.timeout),
+                    format!(
+                        "generator `{}` did not finish within {:?} and was killed",
+                        self.name, self.timeout
+                    ),
                 ))
             }
         };
         if out_truncated {
             return Err(fail(
                 GeneratorErrorKind::TooLarge,
-                format!("generator `{}` wrote more than {} bytes; output cut off", self.name, self.output_limit),
+                format!(
+                    "generator `{}` wrote more than {} bytes; output cut off",
+                    self.name, self.output_limit
+                ),
             ));
         }
         if !status.success() {
-            return Err(fail(GeneratorErrorKind::Failed, format!("generator `{}` exited with {status}", self.name)));
+            return Err(fail(
+                GeneratorErrorKind::Failed,
+                format!("generator `{}` exited with {status}", self.name),
+            ));
         }
         String::from_utf8(out).map_err(|e| {
             fail(
                 GeneratorErrorKind::Failed,
-                format!("generator `{}` wrote output that is not UTF-8 (byte {})", self.name, e.utf8_error().valid_up_to()),
+                format!(
+                    "generator `{}` wrote output that is not UTF-8 (byte {})",
+                    self.name,
+                    e.utf8_error().valid_up_to()
+                ),
             )
         })
     }
@@ -151,7 +164,10 @@ impl Generator for Command {
         let yaml = request.input.to_yaml();
         self.run(
             yaml.as_bytes(),
-            &[("KPCONFORM_SCENARIO", request.scenario), ("KPCONFORM_NODE", request.node)],
+            &[
+                ("KPCONFORM_SCENARIO", request.scenario),
+                ("KPCONFORM_NODE", request.node),
+            ],
         )
     }
 }
@@ -159,7 +175,9 @@ impl Generator for Command {
 /// Reads up to `limit` bytes, then keeps draining (so the writer never
 /// blocks) and reports whether anything was cut.
 fn read_capped<R: Read>(r: Option<&mut R>, limit: usize) -> (Vec<u8>, bool) {
-    let Some(r) = r else { return (Vec::new(), false) };
+    let Some(r) = r else {
+        return (Vec::new(), false);
+    };
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut truncated = false;
@@ -230,7 +248,10 @@ mod tests {
     #[test]
     fn passes_stdin_and_environment_and_returns_stdout() {
         let out = sh("cat; printf '%s@%s' \"$KPCONFORM_SCENARIO\" \"$KPCONFORM_NODE\"")
-            .run(b"in\n", &[("KPCONFORM_SCENARIO", "a/b"), ("KPCONFORM_NODE", "node-a")])
+            .run(
+                b"in\n",
+                &[("KPCONFORM_SCENARIO", "a/b"), ("KPCONFORM_NODE", "node-a")],
+            )
             .unwrap();
         assert_eq!(out, "in\na/b@node-a");
     }
@@ -248,11 +269,22 @@ mod tests {
         let marker = std::env::temp_dir().join(format!("kpconform-hang-{}", std::process::id()));
         let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
         let start = Instant::now();
-        let e = sh(&script).with_timeout(Duration::from_millis(300)).run(b"", &[]).unwrap_err();
+        let e = sh(&script)
+            .with_timeout(Duration::from_millis(300))
+            .run(b"", &[])
+            .unwrap_err();
         assert_eq!(e.kind, GeneratorErrorKind::TimedOut);
-        assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
         // The background `sleep` was in the group and is gone too.
-        let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let _ = std::fs::remove_file(&marker);
         thread::sleep(Duration::from_millis(100));
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
@@ -264,7 +296,10 @@ mod tests {
 
     #[test]
     fn output_over_the_limit_is_cut_and_fails() {
-        let e = sh("head -c 100000 /dev/zero").with_output_limit(1000).run(b"", &[]).unwrap_err();
+        let e = sh("head -c 100000 /dev/zero")
+            .with_output_limit(1000)
+            .run(b"", &[])
+            .unwrap_err();
         assert_eq!(e.kind, GeneratorErrorKind::TooLarge);
     }
 
@@ -276,7 +311,10 @@ mod tests {
 
     #[test]
     fn missing_program_is_unavailable() {
-        let e = Command::parse("/nonexistent/gen").unwrap().run(b"", &[]).unwrap_err();
+        let e = Command::parse("/nonexistent/gen")
+            .unwrap()
+            .run(b"", &[])
+            .unwrap_err();
         assert_eq!(e.kind, GeneratorErrorKind::Unavailable);
         assert!(Command::parse("").is_err());
         assert!(Command::parse("'unterminated").is_err());

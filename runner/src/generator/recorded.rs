@@ -44,7 +44,11 @@ impl Generator for RecordedDir {
             Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
                 GeneratorError::new(
                     GeneratorErrorKind::Failed,
-                    format!("{}: not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()),
+                    format!(
+                        "{}: not UTF-8 text (byte {})",
+                        path.display(),
+                        e.utf8_error().valid_up_to()
+                    ),
                 )
             }),
             Err(e) => Err(GeneratorError::new(

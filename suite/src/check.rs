@@ -1,0 +1,903 @@
+//! Checking a flow's expectations (contract §3) against the trace of its
+//! first packet, and explaining a failure so that a kube-proxy engineer can
+//! act on it: the packet, expected and actual distributions side by side,
+//! and every path with the rules (and their lines) it went through.
+//!
+//! Decisions where the contract is silent:
+//! - `endpoints`: every listed destination within the tolerance, the listed
+//!   probabilities summing to the accepted mass within the tolerance, and
+//!   every accepted destination listed (an unlisted one fails at any mass).
+//! - `verdict`: every outcome, exactly.
+//! - `masquerade`: every accepted outcome; with no accepted traffic at all
+//!   the expectation cannot hold and fails.
+//! - `sticky: true`: for every DNATed first-connection outcome, a second
+//!   connection from the same client, traced right away with the lists the
+//!   first left, reaches that outcome's destination (and verdict) with
+//!   probability 1 within the tolerance. `sticky: false`: when the first
+//!   connection can reach two or more destinations, some second connection
+//!   must be free to go elsewhere.
+
+use std::fmt::{self, Write as _};
+use std::net::SocketAddrV4;
+
+use bigdecimal::BigDecimal;
+
+use crate::probability::ProbabilityMode;
+use crate::scenario::{Expect, Flow};
+use crate::source::{SourceFile, Span};
+use crate::trace::{
+    format_probability, Action, Distribution, Outcome, Packet, Step, TraceError, Tracer, Verdict,
+    SOURCE_PORT,
+};
+
+/// The result of checking one flow.
+#[derive(Debug, Clone)]
+pub struct FlowReport {
+    /// The flow's name.
+    pub flow: String,
+    /// The node whose rules were traced.
+    pub node: String,
+    /// Where the flow was written in its scenario.
+    pub span: Span,
+    /// The packet traced.
+    pub packet: Packet,
+    /// What was expected.
+    pub expect: Expect,
+    /// The tolerance used for probabilities.
+    pub tolerance: BigDecimal,
+    /// The probability mode of the trace.
+    pub mode: ProbabilityMode,
+    /// The first connection's distribution, unless the trace failed.
+    pub distribution: Option<Distribution>,
+    /// Second connections traced for `sticky`: the index of the first
+    /// connection's outcome, and what the second one did.
+    pub second: Vec<(usize, Distribution)>,
+    /// Every expectation that did not hold (empty when the flow passes).
+    pub failures: Vec<Failure>,
+}
+
+/// One expectation that did not hold.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The packet could not be traced.
+    Trace(TraceError),
+    /// A listed destination got the wrong probability.
+    Endpoint {
+        /// The destination.
+        destination: SocketAddrV4,
+        /// Its expected probability.
+        expected: BigDecimal,
+        /// Its accepted mass.
+        actual: BigDecimal,
+    },
+    /// Traffic was accepted to a destination that is not listed.
+    UnlistedEndpoint {
+        /// The destination.
+        destination: SocketAddrV4,
+        /// Its accepted mass.
+        actual: BigDecimal,
+    },
+    /// The listed probabilities do not sum to the accepted mass.
+    EndpointSum {
+        /// Sum of the listed probabilities.
+        expected: BigDecimal,
+        /// The accepted mass.
+        actual: BigDecimal,
+    },
+    /// Not all the mass ended in the expected verdict.
+    Verdict {
+        /// The expected verdict.
+        expected: Verdict,
+        /// The mass that ended elsewhere, per verdict.
+        actual: Vec<(Verdict, BigDecimal)>,
+    },
+    /// Some accepted traffic was (or was not) masqueraded.
+    Masquerade {
+        /// The expected value.
+        expected: bool,
+        /// The accepted mass with the other value, per destination.
+        wrong: Vec<(SocketAddrV4, BigDecimal)>,
+    },
+    /// `masquerade` was expected but nothing was accepted.
+    NoAcceptedTraffic,
+    /// A second connection did not (all) reach the first one's destination.
+    NotSticky {
+        /// Index of the first connection's outcome.
+        outcome: usize,
+        /// Where the first connection went.
+        first: SocketAddrV4,
+        /// The second connection's mass that reached it with the same verdict.
+        same: BigDecimal,
+    },
+    /// `sticky: false`, but every second connection stuck.
+    UnexpectedlySticky,
+    /// A second connection could not be traced.
+    SecondTrace {
+        /// Index of the first connection's outcome.
+        outcome: usize,
+        /// Why.
+        error: TraceError,
+    },
+}
+
+/// Traces `flow`'s packet with `tracer` (the rules of `flow.node`) and
+/// checks every expectation the flow sets.
+pub fn check_flow(tracer: &Tracer<'_>, flow: &Flow) -> FlowReport {
+    let packet = Packet::from_flow(flow);
+    let mut report = FlowReport {
+        flow: flow.name.clone(),
+        node: flow.node.clone(),
+        span: flow.span,
+        packet,
+        expect: flow.expect.clone(),
+        tolerance: flow.tolerance.clone(),
+        mode: tracer.mode(),
+        distribution: None,
+        second: Vec::new(),
+        failures: Vec::new(),
+    };
+    let dist = match tracer.trace(&packet) {
+        Ok(d) => d,
+        Err(e) => {
+            report.failures.push(Failure::Trace(e));
+            return report;
+        }
+    };
+    let tol = &flow.tolerance;
+    let expect = &flow.expect;
+    if let Some(endpoints) = &expect.endpoints {
+        check_endpoints(&dist, endpoints, tol, &mut report.failures);
+    }
+    if let Some(v) = expect.verdict {
+        let wrong: Vec<_> = dist
+            .verdicts()
+            .into_iter()
+            .filter(|(k, _)| *k != v)
+            .collect();
+        if !wrong.is_empty() {
+            report.failures.push(Failure::Verdict {
+                expected: v,
+                actual: wrong,
+            });
+        }
+    }
+    if let Some(m) = expect.masquerade {
+        check_masquerade(&dist, m, &mut report.failures);
+    }
+    if let Some(sticky) = expect.sticky {
+        check_sticky(tracer, &packet, &dist, sticky, tol, &mut report);
+    }
+    report.distribution = Some(dist);
+    report
+}
+
+fn within(a: &BigDecimal, b: &BigDecimal, tol: &BigDecimal) -> bool {
+    (a - b).abs() <= *tol
+}
+
+fn check_endpoints(
+    dist: &Distribution,
+    expected: &std::collections::BTreeMap<SocketAddrV4, BigDecimal>,
+    tol: &BigDecimal,
+    failures: &mut Vec<Failure>,
+) {
+    let accepted = dist.accepted();
+    let zero = BigDecimal::from(0);
+    for (dest, want) in expected {
+        let got = accepted.get(dest).unwrap_or(&zero);
+        if !within(got, want, tol) {
+            failures.push(Failure::Endpoint {
+                destination: *dest,
+                expected: want.clone(),
+                actual: got.clone(),
+            });
+        }
+    }
+    for (dest, got) in &accepted {
+        if !expected.contains_key(dest) && *got != zero {
+            failures.push(Failure::UnlistedEndpoint {
+                destination: *dest,
+                actual: got.clone(),
+            });
+        }
+    }
+    let want: BigDecimal = expected.values().sum();
+    let got: BigDecimal = accepted.values().sum();
+    if !within(&want, &got, tol) {
+        failures.push(Failure::EndpointSum {
+            expected: want,
+            actual: got,
+        });
+    }
+}
+
+fn check_masquerade(dist: &Distribution, expected: bool, failures: &mut Vec<Failure>) {
+    let accepted: Vec<&Outcome> = dist
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Accept)
+        .collect();
+    if accepted.is_empty() {
+        failures.push(Failure::NoAcceptedTraffic);
+        return;
+    }
+    let mut wrong: std::collections::BTreeMap<SocketAddrV4, BigDecimal> = Default::default();
+    for o in accepted.iter().filter(|o| o.masquerade != expected) {
+        *wrong.entry(o.destination).or_default() += &o.probability;
+    }
+    if !wrong.is_empty() {
+        failures.push(Failure::Masquerade {
+            expected,
+            wrong: wrong.into_iter().collect(),
+        });
+    }
+}
+
+fn check_sticky(
+    tracer: &Tracer<'_>,
+    packet: &Packet,
+    dist: &Distribution,
+    expected: bool,
+    tol: &BigDecimal,
+    report: &mut FlowReport,
+) {
+    let one = BigDecimal::from(1);
+    let mut misses = Vec::new();
+    for (i, first) in dist.outcomes.iter().enumerate().filter(|(_, o)| o.dnated()) {
+        let second = match tracer.trace_with(packet, &first.recent) {
+            Ok(d) => d,
+            Err(error) => {
+                report
+                    .failures
+                    .push(Failure::SecondTrace { outcome: i, error });
+                continue;
+            }
+        };
+        let same: BigDecimal = second
+            .outcomes
+            .iter()
+            .filter(|o| o.destination == first.destination && o.verdict == first.verdict)
+            .map(|o| &o.probability)
+            .sum();
+        if !within(&same, &one, tol) {
+            misses.push(Failure::NotSticky {
+                outcome: i,
+                first: first.destination,
+                same,
+            });
+        }
+        report.second.push((i, second));
+    }
+    if expected {
+        report.failures.extend(misses);
+    } else if misses.is_empty() && dist.accepted().len() >= 2 && !report.second.is_empty() {
+        report.failures.push(Failure::UnexpectedlySticky);
+    }
+}
+
+impl FlowReport {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The explanation: a one-line verdict, and for a failure the packet,
+    /// the failed expectations, expected vs actual, and every path's walk.
+    /// With the rules' `source`, walks show each rule's text.
+    pub fn render(&self, source: Option<&SourceFile>) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write(&mut out, source);
+        out
+    }
+
+    fn write(&self, out: &mut String, source: Option<&SourceFile>) -> fmt::Result {
+        let status = if self.passed() { "PASS" } else { "FAIL" };
+        write!(out, "{status} {:?} on {}", self.flow, self.node)?;
+        if self.span.line > 0 {
+            write!(out, " (scenario line {})", self.span.line)?;
+        }
+        writeln!(out)?;
+        if self.passed() {
+            return Ok(());
+        }
+        let mode = match self.mode {
+            ProbabilityMode::Kernel => "kernel probabilities",
+            ProbabilityMode::AsWritten => "probabilities as written",
+        };
+        writeln!(
+            out,
+            "  packet: {} (source port {SOURCE_PORT}, {mode})",
+            self.packet
+        )?;
+        writeln!(out, "  failed:")?;
+        for f in &self.failures {
+            match (f, source) {
+                (Failure::Trace(e) | Failure::SecondTrace { error: e, .. }, Some(src))
+                    if e.span.line > 0 =>
+                {
+                    writeln!(out, "    - {f}")?;
+                    writeln!(out, "{}", indent(&e.render(src), "      "))?;
+                }
+                _ => writeln!(out, "    - {f}")?,
+            }
+        }
+        let Some(dist) = &self.distribution else {
+            return Ok(());
+        };
+        self.write_side_by_side(out, dist)?;
+        writeln!(out, "  paths:")?;
+        for (i, o) in dist.outcomes.iter().enumerate() {
+            write_outcome(out, i, o, source)?;
+            for (_, second) in self.second.iter().filter(|(j, _)| *j == i) {
+                writeln!(out, "        a second connection after it ({}):", o.recent)?;
+                for s in &second.outcomes {
+                    writeln!(out, "          {s}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_side_by_side(&self, out: &mut String, dist: &Distribution) -> fmt::Result {
+        let mut left = Vec::new();
+        if let Some(eps) = &self.expect.endpoints {
+            for (d, p) in eps {
+                left.push(format!("accept {d}  p={}", format_probability(p)));
+            }
+        }
+        if let Some(v) = self.expect.verdict {
+            left.push(format!("verdict: all {v}"));
+        }
+        if let Some(m) = self.expect.masquerade {
+            left.push(format!("masquerade: {m}"));
+        }
+        if let Some(s) = self.expect.sticky {
+            left.push(format!("sticky: {s}"));
+        }
+        left.push(format!(
+            "(tolerance {})",
+            format_probability(&self.tolerance)
+        ));
+        let right: Vec<String> = dist
+            .summary()
+            .into_iter()
+            .map(|((v, d, m), p)| {
+                let masq = if m { "  masquerade" } else { "" };
+                format!("{v} {d}  p={}{masq}", format_probability(&p))
+            })
+            .collect();
+        let width = left
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("expected".len());
+        writeln!(out, "  {:width$}   actual", "expected")?;
+        for i in 0..left.len().max(right.len()) {
+            let l = left.get(i).map_or("", String::as_str);
+            let r = right.get(i).map_or("", String::as_str);
+            let row = format!("  {l:width$}   {r}");
+            writeln!(out, "{}", row.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FlowReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(None))
+    }
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .map(|l| format!("{by}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One outcome: its compact path, then each step with its line.
+fn write_outcome(
+    out: &mut String,
+    i: usize,
+    o: &Outcome,
+    source: Option<&SourceFile>,
+) -> fmt::Result {
+    let masq = if o.masquerade { ", masqueraded" } else { "" };
+    writeln!(
+        out,
+        "    [{}] {} {}{masq}  p={}",
+        i + 1,
+        o.verdict,
+        o.destination,
+        format_probability(&o.probability)
+    )?;
+    writeln!(out, "        {}", o.path())?;
+    let mut hook = None;
+    let mut steps = o.walk.iter().peekable();
+    while let Some(step) = steps.next() {
+        if hook != Some((step.table, step.hook)) {
+            hook = Some((step.table, step.hook));
+            writeln!(out, "        {} {}:", step.table, step.hook.as_str())?;
+        }
+        // Statistic rules a path fell through are many in big services:
+        // one line per run.
+        if let Action::Statistic { taken: false, .. } = step.action {
+            let mut last = step;
+            let mut count = 1;
+            while let Some(next) = steps.next_if(|n| {
+                matches!(n.action, Action::Statistic { taken: false, .. }) && n.chain == step.chain
+            }) {
+                last = next;
+                count += 1;
+            }
+            let lines = if count == 1 {
+                format!("line {}", step.line)
+            } else {
+                format!("lines {}-{}", step.line, last.line)
+            };
+            writeln!(
+                out,
+                "          {lines}: {} not taken ({count} statistic rule(s))",
+                step.chain
+            )?;
+            continue;
+        }
+        // A taken statistic rule is shown once, on the step its target made.
+        if let Action::Statistic {
+            taken: true,
+            probability,
+        } = &step.action
+        {
+            let note = format!("  [statistic taken, p={}]", format_probability(probability));
+            match steps.next_if(|n| n.chain == step.chain && n.rule == step.rule) {
+                Some(next) => write_step(out, next, source, &note)?,
+                None => write_step(out, step, source, "")?,
+            }
+            continue;
+        }
+        write_step(out, step, source, "")?;
+    }
+    Ok(())
+}
+
+fn write_step(
+    out: &mut String,
+    step: &Step,
+    source: Option<&SourceFile>,
+    note: &str,
+) -> fmt::Result {
+    let warn = if matches!(step.action, Action::Unknown(_)) {
+        "  WARNING: target not modelled"
+    } else {
+        ""
+    };
+    match source
+        .map(|s| s.line_text(step.line as usize))
+        .filter(|t| !t.is_empty())
+    {
+        Some(text) => writeln!(out, "          line {}: {text}{note}{warn}", step.line),
+        None => writeln!(
+            out,
+            "          line {}: {} {}{note}{warn}",
+            step.line, step.chain, step.action
+        ),
+    }
+}
+
+/// One line per failure, in the scenario's terms.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = format_probability;
+        match self {
+            Failure::Trace(e) => write!(f, "the packet could not be traced: {e}"),
+            Failure::Endpoint {
+                destination,
+                expected,
+                actual,
+            } => write!(f, "endpoint {destination}: expected p={}, got p={}", p(expected), p(actual)),
+            Failure::UnlistedEndpoint { destination, actual } => write!(
+                f,
+                "endpoint {destination} is not expected, but p={} of the traffic is accepted there",
+                p(actual)
+            ),
+            Failure::EndpointSum { expected, actual } => write!(
+                f,
+                "expected endpoints sum to {}, but the accepted mass is {}",
+                p(expected),
+                p(actual)
+            ),
+            Failure::Verdict { expected, actual } => {
+                write!(f, "expected all traffic to {expected}, but")?;
+                for (i, (v, m)) in actual.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep} p={} ends in {v}", p(m))?;
+                }
+                Ok(())
+            }
+            Failure::Masquerade { expected, wrong } => {
+                let what = if *expected { "not masqueraded" } else { "masqueraded" };
+                write!(f, "expected masquerade: {expected}, but traffic to")?;
+                for (i, (d, m)) in wrong.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep} {d} (p={})", p(m))?;
+                }
+                write!(f, " is {what}")
+            }
+            Failure::NoAcceptedTraffic => {
+                f.write_str("a masquerade expectation needs accepted traffic, but none is accepted")
+            }
+            Failure::NotSticky { outcome, first, same } => write!(
+                f,
+                "not sticky: after path [{}] to {first}, a second connection from the same client \
+                 reaches it with p={} instead of 1",
+                outcome + 1,
+                p(same)
+            ),
+            Failure::UnexpectedlySticky => f.write_str(
+                "expected no session affinity, but every second connection sticks to the first one's endpoint",
+            ),
+            Failure::SecondTrace { outcome, error } => write!(
+                f,
+                "the second connection after path [{}] could not be traced: {error}",
+                outcome + 1
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::str::FromStr;
+
+    use ipnet::Ipv4Net;
+
+    use super::*;
+    use crate::iptables::model::{Protocol, RuleSet};
+    use crate::iptables::parse_str;
+    use crate::scenario::{Destination, FlowSource};
+
+    fn recorded(case: &str) -> (RuleSet, SourceFile) {
+        let path = format!(
+            "{}/../../shared/kube-proxy-v1.30/outputs/{case}.rules",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let rules = parse_str(&text).unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        (rules, SourceFile::new(format!("{case}.rules"), text))
+    }
+
+    fn dec(s: &str) -> BigDecimal {
+        BigDecimal::from_str(s).unwrap()
+    }
+
+    fn node_a() -> Vec<Ipv4Net> {
+        vec!["192.168.0.10/24".parse().unwrap()]
+    }
+
+    fn flow(from: FlowSource, to: &str, expect: Expect) -> Flow {
+        Flow {
+            name: "a flow".into(),
+            node: "node-a".into(),
+            from,
+            to: Destination {
+                addr: to.parse().unwrap(),
+                protocol: Protocol::Tcp,
+            },
+            expect,
+            tolerance: dec("0.000001"),
+            span: Span::default(),
+        }
+    }
+
+    fn client() -> FlowSource {
+        FlowSource::Ip("203.0.113.7".parse().unwrap())
+    }
+
+    fn endpoints(list: &[(&str, &str)]) -> Option<BTreeMap<SocketAddrV4, BigDecimal>> {
+        Some(
+            list.iter()
+                .map(|(a, p)| (a.parse().unwrap(), dec(p)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn etp_local_external_client_passes_kubernetes_expectations() {
+        let (rules, _) = recorded("nodeport-etp-local-2-local-1-remote");
+        let tracer = Tracer::new(&rules, &node_a());
+        let expect = Expect {
+            endpoints: endpoints(&[("10.64.0.5:8080", "0.5"), ("10.64.0.77:8080", "0.5")]),
+            verdict: Some(Verdict::Accept),
+            masquerade: Some(false),
+            ..Expect::default()
+        };
+        let report = check_flow(&tracer, &flow(client(), "192.168.0.10:31080", expect));
+        assert!(report.passed(), "{report}");
+        assert_eq!(report.render(None), "PASS \"a flow\" on node-a\n");
+    }
+
+    #[test]
+    fn wrong_and_unlisted_endpoints_fail() {
+        let (rules, _) = recorded("nodeport-etp-local-2-local-1-remote");
+        let tracer = Tracer::new(&rules, &node_a());
+        // What a Cluster policy would give: all three endpoints.
+        let expect = Expect {
+            endpoints: endpoints(&[
+                ("10.64.0.5:8080", "0.3333333333"),
+                ("10.64.0.77:8080", "0.3333333333"),
+                ("10.64.1.28:8080", "0.3333333334"),
+            ]),
+            ..Expect::default()
+        };
+        let report = check_flow(&tracer, &flow(client(), "192.168.0.10:31080", expect));
+        let dests: Vec<_> = report
+            .failures
+            .iter()
+            .map(|f| match f {
+                Failure::Endpoint {
+                    destination,
+                    actual,
+                    ..
+                } => (destination.to_string(), actual.clone()),
+                other => panic!("unexpected failure {other}"),
+            })
+            .collect();
+        assert_eq!(
+            dests,
+            vec![
+                ("10.64.0.5:8080".into(), dec("0.5")),
+                ("10.64.0.77:8080".into(), dec("0.5")),
+                ("10.64.1.28:8080".into(), dec("0")),
+            ]
+        );
+
+        let expect = Expect {
+            endpoints: endpoints(&[("10.64.0.5:8080", "1")]),
+            ..Expect::default()
+        };
+        let report = check_flow(&tracer, &flow(client(), "192.168.0.10:31080", expect));
+        assert_eq!(report.failures.len(), 2, "{report}");
+        assert!(matches!(
+            &report.failures[1],
+            Failure::UnlistedEndpoint { destination, actual }
+                if destination.to_string() == "10.64.0.77:8080" && *actual == dec("0.5")
+        ));
+    }
+
+    #[test]
+    fn listed_probabilities_must_sum_to_the_accepted_mass() {
+        let (rules, _) = recorded("nodeport-etp-local-2-local-1-remote");
+        let tracer = Tracer::new(&rules, &node_a());
+        let mut f = flow(
+            client(),
+            "192.168.0.10:31080",
+            Expect {
+                endpoints: endpoints(&[("10.64.0.5:8080", "0.6"), ("10.64.0.77:8080", "0.6")]),
+                ..Expect::default()
+            },
+        );
+        f.tolerance = dec("0.15");
+        let report = check_flow(&tracer, &f);
+        assert_eq!(
+            report.failures,
+            vec![Failure::EndpointSum {
+                expected: dec("1.2"),
+                actual: dec("1")
+            }]
+        );
+    }
+
+    #[test]
+    fn verdict_and_masquerade_expectations() {
+        let (rules, _) = recorded("nodeport-etp-local-no-local-endpoint");
+        let node_b = ["192.168.0.11/24".parse().unwrap()];
+        let tracer = Tracer::new(&rules, &node_b);
+        let drop = Expect {
+            verdict: Some(Verdict::Drop),
+            ..Expect::default()
+        };
+        assert!(check_flow(&tracer, &flow(client(), "192.168.0.11:30080", drop)).passed());
+        let accept = Expect {
+            verdict: Some(Verdict::Accept),
+            masquerade: Some(false),
+            ..Expect::default()
+        };
+        let report = check_flow(&tracer, &flow(client(), "192.168.0.11:30080", accept));
+        assert_eq!(
+            report.failures,
+            vec![
+                Failure::Verdict {
+                    expected: Verdict::Accept,
+                    actual: vec![(Verdict::Drop, dec("1"))]
+                },
+                Failure::NoAcceptedTraffic,
+            ]
+        );
+
+        // From the node itself the traffic is masqueraded.
+        let (rules, _) = recorded("nodeport-etp-local-2-local-1-remote");
+        let tracer = Tracer::new(&rules, &node_a());
+        let no_masq = Expect {
+            masquerade: Some(false),
+            ..Expect::default()
+        };
+        let report = check_flow(
+            &tracer,
+            &flow(FlowSource::Node, "192.168.0.10:31080", no_masq),
+        );
+        match report.failures.as_slice() {
+            [Failure::Masquerade {
+                expected: false,
+                wrong,
+            }] => assert_eq!(wrong.len(), 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sticky_holds_only_with_session_affinity() {
+        let sticky = |s| Expect {
+            sticky: Some(s),
+            ..Expect::default()
+        };
+        let (rules, _) = recorded("clusterip-session-affinity-timeout-600");
+        let tracer = Tracer::new(&rules, &node_a());
+        let to = "10.96.7.70:443";
+        let report = check_flow(&tracer, &flow(client(), to, sticky(true)));
+        assert!(report.passed(), "{report}");
+        assert_eq!(report.second.len(), 2);
+        let report = check_flow(&tracer, &flow(client(), to, sticky(false)));
+        assert_eq!(report.failures, vec![Failure::UnexpectedlySticky]);
+
+        let (rules, _) = recorded("clusterip-2-endpoints");
+        let tracer = Tracer::new(&rules, &node_a());
+        let to = "10.96.14.20:8080";
+        let report = check_flow(&tracer, &flow(client(), to, sticky(true)));
+        assert_eq!(report.failures.len(), 2, "{report}");
+        assert!(report
+            .failures
+            .iter()
+            .all(|f| matches!(f, Failure::NotSticky { same, .. } if *same == dec("0.5"))));
+        assert!(check_flow(&tracer, &flow(client(), to, sticky(false))).passed());
+    }
+
+    #[test]
+    fn a_failure_explains_packet_distributions_and_walks() {
+        let (rules, source) = recorded("nodeport-etp-local-2-local-1-remote");
+        let tracer = Tracer::new(&rules, &node_a());
+        let expect = Expect {
+            endpoints: endpoints(&[("10.64.1.28:8080", "1")]),
+            masquerade: Some(true),
+            ..Expect::default()
+        };
+        let mut f = flow(client(), "192.168.0.10:31080", expect);
+        f.span = Span::new(0, 1, 42);
+        let text = check_flow(&tracer, &f).render(Some(&source));
+        for needle in [
+            "FAIL \"a flow\" on node-a (scenario line 42)",
+            "packet: 203.0.113.7 -> 192.168.0.10:31080/tcp (source port 40000, kernel probabilities)",
+            "endpoint 10.64.1.28:8080: expected p=1, got p=0",
+            "expected masquerade: true, but traffic to 10.64.0.5:8080 (p=0.5), 10.64.0.77:8080 (p=0.5) is not masqueraded",
+            "accept 10.64.1.28:8080  p=1",
+            "accept 10.64.0.5:8080  p=0.5",
+            "[1] accept 10.64.0.5:8080  p=0.5",
+            "nat PREROUTING > KUBE-SERVICES > KUBE-NODEPORTS > KUBE-EXT-KKDGWRPDK6Z5NCHS",
+            "line 60: -A KUBE-NODEPORTS -p tcp -m comment --comment \"default/api:http\" -m tcp --dport 31080 -j KUBE-EXT-KKDGWRPDK6Z5NCHS",
+            "line 76: -A KUBE-SVL-KKDGWRPDK6Z5NCHS",
+            "-j KUBE-SEP-4LXD63IHTXJHBTAZ  [statistic taken, p=0.5]",
+            "line 76: KUBE-SVL-KKDGWRPDK6Z5NCHS not taken (1 statistic rule(s))",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_trace_error_is_a_failure_rendered_at_its_rule() {
+        let text =
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n-A PREROUTING -j A\n-A A -j A\nCOMMIT\n";
+        let rules = parse_str(text).unwrap();
+        let source = SourceFile::new("loop.rules", text);
+        let tracer = Tracer::new(&rules, &node_a());
+        let expect = Expect {
+            verdict: Some(Verdict::Accept),
+            ..Expect::default()
+        };
+        let report = check_flow(&tracer, &flow(client(), "10.96.0.1:80", expect));
+        assert!(matches!(report.failures.as_slice(), [Failure::Trace(_)]));
+        let out = report.render(Some(&source));
+        assert!(
+            out.contains("loop.rules:5:1: nat: chain loop A (line 5) -> A"),
+            "{out}"
+        );
+        assert!(out.contains("5 | -A A -j A"), "{out}");
+    }
+}
+
+/// Everything checked for one node's rules against one scenario: each of the
+/// node's flows, and the invariants.
+#[derive(Debug, Clone)]
+pub struct NodeReport {
+    /// The scenario id.
+    pub scenario: String,
+    /// The node.
+    pub node: String,
+    /// The invariant profile applied.
+    pub profile: crate::invariants::Profile,
+    /// One report per flow of this node, in scenario order.
+    pub flows: Vec<FlowReport>,
+    /// Broken invariants.
+    pub violations: Vec<crate::invariants::Violation>,
+}
+
+impl NodeReport {
+    /// Whether every flow and every invariant passed.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.flows.iter().all(FlowReport::passed)
+    }
+
+    /// How many flows failed.
+    pub fn failed_flows(&self) -> usize {
+        self.flows.iter().filter(|f| !f.passed()).count()
+    }
+
+    /// The explanation of every failure (flows, then invariants), or one
+    /// line per flow when everything passed. With the rules' `source`,
+    /// rule text and carets are shown.
+    pub fn render(&self, source: Option<&SourceFile>) -> String {
+        let mut out = String::new();
+        for f in &self.flows {
+            out.push_str(&f.render(source));
+        }
+        if !self.violations.is_empty() {
+            let _ = writeln!(
+                out,
+                "FAIL {} invariant violation(s) ({} profile)",
+                self.violations.len(),
+                self.profile
+            );
+            for v in &self.violations {
+                match source {
+                    Some(src) => {
+                        let _ = writeln!(out, "{}", indent(&src.render(v.span, v), "  "));
+                    }
+                    None => {
+                        let _ = writeln!(out, "  line {}: {v}", v.span.line);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Checks `rules` as node `node`'s rules for `scenario`: every flow of that
+/// node (traced in `mode`) and the invariants of `profile` (detected from
+/// the rules when `None`). `None` when the scenario has no such node.
+pub fn check_node(
+    rules: &crate::iptables::model::RuleSet,
+    scenario: &crate::scenario::Scenario,
+    node: &str,
+    profile: Option<crate::invariants::Profile>,
+    mode: ProbabilityMode,
+) -> Option<NodeReport> {
+    let spec = scenario.node(node)?;
+    let tracer = Tracer::new(rules, &spec.addresses).with_mode(mode);
+    let flows = scenario
+        .flows
+        .iter()
+        .filter(|f| f.node == node)
+        .map(|f| check_flow(&tracer, f))
+        .collect();
+    let profile = profile.unwrap_or_else(|| crate::invariants::detect_profile(rules));
+    Some(NodeReport {
+        scenario: scenario.id.clone(),
+        node: node.to_string(),
+        profile,
+        flows,
+        violations: crate::invariants::check(rules, profile),
+    })
+}
