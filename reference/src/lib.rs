@@ -1,0 +1,87 @@
+//! The reference generator: the iptables rules kube-proxy v1.30 (iptables
+//! mode, IPv4) installs on one node, in iptables-save's spelling.
+//!
+//! ```
+//! use kpconform_suite::scenario::{GeneratorInput, NodeConfig};
+//!
+//! let input = GeneratorInput {
+//!     node: NodeConfig {
+//!         name: "node-a".into(),
+//!         addresses: vec!["192.168.0.10/32".parse().unwrap()],
+//!         cluster_cidr: Some("10.64.0.0/16".parse().unwrap()),
+//!         masquerade_all: false,
+//!         masquerade_bit: 14,
+//!         node_port_addresses: vec![],
+//!     },
+//!     objects: vec![],
+//! };
+//! let rules = kpconform_reference::generate(&input);
+//! assert!(rules.starts_with("*mangle\n"));
+//! assert!(rules.contains("-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n"));
+//! ```
+//!
+//! The work is split the way kube-proxy's `syncProxyRules` is, minus its
+//! map-order output: the cluster state is first resolved into a typed,
+//! sorted model (service ports, their endpoint sets and chain decisions, in
+//! `plan`), then each section (fixed chains, per-service filter rules,
+//! per-service nat rules) is a pure function from that model to typed rules,
+//! and the tables print them. The chains every service shares are ordered as
+//! the recordings order them: stably by comment, the node-port jump last.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod addr;
+mod endpoints;
+mod filter;
+mod fixed;
+mod names;
+mod nat;
+mod plan;
+mod rule;
+mod services;
+mod table;
+
+use kpconform_suite::scenario::GeneratorInput;
+
+use plan::Cluster;
+use table::Table;
+
+/// The rules kube-proxy v1.30 would install on `input.node`, as
+/// `iptables-save` prints them (tables mangle, filter, nat).
+pub fn generate(input: &GeneratorInput) -> String {
+    let cluster = Cluster::new(input);
+    let node = &cluster.node;
+    let plans = cluster.plans();
+
+    let mut mangle = Table::new("mangle", &fixed::MANGLE_BUILTINS);
+    mangle.extend(fixed::mangle());
+
+    let mut filter = Table::new("filter", &fixed::FILTER_BUILTINS);
+    filter.extend(fixed::filter(node));
+    for plan in &plans {
+        filter.extend(filter::service(plan));
+    }
+
+    let mut nat = Table::new("nat", &fixed::NAT_BUILTINS);
+    nat.extend(fixed::nat(node));
+    let mut probabilities = nat::Probabilities::default();
+    for plan in &plans {
+        nat.extend(nat::service(plan, node, &mut probabilities));
+    }
+    nat.extend(nat::nodeports_jump(node));
+
+    // kube-proxy fills these in Go map order; the recordings sort them.
+    for chain in [
+        fixed::SERVICES,
+        fixed::EXTERNAL_SERVICES,
+        fixed::NODEPORTS,
+        fixed::PROXY_FIREWALL,
+    ] {
+        filter.sort_by_comment(chain, None);
+        nat.sort_by_comment(chain, Some(fixed::NODEPORTS_COMMENT));
+    }
+    format!("{mangle}{filter}{nat}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,337 @@
+//! Typed rules, printed in iptables-save's spelling.
+//!
+//! kube-proxy hands iptables-restore its own argument order
+//! (`-m comment --comment X -m tcp -p tcp -d IP --dport N`), but what the
+//! recordings show is iptables-save's: the basic matches first (`-s`, `-d`,
+//! `-p`), then the extension matches in the order they were given, each with
+//! its options in the module's canonical order, then the target. A [`Rule`]
+//! keeps the parts apart so that [`Rule::fmt`](std::fmt::Display) can emit
+//! exactly that.
+
+use std::fmt;
+use std::net::SocketAddrV4;
+
+use ipnet::Ipv4Net;
+
+/// A layer-4 protocol a Service port can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Protocol {
+    /// `TCP`
+    Tcp,
+    /// `UDP`
+    Udp,
+    /// `SCTP`
+    Sctp,
+}
+
+impl Protocol {
+    /// Parses the Kubernetes spelling (`TCP`, `UDP`, `SCTP`).
+    pub(crate) fn from_k8s(name: &str) -> Option<Protocol> {
+        match name {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+
+    /// The lowercase spelling iptables and the chain-name hash use.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// An extension match (`-m ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// `-m comment --comment "TEXT"`.
+    Comment(String),
+    /// `-m addrtype --src-type LOCAL`.
+    SrcLocal,
+    /// `-m addrtype --dst-type LOCAL`.
+    DstLocal,
+    /// `-m tcp|udp|sctp [--dport N]`.
+    Port(Protocol, Option<u16>),
+    /// `-m statistic --mode random --probability P` (P already in save spelling).
+    Random(String),
+    /// `-m recent --rcheck --seconds N --reap --name CHAIN`.
+    RecentCheck { name: String, seconds: u32 },
+    /// `-m recent --set --name CHAIN`.
+    RecentSet { name: String },
+    /// `-m mark [!] --mark MARK/MARK`.
+    Mark { negated: bool, mark: u32 },
+    /// `-m conntrack [!] --ctstate STATES`.
+    CtState { negated: bool, states: &'static str },
+}
+
+/// A rule's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `-j CHAIN`.
+    Jump(String),
+    /// `-j ACCEPT`.
+    Accept,
+    /// `-j DROP`.
+    Drop,
+    /// `-j RETURN`.
+    Return,
+    /// `-j REJECT --reject-with icmp-port-unreachable` (kube-proxy's plain `REJECT`).
+    Reject,
+    /// `-j DNAT --to-destination IP:PORT`.
+    Dnat(SocketAddrV4),
+    /// `-j MARK --set-xmark VALUE/MASK` (`--or-mark M` is `M/M`, `--xor-mark M` is `M/0`).
+    SetXmark { value: u32, mask: u32 },
+    /// `-j MASQUERADE --random-fully`.
+    MasqueradeRandomFully,
+}
+
+/// One rule of a chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Rule {
+    source: Option<(bool, Ipv4Net)>,
+    destination: Option<Ipv4Net>,
+    protocol: Option<Protocol>,
+    matches: Vec<Match>,
+    target: Option<Target>,
+}
+
+impl Rule {
+    /// An empty rule (matches everything, no target).
+    pub(crate) fn new() -> Rule {
+        Rule::default()
+    }
+
+    /// `-s NET`.
+    pub(crate) fn src(mut self, net: impl Into<Ipv4Net>) -> Rule {
+        self.source = Some((false, net.into()));
+        self
+    }
+
+    /// `! -s NET`.
+    pub(crate) fn not_src(mut self, net: impl Into<Ipv4Net>) -> Rule {
+        self.source = Some((true, net.into()));
+        self
+    }
+
+    /// `-d NET`.
+    pub(crate) fn dst(mut self, net: impl Into<Ipv4Net>) -> Rule {
+        self.destination = Some(net.into());
+        self
+    }
+
+    /// `-p PROTO ... -m PROTO --dport PORT`.
+    pub(crate) fn dport(mut self, protocol: Protocol, port: u16) -> Rule {
+        self.protocol = Some(protocol);
+        self.matches.push(Match::Port(protocol, Some(port)));
+        self
+    }
+
+    /// `-p PROTO ... -m PROTO` without ports (kube-proxy's DNAT rules).
+    pub(crate) fn proto_module(mut self, protocol: Protocol) -> Rule {
+        self.protocol = Some(protocol);
+        self.matches.push(Match::Port(protocol, None));
+        self
+    }
+
+    /// `-m comment --comment TEXT`.
+    pub(crate) fn comment(mut self, text: impl Into<String>) -> Rule {
+        self.matches.push(Match::Comment(text.into()));
+        self
+    }
+
+    /// Any other extension match, appended in order.
+    pub(crate) fn with(mut self, m: Match) -> Rule {
+        self.matches.push(m);
+        self
+    }
+
+    /// `-j CHAIN`.
+    pub(crate) fn jump(self, chain: impl Into<String>) -> Rule {
+        self.target(Target::Jump(chain.into()))
+    }
+
+    /// Sets the target.
+    pub(crate) fn target(mut self, target: Target) -> Rule {
+        self.target = Some(target);
+        self
+    }
+
+    /// The text of the first `-m comment`, if any (the key the shared chains are sorted by).
+    pub(crate) fn comment_text(&self) -> Option<&str> {
+        self.matches.iter().find_map(|m| match m {
+            Match::Comment(c) => Some(c.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The chain this rule jumps to, if its target is a jump.
+    #[cfg(test)]
+    pub(crate) fn jump_target(&self) -> Option<&str> {
+        match &self.target {
+            Some(Target::Jump(c)) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// iptables-save quotes every comment and escapes `"` and `\` inside it.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+impl fmt::Display for Match {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Match::Comment(text) => write!(f, "-m comment --comment {}", quoted(text)),
+            Match::SrcLocal => f.write_str("-m addrtype --src-type LOCAL"),
+            Match::DstLocal => f.write_str("-m addrtype --dst-type LOCAL"),
+            Match::Port(p, None) => write!(f, "-m {}", p.as_str()),
+            Match::Port(p, Some(port)) => write!(f, "-m {} --dport {port}", p.as_str()),
+            Match::Random(p) => write!(f, "-m statistic --mode random --probability {p}"),
+            Match::RecentCheck { name, seconds } => write!(
+                f,
+                "-m recent --rcheck --seconds {seconds} --reap --name {name} --mask 255.255.255.255 --rsource"
+            ),
+            Match::RecentSet { name } => write!(
+                f,
+                "-m recent --set --name {name} --mask 255.255.255.255 --rsource"
+            ),
+            Match::Mark { negated, mark } => {
+                let not = if *negated { "! " } else { "" };
+                write!(f, "-m mark {not}--mark {mark:#x}/{mark:#x}")
+            }
+            Match::CtState { negated, states } => {
+                let not = if *negated { "! " } else { "" };
+                write!(f, "-m conntrack {not}--ctstate {states}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Jump(chain) => write!(f, "-j {chain}"),
+            Target::Accept => f.write_str("-j ACCEPT"),
+            Target::Drop => f.write_str("-j DROP"),
+            Target::Return => f.write_str("-j RETURN"),
+            Target::Reject => f.write_str("-j REJECT --reject-with icmp-port-unreachable"),
+            Target::Dnat(to) => write!(f, "-j DNAT --to-destination {to}"),
+            Target::SetXmark { value, mask } => {
+                write!(f, "-j MARK --set-xmark {value:#x}/{mask:#x}")
+            }
+            Target::MasqueradeRandomFully => f.write_str("-j MASQUERADE --random-fully"),
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    /// The rule's arguments after `-A CHAIN`, without a leading space.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some((negated, net)) = self.source {
+            let not = if negated { "! " } else { "" };
+            parts.push(format!("{not}-s {net}"));
+        }
+        if let Some(net) = self.destination {
+            parts.push(format!("-d {net}"));
+        }
+        if let Some(p) = self.protocol {
+            parts.push(format!("-p {}", p.as_str()));
+        }
+        parts.extend(self.matches.iter().map(Match::to_string));
+        if let Some(t) = &self.target {
+            parts.push(t.to_string());
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn host(a: [u8; 4]) -> Ipv4Net {
+        Ipv4Net::from(Ipv4Addr::from(a))
+    }
+
+    #[test]
+    fn basic_matches_come_first_in_save_order() {
+        // kube-proxy writes comment, -m tcp -p tcp, -d, --dport; the save
+        // spelling (clusterip-1-endpoint) puts -d and -p first.
+        let r = Rule::new()
+            .comment("default/api:http cluster IP")
+            .dport(Protocol::Tcp, 80)
+            .dst(host([10, 96, 0, 50]))
+            .jump("KUBE-SVC-KKDGWRPDK6Z5NCHS");
+        assert_eq!(
+            r.to_string(),
+            "-d 10.96.0.50/32 -p tcp -m comment --comment \"default/api:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-KKDGWRPDK6Z5NCHS"
+        );
+    }
+
+    #[test]
+    fn marks_and_negations() {
+        let r = Rule::new()
+            .with(Match::Mark {
+                negated: true,
+                mark: 0x4000,
+            })
+            .target(Target::Return);
+        assert_eq!(r.to_string(), "-m mark ! --mark 0x4000/0x4000 -j RETURN");
+        let r = Rule::new().target(Target::SetXmark {
+            value: 0x20,
+            mask: 0,
+        });
+        assert_eq!(r.to_string(), "-j MARK --set-xmark 0x20/0x0");
+        let r = Rule::new()
+            .not_src("127.0.0.0/8".parse::<Ipv4Net>().unwrap())
+            .dst("127.0.0.0/8".parse::<Ipv4Net>().unwrap())
+            .with(Match::CtState {
+                negated: true,
+                states: "RELATED,ESTABLISHED,DNAT",
+            })
+            .target(Target::Drop);
+        assert_eq!(
+            r.to_string(),
+            "! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"
+        );
+    }
+
+    #[test]
+    fn recent_and_dnat() {
+        let r = Rule::new()
+            .comment("default/api:http")
+            .with(Match::RecentSet {
+                name: "KUBE-SEP-X".into(),
+            })
+            .proto_module(Protocol::Sctp)
+            .target(Target::Dnat("10.64.0.5:8080".parse().unwrap()));
+        assert_eq!(
+            r.to_string(),
+            "-p sctp -m comment --comment \"default/api:http\" -m recent --set --name KUBE-SEP-X --mask 255.255.255.255 --rsource -m sctp -j DNAT --to-destination 10.64.0.5:8080"
+        );
+    }
+
+    #[test]
+    fn comments_are_quoted_and_escaped() {
+        let r = Rule::new().comment(r#"a "b" \c"#);
+        assert_eq!(r.to_string(), r#"-m comment --comment "a \"b\" \\c""#);
+        assert_eq!(r.comment_text(), Some(r#"a "b" \c"#));
+        assert_eq!(Rule::new().comment_text(), None);
+    }
+}

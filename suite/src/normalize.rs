@@ -1,0 +1,374 @@
+//! Deterministic text for snapshots (contract §4).
+//!
+//! [`normalize`] works line by line on iptables-save text, so it also copes
+//! with dumps the strict parser refuses. It
+//! - drops `#` comment lines, blank lines and counters (`[p:b]` on chain
+//!   declarations and in front of rules);
+//! - prints tables in a fixed order (raw, mangle, filter, nat, security, then
+//!   any other by name), merging a table that appears twice;
+//! - sorts chain declarations (built-ins first in hook order, then by name)
+//!   and groups rules per chain in that order, keeping each chain's own
+//!   order, except in the chains whose order does not matter
+//!   (`KUBE-SERVICES`, `KUBE-NODEPORTS`, `KUBE-EXTERNAL-SERVICES`,
+//!   `KUBE-PROXY-FIREWALL`): those are sorted by comment, then by text, with
+//!   the jumps to `KUBE-NODEPORTS` kept last.
+//!
+//! Lines it does not understand are kept, in order: before the first table,
+//! or at the end of their table. `normalize(normalize(x)) == normalize(x)`.
+
+use std::collections::BTreeMap;
+
+/// Chains kube-proxy fills in map order: their rule order carries no meaning.
+pub const ORDER_FREE_CHAINS: [&str; 4] = [
+    "KUBE-SERVICES",
+    "KUBE-NODEPORTS",
+    "KUBE-EXTERNAL-SERVICES",
+    "KUBE-PROXY-FIREWALL",
+];
+
+const TABLE_ORDER: [&str; 5] = ["raw", "mangle", "filter", "nat", "security"];
+const HOOK_ORDER: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+
+/// One table's lines, sorted out.
+#[derive(Default)]
+struct TableText {
+    /// Chain name → declaration line without counters.
+    declarations: BTreeMap<String, String>,
+    /// Chain name → `-A` lines without counters, in order.
+    rules: BTreeMap<String, Vec<String>>,
+    /// Anything else inside the table, in order.
+    other: Vec<String>,
+    committed: bool,
+}
+
+/// Normalizes iptables-save text for snapshots. Never fails.
+pub fn normalize(text: &str) -> String {
+    let mut preamble: Vec<String> = Vec::new();
+    let mut tables: BTreeMap<(usize, String), TableText> = BTreeMap::new();
+    let mut current: Option<(usize, String)> = None;
+
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('*') {
+            let name = name.trim().to_string();
+            let rank = TABLE_ORDER
+                .iter()
+                .position(|t| *t == name)
+                .unwrap_or(TABLE_ORDER.len());
+            let key = (rank, name);
+            tables.entry(key.clone()).or_default();
+            current = Some(key);
+            continue;
+        }
+        let Some(table) = current.as_ref().and_then(|k| tables.get_mut(k)) else {
+            preamble.push(line.to_string());
+            continue;
+        };
+        if line == "COMMIT" {
+            table.committed = true;
+            current = None;
+            continue;
+        }
+        if let Some(decl) = line.strip_prefix(':') {
+            let decl = strip_trailing_counters(decl);
+            let mut words = decl.split_whitespace();
+            if let Some(name) = words.next() {
+                let policy = words.next().unwrap_or("-");
+                table
+                    .declarations
+                    .insert(name.to_string(), format!(":{name} {policy}"));
+                continue;
+            }
+        }
+        let rule = strip_leading_counters(line);
+        let mut words = rule.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("-A"), Some(chain)) => {
+                let chain = chain.to_string();
+                table.rules.entry(chain).or_default().push(rule.to_string());
+            }
+            _ => table.other.push(rule.to_string()),
+        }
+    }
+
+    let mut out = String::new();
+    for line in &preamble {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for ((_, name), mut table) in tables {
+        out.push('*');
+        out.push_str(&name);
+        out.push('\n');
+        let order = chain_order(&table);
+        for chain in &order {
+            if let Some(decl) = table.declarations.get(chain) {
+                out.push_str(decl);
+                out.push('\n');
+            }
+        }
+        for chain in &order {
+            let Some(rules) = table.rules.get_mut(chain) else {
+                continue;
+            };
+            if ORDER_FREE_CHAINS.contains(&chain.as_str()) {
+                sort_order_free(rules);
+            }
+            for rule in rules.iter() {
+                out.push_str(rule);
+                out.push('\n');
+            }
+        }
+        for line in &table.other {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if table.committed {
+            out.push_str("COMMIT\n");
+        }
+    }
+    out
+}
+
+/// Declared chains, built-ins first in hook order, then by name; then
+/// chains that only have rules, by name.
+fn chain_order(table: &TableText) -> Vec<String> {
+    let rank = |name: &str| {
+        HOOK_ORDER
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or(HOOK_ORDER.len())
+    };
+    let mut declared: Vec<&String> = table.declarations.keys().collect();
+    declared.sort_by(|a, b| (rank(a), *a).cmp(&(rank(b), *b)));
+    let mut undeclared: Vec<&String> = table
+        .rules
+        .keys()
+        .filter(|c| !table.declarations.contains_key(*c))
+        .collect();
+    undeclared.sort_by(|a, b| (rank(a), *a).cmp(&(rank(b), *b)));
+    declared.into_iter().chain(undeclared).cloned().collect()
+}
+
+/// Sorts by (comment, text), the jumps to KUBE-NODEPORTS last.
+fn sort_order_free(rules: &mut [String]) {
+    rules.sort_by(|a, b| {
+        let key = |r: &String| {
+            (
+                jumps_to_nodeports(r),
+                comment_of(r).unwrap_or_default(),
+                r.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
+fn jumps_to_nodeports(rule: &str) -> bool {
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    words
+        .windows(2)
+        .any(|w| (w[0] == "-j" || w[0] == "-g") && w[1] == "KUBE-NODEPORTS")
+}
+
+/// The text after `--comment`, unquoted.
+fn comment_of(rule: &str) -> Option<String> {
+    let start = rule.find("--comment")? + "--comment".len();
+    let rest = rule[start..].trim_start();
+    let mut chars = rest.chars();
+    match chars.next()? {
+        '"' => {
+            let mut text = String::new();
+            let mut escaped = false;
+            for c in chars {
+                match (escaped, c) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => return Some(text),
+                    _ => {
+                        text.push(c);
+                        escaped = false;
+                    }
+                }
+            }
+            Some(text)
+        }
+        _ => Some(rest.split_whitespace().next().unwrap_or("").to_string()),
+    }
+}
+
+/// `NAME POLICY [p:b]` → `NAME POLICY`.
+fn strip_trailing_counters(decl: &str) -> &str {
+    let decl = decl.trim_end();
+    match decl.rfind(' ') {
+        Some(i) if is_counters(&decl[i + 1..]) => decl[..i].trim_end(),
+        _ => decl,
+    }
+}
+
+/// `[p:b] -A ...` → `-A ...`.
+fn strip_leading_counters(mut rule: &str) -> &str {
+    while let Some((first, rest)) = rule.split_once(' ') {
+        if !is_counters(first) {
+            break;
+        }
+        rule = rest.trim_start();
+    }
+    rule
+}
+
+fn is_counters(word: &str) -> bool {
+    word.strip_prefix('[')
+        .and_then(|w| w.strip_suffix(']'))
+        .and_then(|w| w.split_once(':'))
+        .is_some_and(|(p, b)| {
+            !p.is_empty()
+                && !b.is_empty()
+                && p.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DUMP: &str = "\
+# Generated by iptables-save v1.8.9
+*nat
+:PREROUTING ACCEPT [12:720]
+:KUBE-SVC-B - [0:0]
+:KUBE-SERVICES - [0:0]
+:OUTPUT ACCEPT [3:180]
+:KUBE-NODEPORTS - [0:0]
+[5:300] -A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES
+-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SERVICES -d 10.96.0.2/32 -p tcp -m comment --comment \"b/b:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-B
+-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment \"a/a:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-A
+-A KUBE-SVC-B -m comment --comment \"z\" -j KUBE-SEP-2
+-A KUBE-SVC-B -m comment --comment \"a\" -j KUBE-SEP-1
+COMMIT
+# Completed
+*filter
+:INPUT ACCEPT [0:0]
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+COMMIT
+";
+
+    #[test]
+    fn drops_comments_and_counters() {
+        let out = normalize(DUMP);
+        assert!(!out.contains('#'), "{out}");
+        assert!(!out.contains("[0:0]") && !out.contains("[5:300]"), "{out}");
+        assert!(out.contains("\n:PREROUTING ACCEPT\n"), "{out}");
+        assert!(out.contains("\n-A PREROUTING -m comment"), "{out}");
+    }
+
+    #[test]
+    fn tables_in_fixed_order() {
+        let out = normalize(DUMP);
+        let tables: Vec<&str> = out.lines().filter(|l| l.starts_with('*')).collect();
+        assert_eq!(tables, ["*mangle", "*filter", "*nat"]);
+    }
+
+    #[test]
+    fn declarations_sorted_builtins_first() {
+        let out = normalize(DUMP);
+        let decls: Vec<&str> = out.lines().filter(|l| l.starts_with(':')).collect();
+        assert_eq!(
+            decls,
+            [
+                ":PREROUTING ACCEPT",
+                ":INPUT ACCEPT",
+                ":PREROUTING ACCEPT",
+                ":OUTPUT ACCEPT",
+                ":KUBE-NODEPORTS -",
+                ":KUBE-SERVICES -",
+                ":KUBE-SVC-B -",
+            ]
+        );
+    }
+
+    #[test]
+    fn order_free_chains_sorted_nodeports_last_others_kept() {
+        let out = normalize(DUMP);
+        let rules: Vec<&str> = out.lines().filter(|l| l.starts_with("-A")).collect();
+        assert!(rules[0].starts_with("-A PREROUTING"));
+        assert!(rules[1].contains("a/a:http"), "{out}");
+        assert!(rules[2].contains("b/b:http"), "{out}");
+        assert!(rules[3].ends_with("-j KUBE-NODEPORTS"), "{out}");
+        // KUBE-SVC-B keeps its own order (z before a).
+        assert!(
+            rules[4].ends_with("KUBE-SEP-2") && rules[5].ends_with("KUBE-SEP-1"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn rules_grouped_by_chain_in_declaration_order() {
+        let text = "*filter\n:INPUT ACCEPT\n:OUTPUT ACCEPT\n:KUBE-X -\n-A KUBE-X -j DROP\n-A OUTPUT -j KUBE-X\n-A INPUT -j KUBE-X\n-A UNDECLARED -j ACCEPT\nCOMMIT\n";
+        let out = normalize(text);
+        let rules: Vec<&str> = out.lines().filter(|l| l.starts_with("-A")).collect();
+        assert_eq!(
+            rules,
+            [
+                "-A INPUT -j KUBE-X",
+                "-A OUTPUT -j KUBE-X",
+                "-A KUBE-X -j DROP",
+                "-A UNDECLARED -j ACCEPT"
+            ]
+        );
+    }
+
+    #[test]
+    fn comment_extraction() {
+        assert_eq!(
+            comment_of(r#"-m comment --comment "a \"b\" c" -j X"#).as_deref(),
+            Some(r#"a "b" c"#)
+        );
+        assert_eq!(
+            comment_of("-m comment --comment plain -j X").as_deref(),
+            Some("plain")
+        );
+        assert_eq!(comment_of("-j X"), None);
+        assert_eq!(comment_of("--comment"), None);
+    }
+
+    #[test]
+    fn keeps_what_it_does_not_understand() {
+        let out = normalize("junk before\n*nat\n-N FOO\n:BAR - [0:0\n:\n[1:2] [3:4] -A\nCOMMIT\n");
+        assert_eq!(out, "junk before\n*nat\n:BAR -\n-N FOO\n:\n-A\nCOMMIT\n");
+        assert_eq!(normalize(&out), out);
+    }
+
+    #[test]
+    fn is_idempotent_on_a_dump() {
+        let once = normalize(DUMP);
+        assert_eq!(normalize(&once), once);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_is_idempotent(lines in proptest::collection::vec(
+            prop_oneof![
+                Just("*nat".to_string()),
+                Just("*filter".to_string()),
+                Just("COMMIT".to_string()),
+                Just(":KUBE-SERVICES - [1:2]".to_string()),
+                Just("-A KUBE-SERVICES -m comment --comment \"x y\" -j KUBE-NODEPORTS".to_string()),
+                "[ -~]{0,30}",
+                "(-A|:|\\*|\\[) ?[A-Z\\[\\]:0-9 \"-]{0,20}",
+            ],
+            0..20,
+        )) {
+            let text = lines.join("\n");
+            let once = normalize(&text);
+            prop_assert_eq!(normalize(&once), once);
+        }
+    }
+}
