@@ -1,0 +1,453 @@
+//! `kpconform check`, `trace`, `lint` and `input` driven as a user would:
+//! real kube-proxy recordings pass, broken copies of them (edited in memory
+//! and fed on stdin, never written over a recording) fail with the right
+//! explanation, and bad input is an error with a position, exit 2.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn recording(case: &str) -> PathBuf {
+    root()
+        .join("../shared/kube-proxy-v1.30/outputs")
+        .join(format!("{case}.rules"))
+}
+
+fn read_recording(case: &str) -> String {
+    std::fs::read_to_string(recording(case)).unwrap_or_else(|e| panic!("{case}: {e}"))
+}
+
+fn scenario(id: &str) -> PathBuf {
+    root().join("golden/scenarios").join(format!("{id}.yaml"))
+}
+
+fn kpconform(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kpconform"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `check` of scenario `id` on `node` against rules given on stdin.
+fn check_stdin(id: &str, node: &str, rules: &str) -> Output {
+    let s = scenario(id);
+    kpconform(
+        &[
+            "check",
+            "--scenario",
+            s.to_str().unwrap(),
+            "--node",
+            node,
+            "--rules",
+            "-",
+        ],
+        Some(rules),
+    )
+}
+
+/// Replaces the single line containing all of `needles` with `with` (None deletes it).
+fn edit_line(rules: &str, needles: &[&str], with: Option<&str>) -> String {
+    let hits: Vec<usize> = rules
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| needles.iter().all(|n| l.contains(n)))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "{needles:?} should pick exactly one line, got {hits:?}"
+    );
+    let mut out = String::new();
+    for (i, l) in rules.lines().enumerate() {
+        if i == hits[0] {
+            if let Some(w) = with {
+                out.push_str(w);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn real_kube_proxy_output_passes() {
+    for (id, node, case) in [
+        (
+            "clusterip/three-endpoints",
+            "node-a",
+            "clusterip-3-endpoints",
+        ),
+        (
+            "nodeport/etp-local-two-local-one-remote",
+            "node-a",
+            "nodeport-etp-local-2-local-1-remote",
+        ),
+        (
+            "nodeport/etp-local-no-local-endpoint",
+            "node-b",
+            "nodeport-etp-local-no-local-endpoint",
+        ),
+        (
+            "loadbalancer/source-ranges",
+            "node-a",
+            "loadbalancer-source-ranges",
+        ),
+    ] {
+        let s = scenario(id);
+        let r = recording(case);
+        let out = kpconform(
+            &[
+                "check",
+                "--scenario",
+                s.to_str().unwrap(),
+                "--node",
+                node,
+                "--rules",
+                r.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{id}: {}", text(&out));
+        assert!(text(&out).contains("ok: "), "{}", text(&out));
+    }
+}
+
+#[test]
+fn equal_probabilities_fail_the_flow_and_the_invariant() {
+    // Every endpoint rule given 1/3 instead of 1/3, 1/2, rest.
+    let rules = read_recording("clusterip-3-endpoints").replace("0.50000000000", "0.33333333349");
+    let out = check_stdin("clusterip/three-endpoints", "node-a", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("FAIL"), "{t}");
+    assert!(t.contains("dispatch-even"), "{t}");
+    // The explanation shows expected against actual: 2/9 and 4/9 instead of 1/3.
+    assert!(t.contains("0.222222222"), "{t}");
+    assert!(t.contains("0.444444444"), "{t}");
+}
+
+#[test]
+fn conditional_last_endpoint_rule_leaks_traffic() {
+    let rules = read_recording("clusterip-3-endpoints");
+    let last = rules
+        .lines()
+        .find(|l| l.starts_with("-A KUBE-SVC-") && l.contains(" -> ") && !l.contains("statistic"))
+        .unwrap()
+        .to_string();
+    let broken = last.replace(
+        " -j KUBE-SEP-",
+        " -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-",
+    );
+    let rules = rules.replace(&last, &broken);
+    let out = check_stdin("clusterip/three-endpoints", "node-a", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("dispatch-complete"), "{t}");
+    // Some traffic now falls through the service chain untouched: the flow
+    // sees the cluster IP itself accepted, which no endpoint list allows.
+    assert!(t.contains(":80 is not expected"), "{t}");
+}
+
+#[test]
+fn nodeports_jump_moved_first_is_caught() {
+    let rules = read_recording("nodeport-etp-cluster");
+    let np = rules
+        .lines()
+        .find(|l| l.starts_with("-A KUBE-SERVICES") && l.contains("-j KUBE-NODEPORTS"))
+        .unwrap()
+        .to_string();
+    let first = rules
+        .lines()
+        .find(|l| l.starts_with("-A KUBE-SERVICES"))
+        .unwrap()
+        .to_string();
+    let moved =
+        rules
+            .replacen(&format!("{np}\n"), "", 1)
+            .replacen(&first, &format!("{np}\n{first}"), 1);
+    let out = check_stdin("nodeport/etp-cluster", "node-a", &moved);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("nodeports-last"), "{t}");
+}
+
+#[test]
+fn missing_masquerade_in_the_ext_chain_keeps_the_client_address() {
+    // ETP Cluster: an outside client must be SNATed so replies come back
+    // through this node. Drop KUBE-EXT's mark rule and the flow says so.
+    let rules = read_recording("nodeport-etp-cluster");
+    let rules = edit_line(&rules, &["-A KUBE-EXT-", "-j KUBE-MARK-MASQ"], None);
+    let out = check_stdin("nodeport/etp-cluster", "node-a", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("external client is spread and masqueraded"),
+        "{t}"
+    );
+    assert!(t.to_lowercase().contains("masquerade"), "{t}");
+    // The walk of the offending path is shown, ending in the DNAT.
+    assert!(t.contains("KUBE-EXT-") && t.contains("DNAT 10.64."), "{t}");
+}
+
+#[test]
+fn dangling_jump_and_jump_loop_are_reported_at_their_lines() {
+    let rules = read_recording("clusterip-1-endpoint");
+    let sep = rules.lines().find(|l| l.starts_with(":KUBE-SEP-")).unwrap()[1..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    // The chain is gone (declaration and rules); the KUBE-SVC jump to it stays.
+    let dangling: String = rules
+        .lines()
+        .filter(|l| !l.starts_with(&format!(":{sep} ")) && !l.starts_with(&format!("-A {sep} ")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = check_stdin("clusterip/one-endpoint", "node-a", &dangling);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("jump-target-declared"), "{t}");
+
+    // KUBE-SEP jumps back to its KUBE-SVC chain.
+    let svc = rules.lines().find(|l| l.starts_with(":KUBE-SVC-")).unwrap()[1..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let looped = rules.replacen(
+        &format!("-A {sep} -s"),
+        &format!("-A {sep} -j {svc}\n-A {sep} -s"),
+        1,
+    );
+    let out = check_stdin("clusterip/one-endpoint", "node-a", &looped);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("no-jump-loop"), "{t}");
+    assert!(t.contains("loop"), "{t}");
+}
+
+#[test]
+fn bad_rules_are_an_input_error_with_line_and_column() {
+    let rules = read_recording("clusterip-1-endpoint").replacen("--dport 80", "--dport eighty", 1);
+    let out = check_stdin("clusterip/one-endpoint", "node-a", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    let line = rules.lines().position(|l| l.contains("eighty")).unwrap() + 1;
+    assert!(t.contains(&format!("<stdin>:{line}:")), "{t}");
+    assert!(t.contains("not a port number"), "{t}");
+}
+
+#[test]
+fn bad_scenario_yaml_is_an_input_error_with_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("kpconform-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.yaml");
+    std::fs::write(
+        &path,
+        "description: x\ncluster:\n  nodes:\n    - name: node-a\n      adresses: [192.168.0.10]\n",
+    )
+    .unwrap();
+    let r = recording("clusterip-1-endpoint");
+    let out = kpconform(
+        &[
+            "check",
+            "--scenario",
+            path.to_str().unwrap(),
+            "--node",
+            "node-a",
+            "--rules",
+            r.to_str().unwrap(),
+        ],
+        None,
+    );
+    let t = text(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("bad.yaml:5:7"), "{t}");
+    assert!(t.contains("addresses"), "did you mean: {t}");
+}
+
+#[test]
+fn unknown_node_is_an_input_error() {
+    let s = scenario("clusterip/one-endpoint");
+    let r = recording("clusterip-1-endpoint");
+    let out = kpconform(
+        &[
+            "check",
+            "--scenario",
+            s.to_str().unwrap(),
+            "--node",
+            "node-z",
+            "--rules",
+            r.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("node-a"),
+        "lists the scenario's nodes: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn trace_prints_every_path_with_its_probability() {
+    let r = recording("clusterip-3-endpoints");
+    let rules = read_recording("clusterip-3-endpoints");
+    let cluster_ip = rules
+        .lines()
+        .find(|l| l.starts_with("-A KUBE-SERVICES -d "))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .trim_end_matches("/32")
+        .to_string();
+    let port = rules
+        .lines()
+        .find(|l| l.starts_with("-A KUBE-SERVICES -d "))
+        .unwrap()
+        .split("--dport ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let to = format!("{cluster_ip}:{port}/tcp");
+    let out = kpconform(
+        &[
+            "trace",
+            "--rules",
+            r.to_str().unwrap(),
+            "--node-ip",
+            "192.168.0.10",
+            "--from",
+            "10.64.0.9",
+            "--to",
+            &to,
+        ],
+        None,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert_eq!(t.matches("\npath ").count(), 3, "{t}");
+    assert!(t.contains("PREROUTING > KUBE-SERVICES > KUBE-SVC-"), "{t}");
+    assert!(t.contains("p=0.333333333489"), "kernel-quantized 1/3: {t}");
+    // As written, 1/3 is exact to 10 decimals instead.
+    let out = kpconform(
+        &[
+            "trace",
+            "--rules",
+            r.to_str().unwrap(),
+            "--node-ip",
+            "192.168.0.10",
+            "--from",
+            "10.64.0.9",
+            "--to",
+            &to,
+            "--probability",
+            "written",
+        ],
+        None,
+    );
+    assert!(text(&out).contains("p=0.33333333349"), "{}", text(&out));
+}
+
+#[test]
+fn trace_rejects_bad_arguments() {
+    let r = recording("clusterip-3-endpoints");
+    let out = kpconform(
+        &[
+            "trace",
+            "--rules",
+            r.to_str().unwrap(),
+            "--node-ip",
+            "192.168.0.10",
+            "--from",
+            "nowhere",
+            "--to",
+            "10.96.0.1:80/tcp",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--from"), "{}", text(&out));
+    let out = kpconform(
+        &[
+            "trace",
+            "--rules",
+            r.to_str().unwrap(),
+            "--node-ip",
+            "192.168.0.10",
+            "--from",
+            "node",
+            "--to",
+            "10.96.0.1:80/icmp",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("unknown protocol"), "{}", text(&out));
+}
+
+#[test]
+fn lint_passes_recordings_and_fails_broken_ones() {
+    let r = recording("multinode-etp-local-node-a");
+    let out = kpconform(&["lint", "--rules", r.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let broken = read_recording("multinode-etp-local-node-a").replace(
+        "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n",
+        "",
+    );
+    let out = kpconform(&["lint", "--rules", "-"], Some(&broken));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("nat-hooks"), "{}", text(&out));
+    // The generic profile does not know kube-proxy's hooks.
+    let out = kpconform(
+        &["lint", "--rules", "-", "--profile", "generic"],
+        Some(&broken),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn input_prints_the_generator_input() {
+    let s = scenario("nodeport/etp-local-no-local-endpoint");
+    let out = kpconform(
+        &[
+            "input",
+            "--scenario",
+            s.to_str().unwrap(),
+            "--node",
+            "node-b",
+        ],
+        None,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.starts_with("node:\n  name: node-b\n"), "{t}");
+    assert!(t.contains("kind: EndpointSlice"), "{t}");
+}
