@@ -183,7 +183,11 @@ fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddrV4, BigDecimal>, Problem> 
             ));
         }
     }
-    if total > 1 {
+    // Fractions are rounded to FRACTION_SCALE places, each by at most half a
+    // unit there, so six `1/6` may sum to a hair above 1; only a real excess
+    // is an error.
+    let slack = BigDecimal::new(out.len().into(), FRACTION_SCALE);
+    if total > BigDecimal::from(1) + slack {
         return Err(Problem::invalid(
             at.node.span,
             at.path,
@@ -307,6 +311,23 @@ mod tests {
         }
         let err = at_root("{10.0.0.1:80: 0.6, 10.0.0.2:80: 0.6}", endpoints).expect_err("sum");
         assert!(err.message.contains("sum to 1.2"), "{}", err.message);
+        // Rounded fractions that are exactly 1 between them are fine.
+        let six = (1..=6)
+            .map(|i| format!("10.0.0.{i}:80: '1/6'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert_eq!(
+            at_root(&format!("{{{six}}}"), endpoints).map(|e| e.len()),
+            Ok(6)
+        );
+        let two51 = (0..251)
+            .map(|i| format!("10.0.{}.{}:80: '1/251'", i / 200, i % 200 + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert_eq!(
+            at_root(&format!("{{{two51}}}"), endpoints).map(|e| e.len()),
+            Ok(251)
+        );
         let err = at_root("{10.0.0.1: 1}", endpoints).expect_err("no port");
         assert_eq!(err.span.start, 1);
     }
