@@ -1,9 +1,11 @@
 //! Command-line definitions.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
 
 /// Conformance checks for kube-proxy-style iptables rule generators.
@@ -27,6 +29,30 @@ pub(crate) enum Command {
     Lint(LintArgs),
     /// Print the generator input (YAML) a scenario gives one node.
     Input(InputArgs),
+    /// Run a generator over every scenario: flows, invariants and snapshots per scenario@node.
+    ///
+    /// Exit status: 0 when every case passed, 1 when any is broken, changed or
+    /// erred, 2 on a usage or setup error (no scenarios, unreadable directory,
+    /// a scenario file that does not load).
+    Run(RunArgs),
+    /// Print the reference generator's rules (kube-proxy v1.30) for one node.
+    Generate(GenerateArgs),
+    /// What the scenario corpus covers: the feature x scenario table (exit 1 if a feature has
+    /// no scenario), or with --recorded the scenarios built on real kube-proxy recordings.
+    Corpus(CorpusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CorpusArgs {
+    /// The scenario directory.
+    #[arg(long, value_name = "DIR", default_value = "golden/scenarios")]
+    pub(crate) scenarios: PathBuf,
+    /// Print the feature x scenario coverage table (the default).
+    #[arg(long, conflicts_with = "recorded")]
+    pub(crate) coverage: bool,
+    /// Print which scenarios have a real kube-proxy recording behind them.
+    #[arg(long)]
+    pub(crate) recorded: bool,
 }
 
 /// How rule files are read.
@@ -136,6 +162,83 @@ pub(crate) struct InputArgs {
     /// The node to render the input for.
     #[arg(long, value_name = "NAME")]
     pub(crate) node: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("source").required(true).args(["generator", "rules_dir", "reference"])
+))]
+pub(crate) struct RunArgs {
+    /// External generator: a shell-like command line, given the generator input (YAML) on
+    /// stdin, writing iptables-save text to stdout (contract section 2).
+    #[arg(long, value_name = "CMD")]
+    pub(crate) generator: Option<String>,
+    /// Recorded rules instead of a generator: DIR/<scenario-id>/<node>.rules.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) rules_dir: Option<PathBuf>,
+    /// The built-in reference generator (kube-proxy v1.30).
+    #[arg(long)]
+    pub(crate) reference: bool,
+    /// The generator's name in reports and its snapshot directory [default: the program's
+    /// file name, the rules directory's name, or `reference`].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Directory of scenario files, searched recursively.
+    #[arg(long, value_name = "DIR", default_value = "golden/scenarios")]
+    pub(crate) scenarios: PathBuf,
+    /// Only cases whose `<scenario-id>@<node>` or one of whose tags contains TEXT
+    /// (repeatable: any of them).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) filter: Vec<String>,
+    /// Compare each normalized output with DIR/<name>/<scenario-id>@<node>.snap (read only;
+    /// `cargo insta review` manages them). Without it snapshots are not compared.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) snapshots: Option<PathBuf>,
+    /// Report format on stdout; json and junit print the summary table on stderr.
+    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+    pub(crate) format: FormatArg,
+    /// Time limit per run of an external generator, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) timeout: Duration,
+    /// Cases evaluated in parallel [default: the number of CPUs].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) jobs: Option<NonZeroUsize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum FormatArg {
+    /// Every failure explained, then a summary table.
+    Human,
+    /// One JSON document.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["scenario", "input"])))]
+pub(crate) struct GenerateArgs {
+    /// Scenario file.
+    #[arg(long, value_name = "FILE", requires = "node")]
+    pub(crate) scenario: Option<PathBuf>,
+    /// The node to generate rules for.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
+    /// A generator input file (YAML, contract section 2) instead of a scenario; `-` reads
+    /// standard input, which makes `kpconform generate --input -` a generator command.
+    #[arg(long, value_name = "FILE", conflicts_with = "node")]
+    pub(crate) input: Option<PathBuf>,
+}
+
+/// Parses a time limit in seconds (`10`, `0.5`).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{s}` is not a positive number of seconds"))
 }
 
 /// Parses `IP:PORT/PROTO`.

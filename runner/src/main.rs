@@ -1,4 +1,5 @@
-//! `kpconform`: check, trace and lint kube-proxy-style iptables rules.
+//! `kpconform`: check, trace, lint and run kube-proxy-style iptables rule
+//! generators against the golden scenario corpus.
 //!
 //! Exit codes: 0 everything passed, 1 a flow or invariant failed,
 //! 2 usage or input error (bad arguments, unreadable or malformed files).
@@ -26,6 +27,7 @@ macro_rules! out {
 
 mod cli;
 mod cmd;
+mod report;
 mod rules_file;
 mod scenario_file;
 

@@ -50,11 +50,13 @@ pub fn coverage(scenarios: &[Scenario]) -> Vec<Row> {
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from("| feature | # | scenarios |\n|---|---|---|\n");
     for r in rows {
-        let ids: Vec<String> = r.scenarios.iter().map(|id| format!("`{id}`")).collect();
-        let cell = if ids.is_empty() {
-            "**none**".to_string()
-        } else {
-            ids.join(", ")
+        // A few ids per cell keep the table readable; the count says the rest.
+        const SHOWN: usize = 6;
+        let ids: Vec<String> = r.scenarios.iter().take(SHOWN).map(|id| format!("`{id}`")).collect();
+        let cell = match r.scenarios.len() {
+            0 => "**none**".to_string(),
+            n if n > SHOWN => format!("{}, +{} more", ids.join(", "), n - SHOWN),
+            _ => ids.join(", "),
         };
         let _ = writeln!(out, "| {} | {} | {cell} |", r.feature, r.scenarios.len());
     }
@@ -526,7 +528,7 @@ fn ports(s: &Service) -> &[k8s_openapi::api::core::v1::ServicePort] {
     spec_of(s).and_then(|sp| sp.ports.as_deref()).unwrap_or(&[])
 }
 
-fn policy<'s>(s: &'s Service, which: Policy) -> &'s str {
+fn policy(s: &Service, which: Policy) -> &str {
     let sp = spec_of(s);
     let p = match which {
         Policy::Internal => sp.and_then(|sp| sp.internal_traffic_policy.as_deref()),
@@ -637,4 +639,32 @@ mod tests {
         assert!(md.starts_with("| feature | # | scenarios |"));
         assert!(md.contains("| masqueradeAll | 0 | **none** |"));
     }
+}
+
+/// Scenarios built on a recording of real kube-proxy: `(scenario id, recorded cases)`
+/// from their `recorded:<case>` tags, sorted.
+pub fn recorded(scenarios: &[Scenario]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = scenarios
+        .iter()
+        .filter_map(|s| {
+            let cases: Vec<String> = s
+                .tags
+                .iter()
+                .filter_map(|t| t.strip_prefix("recorded:").map(str::to_string))
+                .collect();
+            (!cases.is_empty()).then(|| (s.id.clone(), cases))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// [`recorded`] as a Markdown table.
+pub fn recorded_markdown(scenarios: &[Scenario]) -> String {
+    let mut out = String::from("| scenario | real kube-proxy v1.30.5 recording(s) |\n|---|---|\n");
+    for (id, cases) in recorded(scenarios) {
+        let cases: Vec<String> = cases.iter().map(|c| format!("`{c}`")).collect();
+        let _ = writeln!(out, "| `{id}` | {} |", cases.join(", "));
+    }
+    out
 }

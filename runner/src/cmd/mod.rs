@@ -7,8 +7,11 @@ use anyhow::Result;
 use crate::cli::{Cli, Command};
 
 mod check;
+mod corpus;
+mod generate;
 mod input;
 mod lint;
+mod run;
 mod trace;
 
 /// How a command ended, as the exit status reports it.
@@ -38,5 +41,8 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Trace(args) => trace::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Input(args) => input::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Corpus(args) => corpus::run(&args),
     }
 }

@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kpconform_suite::generator::{Generator, GeneratorError, GeneratorErrorKind, Request};
+use super::{Generator, GeneratorError, GeneratorErrorKind, Request};
 
 /// How long one run may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

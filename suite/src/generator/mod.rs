@@ -1,7 +1,20 @@
-//! The generator protocol's in-process side (contract §2): anything that
-//! turns one node's [`GeneratorInput`] into iptables-save text.
+//! The generator protocol (contract §2): anything that turns one node's
+//! [`GeneratorInput`] into iptables-save text. In process, a type
+//! implementing [`Generator`] (or an [`FnGenerator`]); out of process, an
+//! external [`Command`] or a [`RecordedDir`] of captured outputs.
+//!
+//! The two out-of-process kinds live here rather than in the `kpconform`
+//! binary because the `cargo test` harness runs them too
+//! (`KPCONFORM_GENERATOR`); they are the suite's only I/O edge besides the
+//! harness, and nothing in the judging core depends on them.
 
 use std::fmt;
+
+mod external;
+mod recorded;
+
+pub use external::{Command, DEFAULT_TIMEOUT, OUTPUT_LIMIT};
+pub use recorded::RecordedDir;
 
 use crate::scenario::GeneratorInput;
 

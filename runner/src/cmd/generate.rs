@@ -1,0 +1,42 @@
+//! `kpconform generate`: the reference generator's rules for one node, from
+//! a scenario or from a generator input (so that `kpconform generate --input -`
+//! speaks the generator protocol).
+
+use std::io::Read;
+
+use anyhow::{anyhow, Context, Result};
+use kpconform_suite::scenario::GeneratorInput;
+use kpconform_suite::source::SourceFile;
+
+use super::Outcome;
+use crate::cli::GenerateArgs;
+use crate::scenario_file;
+
+pub(crate) fn run(args: &GenerateArgs) -> Result<Outcome> {
+    let input = match (&args.scenario, &args.node, &args.input) {
+        (Some(path), Some(node), _) => {
+            let scenario = scenario_file::load(path)?;
+            scenario_file::input_for(&scenario, node)?
+        }
+        (_, _, Some(path)) => read_input(path)?,
+        // clap requires --scenario with --node, or --input.
+        _ => return Err(anyhow!("give --scenario FILE --node NAME, or --input FILE")),
+    };
+    out!("{}", kpconform_reference::generate(&input));
+    Ok(Outcome::Pass)
+}
+
+fn read_input(path: &std::path::Path) -> Result<GeneratorInput> {
+    let source = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the generator input from standard input")?;
+        SourceFile::new("<stdin>", text)
+    } else {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        SourceFile::new(path.display().to_string(), text)
+    };
+    GeneratorInput::from_yaml(&source).map_err(|e| anyhow!("{e}"))
+}

@@ -1,0 +1,146 @@
+//! `kpconform run`: a generator over every scenario of a directory.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use kpconform_suite::generator::{Command, FnGenerator, Generator, RecordedDir};
+use kpconform_suite::harness::{evaluate, Case, Corpus, Evaluation, Snapshots};
+
+use super::Outcome;
+use crate::cli::{FormatArg, RunArgs};
+use crate::report::{self, RunReport};
+
+pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
+    let generator = generator(args)?;
+    let snapshots = match &args.snapshots {
+        Some(dir) if !dir.is_dir() => bail!("--snapshots: {} is not a directory", dir.display()),
+        Some(dir) => Some(Snapshots::read_only(dir)),
+        None => None,
+    };
+    let corpus = Corpus::load(&args.scenarios)
+        .with_context(|| format!("reading scenarios from {}", args.scenarios.display()))?;
+    let selected =
+        |name: &str| args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f));
+    let cases: Vec<Case> = corpus
+        .cases()
+        .into_iter()
+        .filter(|c| args.filter.is_empty() || args.filter.iter().any(|f| c.matches(f)))
+        .collect();
+    let load_errors: Vec<_> = corpus
+        .failures()
+        .iter()
+        .filter(|(id, _)| selected(id))
+        .cloned()
+        .collect();
+    if cases.is_empty() && load_errors.is_empty() {
+        if corpus.scenarios().is_empty() {
+            bail!("no scenarios found in {}", args.scenarios.display());
+        }
+        bail!(
+            "no scenario@node of {} matches --filter {}",
+            args.scenarios.display(),
+            args.filter.join(" / ")
+        );
+    }
+
+    let start = Instant::now();
+    let jobs = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, |n| n.get());
+    let progress = std::io::stderr().is_terminal();
+    let evaluations = evaluate_all(&*generator, &cases, snapshots.as_ref(), jobs, progress);
+    let report = RunReport {
+        generator: generator.name().to_string(),
+        scenarios: args.scenarios.display().to_string(),
+        snapshots: snapshots.as_ref().map(|s| s.root().display().to_string()),
+        evaluations,
+        load_errors,
+        elapsed: start.elapsed(),
+    };
+    match args.format {
+        FormatArg::Human => out!("{}", report::human(&report)),
+        FormatArg::Json => {
+            out!("{}", report::json(&report));
+            eprint!("{}", report::summary(&report));
+        }
+        FormatArg::Junit => {
+            out!("{}", report::junit(&report));
+            eprint!("{}", report::summary(&report));
+        }
+    }
+    Ok(if !report.load_errors.is_empty() {
+        // The corpus itself is broken: a setup error, whatever the generator did.
+        Outcome::InputError
+    } else if report.passed() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
+
+fn generator(args: &RunArgs) -> Result<Box<dyn Generator>> {
+    let generator: Box<dyn Generator> = if let Some(command) = &args.generator {
+        let mut c = Command::parse(command)
+            .map_err(|e| anyhow!("--generator: {e}"))?
+            .with_timeout(args.timeout);
+        if let Some(name) = &args.name {
+            c = c.with_name(name.clone());
+        }
+        Box::new(c)
+    } else if let Some(dir) = &args.rules_dir {
+        if !dir.is_dir() {
+            bail!("--rules-dir: {} is not a directory", dir.display());
+        }
+        let mut d = RecordedDir::new(dir);
+        if let Some(name) = &args.name {
+            d = d.with_name(name.clone());
+        }
+        Box::new(d)
+    } else {
+        let name = args.name.clone().unwrap_or_else(|| "reference".into());
+        Box::new(FnGenerator::new(name, |input| {
+            Ok(kpconform_reference::generate(input))
+        }))
+    };
+    Ok(generator)
+}
+
+/// Evaluates every case on `jobs` threads; results come back in case order,
+/// progress lines (on a terminal) in completion order.
+fn evaluate_all(
+    generator: &dyn Generator,
+    cases: &[Case],
+    snapshots: Option<&Snapshots>,
+    jobs: usize,
+    progress: bool,
+) -> Vec<Evaluation> {
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Evaluation>>> = Mutex::new(cases.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, cases.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                let e = evaluate(generator, &case.scenario, &case.node, snapshots);
+                if progress {
+                    // Count and print under one lock so the numbers come out in order.
+                    let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
+                    *n += 1;
+                    eprintln!("{}", report::progress_line(*n, cases.len(), &e));
+                }
+                results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(e);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect()
+}

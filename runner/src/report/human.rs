@@ -1,0 +1,115 @@
+//! The report for people: every failure explained, then a summary table.
+
+use std::fmt::Write as _;
+
+use kpconform_suite::harness::{Evaluation, Status};
+
+use super::RunReport;
+
+/// `[ 3/91] passed  clusterip/one-endpoint@node-a (2 ms)`, for the terminal.
+pub(crate) fn progress_line(done: usize, total: usize, e: &Evaluation) -> String {
+    let width = total.to_string().len();
+    format!(
+        "[{done:>width$}/{total}] {:<7} {} ({} ms)",
+        e.status().as_str(),
+        e.name(),
+        e.elapsed.as_millis()
+    )
+}
+
+/// Failure details (every case that did not pass, in corpus order), then
+/// [`summary`].
+pub(crate) fn render(report: &RunReport) -> String {
+    let mut out = String::new();
+    for (id, error) in &report.load_errors {
+        let _ = writeln!(out, "error: scenario {id} does not load\n{error}\n");
+    }
+    for e in report
+        .evaluations
+        .iter()
+        .filter(|e| e.status() != Status::Passed)
+    {
+        let _ = writeln!(out, "{}", e.render());
+    }
+    out.push_str(&summary(report));
+    out
+}
+
+/// The summary table: how many cases passed, broke, changed or erred, the
+/// time taken, and the names of the cases that did not pass.
+pub(crate) fn summary(report: &RunReport) -> String {
+    let mut out = String::new();
+    let snapshots = match &report.snapshots {
+        Some(dir) => format!("snapshots in {dir}"),
+        None => "snapshots not compared".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "kpconform run: generator `{}`, {} case(s) from {}, {snapshots}, {:.2} s",
+        report.generator,
+        report.total(),
+        report.scenarios,
+        report.elapsed.as_secs_f64()
+    );
+    for status in Status::ALL {
+        let _ = writeln!(out, "  {:<8} {:>5}", status.as_str(), report.count(status));
+    }
+    let failed: Vec<String> = report
+        .load_errors
+        .iter()
+        .map(|(id, _)| format!("  error    {id}"))
+        .chain(
+            report
+                .evaluations
+                .iter()
+                .filter(|e| e.status() != Status::Passed)
+                .map(|e| format!("  {:<8} {}", e.status().as_str(), e.name())),
+        )
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "not passed:");
+        for line in failed {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sample;
+    use super::*;
+
+    #[test]
+    fn details_then_table() {
+        let text = render(&sample());
+        let details = text.find("broken: g/s@node-a").expect(&text);
+        let table = text.find("kpconform run: generator `gen`").expect(&text);
+        assert!(details < table, "{text}");
+        assert!(
+            text.contains("gen/g/s/node-a.rules:1:1: expected `*table`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("error: scenario g/bad does not load\nbad.yaml:1:1:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("4 case(s) from golden/scenarios, snapshots not compared, 1.50 s\n  passed       1\n  broken       1\n  changed      0\n  error        2\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "not passed:\n  error    g/bad\n  broken   g/s@node-a\n  error    g/s@node-a\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn progress_is_one_aligned_line() {
+        let r = sample();
+        let line = progress_line(1, 12, &r.evaluations[0]);
+        assert!(line.starts_with("[ 1/12] passed  g/s@node-a ("), "{line}");
+    }
+}

@@ -1,0 +1,77 @@
+//! `--format junit`: JUnit XML on stdout, one `<testsuite>` per generator run
+//! and one `<testcase>` per (scenario, node), for CI test reporting.
+//!
+//! broken and changed cases are `<failure>`s (type `broken` / `changed`),
+//! error cases and scenarios that did not load are `<error>`s; the message
+//! is the one-line summary, the body the full explanation.
+
+use kpconform_suite::harness::{Evaluation, Status};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::RunReport;
+
+fn test_case(e: &Evaluation) -> TestCase {
+    let status = e.status();
+    let mut case_status = match status {
+        Status::Passed => TestCaseStatus::success(),
+        Status::Broken | Status::Changed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+        Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+    };
+    if status != Status::Passed {
+        case_status
+            .set_type(status.as_str())
+            .set_message(e.summary())
+            .set_description(e.render());
+    }
+    let mut case = TestCase::new(e.name(), case_status);
+    case.set_classname(e.scenario.as_str()).set_time(e.elapsed);
+    case
+}
+
+/// The report as JUnit XML.
+pub(crate) fn render(report: &RunReport) -> String {
+    let mut suite = TestSuite::new(format!("kpconform {}", report.generator));
+    suite.set_time(report.elapsed);
+    for (id, error) in &report.load_errors {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status
+            .set_type("error")
+            .set_message(format!("scenario {id} does not load"))
+            .set_description(error.to_string());
+        let mut case = TestCase::new(id.as_str(), status);
+        case.set_classname(id.as_str());
+        suite.add_test_case(case);
+    }
+    suite.add_test_cases(report.evaluations.iter().map(test_case));
+    let mut junit = Report::new("kpconform");
+    junit.set_time(report.elapsed).add_test_suite(suite);
+    match junit.to_string() {
+        Ok(mut text) => {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text
+        }
+        // quick-junit only fails on writer errors; a String does not have any.
+        Err(e) => format!("<!-- cannot serialize the JUnit report: {e} -->\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sample;
+    use super::*;
+
+    #[test]
+    fn failures_and_errors_are_told_apart() {
+        let xml = render(&sample());
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        let suite = &report.test_suites[0];
+        assert_eq!(suite.name.as_str(), "kpconform gen");
+        assert_eq!(suite.test_cases.len(), 4);
+        assert_eq!((suite.tests, suite.failures, suite.errors), (4, 1, 2));
+        // The garbage output is escaped, not spliced into the XML.
+        assert!(xml.contains("garbage &amp; &lt;xml&gt;"), "{xml}");
+        assert!(xml.contains("type=\"broken\""), "{xml}");
+    }
+}

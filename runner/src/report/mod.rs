@@ -1,0 +1,115 @@
+//! What `kpconform run` found, and its three renderings: human (details and
+//! a summary table), JSON and JUnit XML (for CI).
+
+use std::time::Duration;
+
+use kpconform_suite::harness::{Evaluation, Status};
+use kpconform_suite::scenario::ScenarioError;
+
+mod human;
+mod json;
+mod junit;
+
+pub(crate) use human::{progress_line, render as human, summary};
+pub(crate) use json::render as json;
+pub(crate) use junit::render as junit;
+
+/// One run of a generator over a corpus.
+pub(crate) struct RunReport {
+    /// The generator's name.
+    pub(crate) generator: String,
+    /// Where the scenarios came from.
+    pub(crate) scenarios: String,
+    /// Where snapshots were compared, if anywhere.
+    pub(crate) snapshots: Option<String>,
+    /// Every evaluated (scenario, node), in corpus order.
+    pub(crate) evaluations: Vec<Evaluation>,
+    /// Scenario files that did not load: id and error.
+    pub(crate) load_errors: Vec<(String, ScenarioError)>,
+    /// Wall time of the whole run.
+    pub(crate) elapsed: Duration,
+}
+
+impl RunReport {
+    /// How many cases ended in `status`; a scenario file that did not load
+    /// counts as an error.
+    pub(crate) fn count(&self, status: Status) -> usize {
+        let evaluated = self
+            .evaluations
+            .iter()
+            .filter(|e| e.status() == status)
+            .count();
+        match status {
+            Status::Error => evaluated + self.load_errors.len(),
+            _ => evaluated,
+        }
+    }
+
+    /// Every case, evaluated or not.
+    pub(crate) fn total(&self) -> usize {
+        self.evaluations.len() + self.load_errors.len()
+    }
+
+    /// Whether every case passed.
+    pub(crate) fn passed(&self) -> bool {
+        self.count(Status::Passed) == self.total()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use kpconform_suite::generator::FnGenerator;
+    use kpconform_suite::harness::evaluate;
+    use kpconform_suite::scenario::Scenario;
+    use kpconform_suite::source::SourceFile;
+
+    const SCENARIO: &str = "
+cluster:
+  nodes: [{name: node-a, addresses: [192.168.0.10]}]
+flows:
+- {name: untouched, node: node-a, from: 203.0.113.7, to: 10.96.0.50:80/tcp,
+   expect: {verdict: accept}}
+";
+
+    /// A report with one passing, one broken (does not parse) and one
+    /// erroring case, and one scenario that did not load.
+    pub(crate) fn sample() -> RunReport {
+        let scenario = Scenario::from_source(&SourceFile::new("s.yaml", SCENARIO), "g/s").unwrap();
+        let run = |text: &'static str| {
+            let generator = FnGenerator::new("gen", move |_| match text {
+                "fail" => Err(kpconform_suite::generator::GeneratorError::new(
+                    kpconform_suite::generator::GeneratorErrorKind::Failed,
+                    "generator `gen` exited with exit status: 1",
+                )),
+                t => Ok(t.to_string()),
+            });
+            evaluate(&generator, &scenario, "node-a", None)
+        };
+        let bad = Scenario::from_source(&SourceFile::new("bad.yaml", "clutser: 1\n"), "g/bad")
+            .unwrap_err();
+        RunReport {
+            generator: "gen".into(),
+            scenarios: "golden/scenarios".into(),
+            snapshots: None,
+            evaluations: vec![
+                run("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"),
+                run("garbage & <xml>\n"),
+                run("fail"),
+            ],
+            load_errors: vec![("g/bad".into(), bad)],
+            elapsed: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn counts_include_scenarios_that_did_not_load() {
+        let r = sample();
+        assert_eq!(r.count(Status::Passed), 1);
+        assert_eq!(r.count(Status::Broken), 1);
+        assert_eq!(r.count(Status::Changed), 0);
+        assert_eq!(r.count(Status::Error), 2);
+        assert_eq!(r.total(), 4);
+        assert!(!r.passed());
+    }
+}

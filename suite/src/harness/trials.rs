@@ -1,0 +1,241 @@
+//! The `cargo test` front end: one libtest-mimic trial per (scenario, node).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
+
+use super::corpus::Corpus;
+use super::evaluate::{evaluate, Status};
+use super::snapshot::Snapshots;
+use crate::generator::{Command, Generator};
+
+/// The golden corpus shipped beside this crate (`golden/scenarios/`).
+pub const GOLDEN_SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../golden/scenarios");
+
+/// Environment variable naming an external generator command that replaces
+/// the in-process one in [`Conformance::from_env`].
+pub const GENERATOR_ENV: &str = "KPCONFORM_GENERATOR";
+
+/// Environment variable overriding the external generator's name (its
+/// snapshot directory); by default the program's file name.
+pub const GENERATOR_NAME_ENV: &str = "KPCONFORM_GENERATOR_NAME";
+
+/// A conformance run of one generator over a directory of scenarios, as a
+/// `cargo test` harness (`harness = false`): see the [module docs](super).
+pub struct Conformance {
+    generator: Result<Arc<dyn Generator>, String>,
+    scenarios: PathBuf,
+    snapshots: Option<PathBuf>,
+}
+
+impl Conformance {
+    /// Runs `generator` over the golden corpus, without snapshots.
+    pub fn new(generator: impl Generator + 'static) -> Conformance {
+        Conformance {
+            generator: Ok(Arc::new(generator)),
+            scenarios: PathBuf::from(GOLDEN_SCENARIOS),
+            snapshots: None,
+        }
+    }
+
+    /// Like [`new`](Conformance::new), but when `KPCONFORM_GENERATOR` is set
+    /// (and not empty) its shell-like command line is run instead of
+    /// `default`, as an external generator (contract §2).
+    pub fn from_env(default: impl Generator + 'static) -> Conformance {
+        let mut conformance = Conformance::new(default);
+        let Some(command) = std::env::var(GENERATOR_ENV)
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+        else {
+            return conformance;
+        };
+        conformance.generator = Command::parse(&command)
+            .map(|c| match std::env::var(GENERATOR_NAME_ENV) {
+                Ok(name) if !name.is_empty() => c.with_name(name),
+                _ => c,
+            })
+            .map(|c| Arc::new(c) as Arc<dyn Generator>)
+            .map_err(|e| format!("{GENERATOR_ENV}: {e}"));
+        conformance
+    }
+
+    /// Reads scenarios from `dir` (recursively) instead of the golden corpus.
+    pub fn with_scenarios(mut self, dir: impl Into<PathBuf>) -> Conformance {
+        self.scenarios = dir.into();
+        self
+    }
+
+    /// Compares every output with its insta snapshot at
+    /// `dir/<generator>/<scenario-id>@<node>.snap`.
+    pub fn with_snapshots(mut self, dir: impl Into<PathBuf>) -> Conformance {
+        self.snapshots = Some(dir.into());
+        self
+    }
+
+    /// The trials: one per (scenario, node) named `<scenario-id>@<node>`,
+    /// one failing trial per scenario file that does not load, and one
+    /// failing trial when the corpus or the generator cannot be set up.
+    /// Only the scenario files are read here; generating, parsing and
+    /// tracing happen when a trial runs.
+    pub fn trials(&self) -> Vec<Trial> {
+        self.trials_counting(&Arc::new(Counts::default()))
+    }
+
+    fn trials_counting(&self, counts: &Arc<Counts>) -> Vec<Trial> {
+        let generator = match &self.generator {
+            Ok(g) => Arc::clone(g),
+            Err(e) => return vec![failing(GENERATOR_ENV, e.clone())],
+        };
+        let corpus = match Corpus::load(&self.scenarios) {
+            Ok(c) => c,
+            Err(e) => {
+                let message = format!(
+                    "cannot read scenarios from {}: {e}",
+                    self.scenarios.display()
+                );
+                return vec![failing("scenarios", message)];
+            }
+        };
+        let snapshots = self.snapshots.clone().map(Snapshots::insta);
+        let mut trials: Vec<Trial> = corpus
+            .failures()
+            .iter()
+            .map(|(id, e)| failing(id, e.to_string()))
+            .collect();
+        for case in corpus.cases() {
+            let generator = Arc::clone(&generator);
+            let snapshots = snapshots.clone();
+            let counts = Arc::clone(counts);
+            trials.push(Trial::test(case.name(), move || {
+                let e = evaluate(&*generator, &case.scenario, &case.node, snapshots.as_ref());
+                let status = e.status();
+                counts.add(status);
+                match status {
+                    Status::Passed => Ok(()),
+                    _ => Err(Failed::from(e.render())),
+                }
+            }));
+        }
+        if trials.is_empty() {
+            let message = format!("no scenarios found in {}", self.scenarios.display());
+            trials.push(failing("scenarios", message));
+        }
+        trials
+    }
+
+    /// Runs the trials with `args` and prints how many passed, broke,
+    /// changed or erred (libtest only knows pass and fail).
+    pub fn run_with(self, args: &Arguments) -> Conclusion {
+        // insta prints its own diff while trials run in parallel; ours is in
+        // the failure message, so keep insta quiet unless the user asked.
+        if self.snapshots.is_some() && std::env::var_os("INSTA_OUTPUT").is_none() {
+            std::env::set_var("INSTA_OUTPUT", "none");
+        }
+        let counts = Arc::new(Counts::default());
+        let trials = self.trials_counting(&counts);
+        let conclusion = libtest_mimic::run(args, trials);
+        let name = self.generator.as_ref().map_or("?", |g| g.name());
+        if let Some(line) = counts.summary(name) {
+            println!("{line}");
+        }
+        conclusion
+    }
+
+    /// Parses the command line (`cargo test -- FILTER`), runs, and exits
+    /// with libtest's status.
+    pub fn run(self) -> ! {
+        let args = Arguments::from_args();
+        self.run_with(&args).exit()
+    }
+}
+
+fn failing(name: &str, message: String) -> Trial {
+    Trial::test(name, move || Err(Failed::from(message)))
+}
+
+/// Per-status counts of the trials that ran.
+#[derive(Default)]
+struct Counts([AtomicUsize; 4]);
+
+impl Counts {
+    fn add(&self, status: Status) {
+        self.0[status as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn summary(&self, generator: &str) -> Option<String> {
+        let total: usize = self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        if total == 0 {
+            return None;
+        }
+        let parts: Vec<String> = Status::ALL
+            .iter()
+            .map(|&s| format!("{} {s}", self.0[s as usize].load(Ordering::Relaxed)))
+            .collect();
+        Some(format!(
+            "kpconform conformance of `{generator}`: {}",
+            parts.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::FnGenerator;
+
+    fn accept_all() -> impl Generator {
+        FnGenerator::new("accept-all", |_| {
+            Ok("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n".to_string())
+        })
+    }
+
+    fn names(trials: &[Trial]) -> Vec<&str> {
+        trials.iter().map(Trial::name).collect()
+    }
+
+    #[test]
+    fn setup_problems_become_failing_trials() {
+        let missing = std::env::temp_dir().join("kpconform-no-such-dir");
+        let trials = Conformance::new(accept_all())
+            .with_scenarios(&missing)
+            .trials();
+        assert_eq!(names(&trials), ["scenarios"]);
+
+        let empty = std::env::temp_dir().join(format!("kpconform-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let trials = Conformance::new(accept_all())
+            .with_scenarios(&empty)
+            .trials();
+        assert_eq!(names(&trials), ["scenarios"]);
+        let _ = std::fs::remove_dir_all(&empty);
+    }
+
+    #[test]
+    fn one_trial_per_scenario_node_of_the_golden_corpus() {
+        let trials = Conformance::new(accept_all()).trials();
+        let corpus = Corpus::load(GOLDEN_SCENARIOS).unwrap();
+        let expected: usize = corpus
+            .scenarios()
+            .iter()
+            .map(|s| s.cluster.nodes.len())
+            .sum::<usize>()
+            + corpus.failures().len();
+        assert_eq!(trials.len(), expected);
+        assert!(names(&trials).contains(&"clusterip/one-endpoint@node-a"));
+    }
+
+    #[test]
+    fn counts_summarize_by_status() {
+        let counts = Counts::default();
+        assert_eq!(counts.summary("g"), None);
+        counts.add(Status::Passed);
+        counts.add(Status::Passed);
+        counts.add(Status::Changed);
+        assert_eq!(
+            counts.summary("g").unwrap(),
+            "kpconform conformance of `g`: 2 passed, 0 broken, 1 changed, 0 error"
+        );
+    }
+}
