@@ -22,8 +22,14 @@ fn section(readme: &str, flag: &str) -> String {
     let text = std::fs::read_to_string(root().join(readme)).unwrap();
     let begin = format!("<!-- BEGIN kpconform corpus {flag} -->\n");
     let end = format!("<!-- END kpconform corpus {flag} -->");
-    let start = text.find(&begin).unwrap_or_else(|| panic!("{readme} has no `{begin}` marker")) + begin.len();
-    let stop = text[start..].find(&end).unwrap_or_else(|| panic!("{readme} has no `{end}` marker")) + start;
+    let start = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("{readme} has no `{begin}` marker"))
+        + begin.len();
+    let stop = text[start..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("{readme} has no `{end}` marker"))
+        + start;
     text[start..stop].to_string()
 }
 
@@ -35,7 +41,10 @@ fn coverage_table_is_current_and_has_no_gap() {
         table,
         "golden/README.md's coverage table is stale: paste `kpconform corpus --coverage` between its markers"
     );
-    assert!(!table.contains("**none**"), "a feature has no scenario:\n{table}");
+    assert!(
+        !table.contains("**none**"),
+        "a feature has no scenario:\n{table}"
+    );
     assert_eq!(code, Some(0));
 }
 

@@ -52,7 +52,12 @@ pub fn markdown(rows: &[Row]) -> String {
     for r in rows {
         // A few ids per cell keep the table readable; the count says the rest.
         const SHOWN: usize = 6;
-        let ids: Vec<String> = r.scenarios.iter().take(SHOWN).map(|id| format!("`{id}`")).collect();
+        let ids: Vec<String> = r
+            .scenarios
+            .iter()
+            .take(SHOWN)
+            .map(|id| format!("`{id}`"))
+            .collect();
         let cell = match r.scenarios.len() {
             0 => "**none**".to_string(),
             n if n > SHOWN => format!("{}, +{} more", ids.join(", "), n - SHOWN),

@@ -52,9 +52,9 @@ impl Probability {
         // rejects the out-of-range ones. Plain decimals are all that real
         // dumps contain, so anything else is refused up front.
         if text.is_empty()
-            || !text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'-' || b == b'+')
+            || !text.bytes().all(|b| {
+                b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'-' || b == b'+'
+            })
         {
             return Err(not_a_number());
         }
@@ -170,16 +170,31 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_and_junk() {
-        assert!(matches!(Probability::parse("1.5"), Err(ProbabilityError::OutOfRange(_))));
-        assert!(matches!(Probability::parse("-0.1"), Err(ProbabilityError::OutOfRange(_))));
-        assert!(matches!(Probability::parse("abc"), Err(ProbabilityError::NotANumber(_))));
-        assert!(matches!(Probability::parse(""), Err(ProbabilityError::NotANumber(_))));
+        assert!(matches!(
+            Probability::parse("1.5"),
+            Err(ProbabilityError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Probability::parse("-0.1"),
+            Err(ProbabilityError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Probability::parse("abc"),
+            Err(ProbabilityError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Probability::parse(""),
+            Err(ProbabilityError::NotANumber(_))
+        ));
         assert_eq!(Probability::parse("1").unwrap().kernel_units(), 1 << 31);
     }
 
     #[test]
     fn kernel_fraction_is_exact() {
-        assert_eq!(kernel_fraction(1 << 30), BigDecimal::from_str("0.5").unwrap());
+        assert_eq!(
+            kernel_fraction(1 << 30),
+            BigDecimal::from_str("0.5").unwrap()
+        );
         assert_eq!(kernel_fraction(0), BigDecimal::from(0));
     }
 }

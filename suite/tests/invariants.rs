@@ -334,4 +334,3 @@ fn synthetic_node_is_clean() {
     let v = check(&rules, Profile::KubeProxy);
     assert!(v.is_empty(), "{v:#?}");
 }
-

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kpconform_suite::iptables::model::{ChainName, Match, MarkOp, Statistic, TableName, Target};
+use kpconform_suite::iptables::model::{ChainName, MarkOp, Match, Statistic, TableName, Target};
 use kpconform_suite::iptables::{parse, parse_str, parse_with, print, Mode, Options};
 
 fn shared() -> PathBuf {
@@ -17,7 +17,12 @@ fn recordings() -> Vec<(String, String)> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "rules"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     out.sort();
     assert_eq!(out.len(), 44, "expected the 44 shared recordings");
@@ -28,7 +33,11 @@ fn recordings() -> Vec<(String, String)> {
 fn every_recording_parses_strictly_and_prints_back_byte_for_byte() {
     for (name, text) in recordings() {
         let rules = parse_str(&text).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let expected: String = text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+        let expected: String = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
         assert_eq!(print(&rules), expected, "{name}: printing changed the text");
         let again = parse_str(&print(&rules)).unwrap();
         assert_eq!(again, rules, "{name}: parse(print(x)) != x");
@@ -43,19 +52,44 @@ fn every_recording_parses_strictly_and_prints_back_byte_for_byte() {
 
 #[test]
 fn recorded_rules_have_the_expected_shape() {
-    let text = fs::read_to_string(shared().join("kube-proxy-v1.30/outputs/clusterip-3-endpoints.rules")).unwrap();
+    let text =
+        fs::read_to_string(shared().join("kube-proxy-v1.30/outputs/clusterip-3-endpoints.rules"))
+            .unwrap();
     let rules = parse_str(&text).unwrap();
     let nat = rules.table(TableName::Nat).unwrap();
     let mark = nat.chain_by_name("KUBE-MARK-MASQ").unwrap();
-    assert_eq!(mark.rules[0].target, Some(Target::Mark(MarkOp { value: 0x4000, mask: 0x4000 })));
-    let svc = nat.chains.iter().find(|c| c.name.as_str().starts_with("KUBE-SVC-")).unwrap();
-    let probs: Vec<String> = svc.rules.iter().filter_map(|r| r.probability()).map(|p| p.text().to_string()).collect();
+    assert_eq!(
+        mark.rules[0].target,
+        Some(Target::Mark(MarkOp {
+            value: 0x4000,
+            mask: 0x4000
+        }))
+    );
+    let svc = nat
+        .chains
+        .iter()
+        .find(|c| c.name.as_str().starts_with("KUBE-SVC-"))
+        .unwrap();
+    let probs: Vec<String> = svc
+        .rules
+        .iter()
+        .filter_map(|r| r.probability())
+        .map(|p| p.text().to_string())
+        .collect();
     assert_eq!(probs, ["0.33333333349", "0.50000000000"]);
     let first = svc.rules.iter().find_map(|r| r.probability()).unwrap();
     assert_eq!(first.kernel_units(), 715_827_883);
     // Rules remember their line for walks and violations.
-    let line = text.lines().position(|l| l.contains("0.33333333349")).unwrap() + 1;
-    let rule = svc.rules.iter().find(|r| r.probability().is_some()).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("0.33333333349"))
+        .unwrap()
+        + 1;
+    let rule = svc
+        .rules
+        .iter()
+        .find(|r| r.probability().is_some())
+        .unwrap();
     assert_eq!(rule.span.line as usize, line);
 }
 
@@ -175,15 +209,25 @@ sudo iptables \
     let rules = parse_str(script).unwrap_or_else(|e| panic!("{e:?}"));
     let nat = rules.table(TableName::Nat).unwrap();
     let services = nat.chain_by_name("DUSTIN-SERVICES").unwrap();
-    assert_eq!(services.rules.len(), 1, "the DNAT rule was deleted and replaced by a jump");
-    assert_eq!(services.rules[0].target, Some(Target::Jump(ChainName::new("DUSTIN-SVC-HTTP"))));
+    assert_eq!(
+        services.rules.len(),
+        1,
+        "the DNAT rule was deleted and replaced by a jump"
+    );
+    assert_eq!(
+        services.rules[0].target,
+        Some(Target::Jump(ChainName::new("DUSTIN-SVC-HTTP")))
+    );
     let svc = nat.chain_by_name("DUSTIN-SVC-HTTP").unwrap();
     assert_eq!(svc.rules.len(), 2);
     assert!(matches!(
         &svc.rules[0].matches[0],
         Match::Statistic(s) if matches!(&s.value, Statistic::Random(p) if p.text() == "0.5")
     ));
-    assert_eq!(svc.rules[1].target, Some(Target::Jump(ChainName::new("DUSTIN-SEP-HTTP1"))));
+    assert_eq!(
+        svc.rules[1].target,
+        Some(Target::Jump(ChainName::new("DUSTIN-SEP-HTTP1")))
+    );
     let filter = rules.table(TableName::Filter).unwrap();
     assert_eq!(filter.chain_by_name("FORWARD").unwrap().rules.len(), 2);
     // The replayed set prints as a dump that parses back to itself.
@@ -199,12 +243,18 @@ iptables -A INPUT -j LOG --log-prefix "iptables input: " --log-level 4
 iptables -L -v -n
 "#;
     let rules = parse_str(script).unwrap_or_else(|e| panic!("{e:?}"));
-    let input = rules.table(TableName::Filter).unwrap().chain_by_name("INPUT").unwrap();
+    let input = rules
+        .table(TableName::Filter)
+        .unwrap()
+        .chain_by_name("INPUT")
+        .unwrap();
     assert_eq!(input.rules.len(), 3);
     let nat = rules.table(TableName::Nat).unwrap();
     let pre = &nat.chain_by_name("PREROUTING").unwrap().rules[0];
     assert!(matches!(pre.target, Some(Target::Redirect { to_ports: Some(p) }) if p.first == 9090));
-    assert!(matches!(&pre.matches[0], Match::Ports { dport: Some(d), .. } if d.value.first == 8080));
+    assert!(
+        matches!(&pre.matches[0], Match::Ports { dport: Some(d), .. } if d.value.first == 8080)
+    );
 }
 
 #[test]
@@ -212,9 +262,19 @@ fn quoted_dump_fragments_need_a_default_table() {
     // `iptables-save | grep` output quoted in a tutorial: no *table header.
     let fragment = "    -A KUBE-SVC-2CMXP7HKUVJN7L6M -m comment --comment \"default/nginx -> 10.64.2.4:80\" -j KUBE-SEP-YVT6EXXEKT4LDXBC\n    -A KUBE-SEP-YVT6EXXEKT4LDXBC -p tcp -m comment --comment \"default/nginx\" -m tcp -j DNAT --to-destination 10.64.2.4:80\n";
     let errors = parse_str(fragment).unwrap_err();
-    assert!(errors[0].message.contains("outside a `*table`"), "{errors:?}");
+    assert!(
+        errors[0].message.contains("outside a `*table`"),
+        "{errors:?}"
+    );
     assert_eq!(errors[0].span.line, 1);
-    let parsed = parse_with(fragment, Options { mode: Mode::Strict, default_table: Some(TableName::Nat) }).unwrap();
+    let parsed = parse_with(
+        fragment,
+        Options {
+            mode: Mode::Strict,
+            default_table: Some(TableName::Nat),
+        },
+    )
+    .unwrap();
     let nat = parsed.rules.table(TableName::Nat).unwrap();
     assert_eq!(nat.chains.len(), 2);
 }
@@ -234,8 +294,14 @@ fn seed_dumps_parse() {
         }
     }
     assert!(lines.lines().count() >= 20);
-    let parsed = parse_with(&lines, Options { mode: Mode::Strict, default_table: Some(TableName::Nat) })
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let parsed = parse_with(
+        &lines,
+        Options {
+            mode: Mode::Strict,
+            default_table: Some(TableName::Nat),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     assert!(parsed.rules.table(TableName::Nat).unwrap().chains.len() > 5);
 }
 
@@ -247,8 +313,15 @@ fn lax_mode_keeps_unknown_matches_and_reports_them() {
     assert_eq!(strict[0].span.line, 3);
     let lax = parse(text, Mode::Lax).unwrap();
     assert_eq!(lax.warnings.len(), 2);
-    let input = lax.rules.table(TableName::Filter).unwrap().chain_by_name("INPUT").unwrap();
-    assert!(matches!(&input.rules[0].matches[0], Match::Unknown { module, args } if module == "set" && args.len() == 3));
+    let input = lax
+        .rules
+        .table(TableName::Filter)
+        .unwrap()
+        .chain_by_name("INPUT")
+        .unwrap();
+    assert!(
+        matches!(&input.rules[0].matches[0], Match::Unknown { module, args } if module == "set" && args.len() == 3)
+    );
     assert_eq!(input.rules[0].target, Some(Target::Drop));
     assert!(matches!(&input.rules[1].target, Some(Target::Unknown { name, .. }) if name == "CT"));
 }

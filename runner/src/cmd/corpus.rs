@@ -24,11 +24,19 @@ pub(crate) fn run(args: &CorpusArgs) -> Result<Outcome> {
     }
     let rows = coverage::coverage(&scenarios);
     out!("{}", coverage::markdown(&rows));
-    let gaps: Vec<&str> = rows.iter().filter(|r| r.scenarios.is_empty()).map(|r| r.feature.as_str()).collect();
+    let gaps: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.scenarios.is_empty())
+        .map(|r| r.feature.as_str())
+        .collect();
     if gaps.is_empty() {
         Ok(Outcome::Pass)
     } else {
-        eprintln!("{} feature(s) without a scenario: {}", gaps.len(), gaps.join("; "));
+        eprintln!(
+            "{} feature(s) without a scenario: {}",
+            gaps.len(),
+            gaps.join("; ")
+        );
         Ok(Outcome::Fail)
     }
 }

@@ -27,7 +27,11 @@ fn print_table(out: &mut String, table: &Table) {
             None => "-",
         };
         let c = chain.counters.unwrap_or_default();
-        let _ = writeln!(out, ":{} {} [{}:{}]", chain.name, policy, c.packets, c.bytes);
+        let _ = writeln!(
+            out,
+            ":{} {} [{}:{}]",
+            chain.name, policy, c.packets, c.bytes
+        );
     }
     for chain in &table.chains {
         for rule in &chain.rules {
@@ -96,7 +100,11 @@ fn neg(s: &mut String, negated: bool) {
 
 fn push_match(s: &mut String, m: &Match) {
     match m {
-        Match::Ports { protocol, sport, dport } => {
+        Match::Ports {
+            protocol,
+            sport,
+            dport,
+        } => {
             let _ = write!(s, " -m {protocol}");
             if let Some(p) = sport {
                 neg(s, p.negated);
@@ -107,7 +115,11 @@ fn push_match(s: &mut String, m: &Match) {
                 let _ = write!(s, " --dport {}", range(p.value, ':'));
             }
         }
-        Match::Multiport { sports, dports, ports } => {
+        Match::Multiport {
+            sports,
+            dports,
+            ports,
+        } => {
             s.push_str(" -m multiport");
             for (name, list) in [("sports", sports), ("dports", dports), ("ports", ports)] {
                 if let Some(l) = list {
@@ -136,7 +148,11 @@ fn push_match(s: &mut String, m: &Match) {
                 }
             }
         }
-        Match::AddrType { src_type, dst_type, limit_iface } => {
+        Match::AddrType {
+            src_type,
+            dst_type,
+            limit_iface,
+        } => {
             s.push_str(" -m addrtype");
             for (name, t) in [("src-type", src_type), ("dst-type", dst_type)] {
                 if let Some(t) = t {
@@ -239,7 +255,11 @@ fn push_target(s: &mut String, t: &Target) {
                 let _ = write!(s, " --{f}");
             }
         }
-        Target::Masquerade { to_ports, random_fully, random } => {
+        Target::Masquerade {
+            to_ports,
+            random_fully,
+            random,
+        } => {
             s.push_str(" -j MASQUERADE");
             if let Some(p) = to_ports {
                 let _ = write!(s, " --to-ports {}", range(*p, '-'));

@@ -206,7 +206,8 @@ enum TableSource {
 impl Parser {
     fn line(&mut self, line: &lex::Line) {
         for (span, problem) in &line.problems {
-            self.ctx.error(ErrorKind::Invalid, *span, (*problem).to_string());
+            self.ctx
+                .error(ErrorKind::Invalid, *span, (*problem).to_string());
         }
         let toks = &line.tokens[..];
         let Some(first) = toks.first() else { return };
@@ -234,7 +235,10 @@ impl Parser {
         }
         // Shell prompts and privilege wrappers around a command.
         let mut rest = toks;
-        while rest.first().is_some_and(|t| !t.quoted && matches!(t.text.as_ref(), "$" | "#" | "sudo")) {
+        while rest
+            .first()
+            .is_some_and(|t| !t.quoted && matches!(t.text.as_ref(), "$" | "#" | "sudo"))
+        {
             rest = &rest[1..];
         }
         let Some(head) = rest.first() else { return };
@@ -257,7 +261,11 @@ impl Parser {
 
     fn table_header(&mut self, tok: &Token, name: &str, extra: &[Token]) {
         if let Some(t) = extra.first() {
-            self.ctx.error(ErrorKind::Invalid, t.span, "unexpected text after the table name".into());
+            self.ctx.error(
+                ErrorKind::Invalid,
+                t.span,
+                "unexpected text after the table name".into(),
+            );
         }
         let Some(table) = TableName::from_name(name) else {
             return self.ctx.error(
@@ -281,11 +289,19 @@ impl Parser {
 
     fn commit(&mut self, tok: &Token, extra: &[Token]) {
         if let Some(t) = extra.first() {
-            self.ctx.error(ErrorKind::Invalid, t.span, "unexpected text after COMMIT".into());
+            self.ctx.error(
+                ErrorKind::Invalid,
+                t.span,
+                "unexpected text after COMMIT".into(),
+            );
         }
         match self.open.take() {
             Some(i) => self.tables[i].table.committed = true,
-            None => self.ctx.error(ErrorKind::Invalid, tok.span, "COMMIT without a `*table` line before it".into()),
+            None => self.ctx.error(
+                ErrorKind::Invalid,
+                tok.span,
+                "COMMIT without a `*table` line before it".into(),
+            ),
         }
     }
 
@@ -298,7 +314,11 @@ impl Parser {
             );
         };
         if name.is_empty() {
-            return self.ctx.error(ErrorKind::Invalid, tok.span, "chain declaration without a name".into());
+            return self.ctx.error(
+                ErrorKind::Invalid,
+                tok.span,
+                "chain declaration without a name".into(),
+            );
         }
         let chain = ChainName::new(name);
         let policy_tok = rest.first();
@@ -361,7 +381,11 @@ impl Parser {
             }
         }
         if let Some(t) = rest.get(2) {
-            self.ctx.error(ErrorKind::Invalid, t.span, "unexpected text after the chain declaration".into());
+            self.ctx.error(
+                ErrorKind::Invalid,
+                t.span,
+                "unexpected text after the chain declaration".into(),
+            );
         }
         let tb = &mut self.tables[ti];
         tb.table.chains.push(Chain {
@@ -378,7 +402,11 @@ impl Parser {
     }
 
     fn implicit_table(&mut self, name: TableName) -> usize {
-        if let Some(i) = self.tables.iter().position(|t| t.implicit_chains && t.table.name == name) {
+        if let Some(i) = self
+            .tables
+            .iter()
+            .position(|t| t.implicit_chains && t.table.name == name)
+        {
             return i;
         }
         self.tables.push(TableBuilder {
@@ -401,7 +429,8 @@ impl Parser {
             return Some(i);
         }
         let chain = ChainName::new(&name.text);
-        let builtin_here = matches!(&chain, ChainName::Builtin(b) if tb.table.name.builtin_chains().contains(b));
+        let builtin_here =
+            matches!(&chain, ChainName::Builtin(b) if tb.table.name.builtin_chains().contains(b));
         if let ChainName::Builtin(_) = chain {
             if !builtin_here {
                 let table = tb.table.name;
@@ -462,7 +491,10 @@ impl Parser {
                 i += 2;
                 continue;
             }
-            if is_program && !t.quoted && matches!(t.text.as_ref(), "-w" | "--wait" | "-W" | "--wait-interval") {
+            if is_program
+                && !t.quoted
+                && matches!(t.text.as_ref(), "-w" | "--wait" | "-W" | "--wait-interval")
+            {
                 i += 1;
                 if toks.get(i).is_some_and(|v| v.text.parse::<f64>().is_ok()) {
                     i += 1;
@@ -475,12 +507,21 @@ impl Parser {
         // Global flags of listing commands before the command itself.
         let mut pos = 0;
         while args.get(pos).is_some_and(|t| {
-            is_program && !t.quoted && matches!(t.text.as_ref(), "-v" | "--verbose" | "-n" | "--numeric" | "-x" | "--exact" | "--line-numbers")
+            is_program
+                && !t.quoted
+                && matches!(
+                    t.text.as_ref(),
+                    "-v" | "--verbose" | "-n" | "--numeric" | "-x" | "--exact" | "--line-numbers"
+                )
         }) {
             pos += 1;
         }
         let Some(cmd_tok) = args.get(pos).copied() else {
-            return self.ctx.error(ErrorKind::Invalid, line_span, "an `iptables` command without a command such as `-A`".into());
+            return self.ctx.error(
+                ErrorKind::Invalid,
+                line_span,
+                "an `iptables` command without a command such as `-A`".into(),
+            );
         };
         let Some(cmd) = command_name(&cmd_tok.text).filter(|_| !cmd_tok.quoted) else {
             return self.ctx.error(
@@ -520,38 +561,68 @@ impl Parser {
 
     fn apply(&mut self, cmd: Command, cmd_tok: &Token, ti: usize, rest: &[Token], line_span: Span) {
         let need_chain = |p: &mut Parser| {
-            p.ctx.error(ErrorKind::Invalid, cmd_tok.span, format!("`{}` needs a chain name", cmd_tok.text));
+            p.ctx.error(
+                ErrorKind::Invalid,
+                cmd_tok.span,
+                format!("`{}` needs a chain name", cmd_tok.text),
+            );
         };
         match cmd {
             Command::List => {}
             Command::NewChain => {
-                let Some(name) = rest.first() else { return need_chain(self) };
+                let Some(name) = rest.first() else {
+                    return need_chain(self);
+                };
                 let tb = &self.tables[ti];
                 if tb.index.contains_key(name.text.as_ref()) && !tb.implicit_chains {
-                    return self.ctx.error(ErrorKind::Invalid, name.span, format!("chain `{}` already exists", name.text));
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        name.span,
+                        format!("chain `{}` already exists", name.text),
+                    );
                 }
                 if ChainName::new(&name.text).is_builtin() {
-                    return self.ctx.error(ErrorKind::Invalid, name.span, format!("`{}` is a built-in chain name", name.text));
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        name.span,
+                        format!("`{}` is a built-in chain name", name.text),
+                    );
                 }
                 self.chain_index(ti, name, true);
                 self.extra(&rest[1..]);
             }
             Command::Append | Command::Insert | Command::Replace | Command::Delete => {
-                let Some(name) = rest.first() else { return need_chain(self) };
+                let Some(name) = rest.first() else {
+                    return need_chain(self);
+                };
                 let mut spec = &rest[1..];
                 let mut number = None;
                 if matches!(cmd, Command::Insert | Command::Replace | Command::Delete) {
-                    if let Some(n) = spec.first().filter(|t| !t.quoted).and_then(|t| t.text.parse::<usize>().ok()) {
+                    if let Some(n) = spec
+                        .first()
+                        .filter(|t| !t.quoted)
+                        .and_then(|t| t.text.parse::<usize>().ok())
+                    {
                         if n == 0 {
-                            return self.ctx.error(ErrorKind::Invalid, spec[0].span, "rule numbers start at 1".into());
+                            return self.ctx.error(
+                                ErrorKind::Invalid,
+                                spec[0].span,
+                                "rule numbers start at 1".into(),
+                            );
                         }
                         number = Some((n, spec[0].span));
                         spec = &spec[1..];
                     } else if cmd == Command::Replace {
-                        return self.ctx.error(ErrorKind::Invalid, name.span, "`-R` needs a rule number".into());
+                        return self.ctx.error(
+                            ErrorKind::Invalid,
+                            name.span,
+                            "`-R` needs a rule number".into(),
+                        );
                     }
                 }
-                let Some(ci) = self.chain_index(ti, name, false) else { return };
+                let Some(ci) = self.chain_index(ti, name, false) else {
+                    return;
+                };
                 let rule_span = line_span;
                 let rule = if cmd == Command::Delete && number.is_some() {
                     self.extra(spec);
@@ -567,19 +638,29 @@ impl Parser {
             Command::Flush | Command::DeleteChain => {
                 let tb = &mut self.tables[ti];
                 match rest.first() {
-                    None if cmd == Command::Flush => tb.table.chains.iter_mut().for_each(|c| c.rules.clear()),
+                    None if cmd == Command::Flush => {
+                        tb.table.chains.iter_mut().for_each(|c| c.rules.clear())
+                    }
                     None => {
                         tb.table.chains.retain(|c| c.name.is_builtin());
                         reindex(tb);
                     }
                     Some(name) => {
                         let Some(&ci) = tb.index.get(name.text.as_ref()) else {
-                            return self.ctx.error(ErrorKind::Invalid, name.span, format!("no chain `{}` to flush or delete", name.text));
+                            return self.ctx.error(
+                                ErrorKind::Invalid,
+                                name.span,
+                                format!("no chain `{}` to flush or delete", name.text),
+                            );
                         };
                         if cmd == Command::Flush {
                             tb.table.chains[ci].rules.clear();
                         } else if tb.table.chains[ci].name.is_builtin() {
-                            return self.ctx.error(ErrorKind::Invalid, name.span, "built-in chains cannot be deleted".into());
+                            return self.ctx.error(
+                                ErrorKind::Invalid,
+                                name.span,
+                                "built-in chains cannot be deleted".into(),
+                            );
                         } else {
                             tb.table.chains.remove(ci);
                             reindex(tb);
@@ -590,17 +671,29 @@ impl Parser {
             }
             Command::Policy => {
                 let (Some(name), Some(pol)) = (rest.first(), rest.get(1)) else {
-                    return self.ctx.error(ErrorKind::Invalid, cmd_tok.span, "`-P` needs a chain and a policy".into());
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        cmd_tok.span,
+                        "`-P` needs a chain and a policy".into(),
+                    );
                 };
                 let policy = match pol.text.as_ref() {
                     "ACCEPT" => Policy::Accept,
                     "DROP" => Policy::Drop,
                     other => {
-                        return self.ctx.error(ErrorKind::Invalid, pol.span, format!("`{other}` is not a policy (ACCEPT or DROP)"))
+                        return self.ctx.error(
+                            ErrorKind::Invalid,
+                            pol.span,
+                            format!("`{other}` is not a policy (ACCEPT or DROP)"),
+                        )
                     }
                 };
                 if !ChainName::new(&name.text).is_builtin() {
-                    return self.ctx.error(ErrorKind::Invalid, name.span, "only built-in chains have a policy".into());
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        name.span,
+                        "only built-in chains have a policy".into(),
+                    );
                 }
                 if let Some(ci) = self.chain_index(ti, name, false) {
                     self.tables[ti].table.chains[ci].policy = Some(policy);
@@ -609,11 +702,19 @@ impl Parser {
             }
             Command::Rename => {
                 let (Some(old), Some(new)) = (rest.first(), rest.get(1)) else {
-                    return self.ctx.error(ErrorKind::Invalid, cmd_tok.span, "`-E` needs the old and the new chain name".into());
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        cmd_tok.span,
+                        "`-E` needs the old and the new chain name".into(),
+                    );
                 };
                 let tb = &mut self.tables[ti];
                 let Some(&ci) = tb.index.get(old.text.as_ref()) else {
-                    return self.ctx.error(ErrorKind::Invalid, old.span, format!("no chain `{}` to rename", old.text));
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        old.span,
+                        format!("no chain `{}` to rename", old.text),
+                    );
                 };
                 tb.table.chains[ci].name = ChainName::new(&new.text);
                 reindex(tb);
@@ -621,11 +722,26 @@ impl Parser {
         }
     }
 
-    fn edit(&mut self, ti: usize, ci: usize, cmd: Command, number: Option<(usize, Span)>, rule: Option<Rule>, name: &Token) {
+    fn edit(
+        &mut self,
+        ti: usize,
+        ci: usize,
+        cmd: Command,
+        number: Option<(usize, Span)>,
+        rule: Option<Rule>,
+        name: &Token,
+    ) {
         let rules = &mut self.tables[ti].table.chains[ci].rules;
         let len = rules.len();
         let out_of_range = |ctx: &mut Ctx, span: Span, n: usize| {
-            ctx.error(ErrorKind::Invalid, span, format!("chain `{}` has {len} rules, there is no rule {n}", name.text));
+            ctx.error(
+                ErrorKind::Invalid,
+                span,
+                format!(
+                    "chain `{}` has {len} rules, there is no rule {n}",
+                    name.text
+                ),
+            );
         };
         match (cmd, number, rule) {
             (Command::Append, _, Some(r)) => rules.push(r),
@@ -664,7 +780,11 @@ impl Parser {
 
     fn extra(&mut self, rest: &[Token]) {
         if let Some(t) = rest.first() {
-            self.ctx.error(ErrorKind::Invalid, t.span, format!("unexpected `{}`", t.text));
+            self.ctx.error(
+                ErrorKind::Invalid,
+                t.span,
+                format!("unexpected `{}`", t.text),
+            );
         }
     }
 }
@@ -772,7 +892,11 @@ mod tests {
     fn unknown_option_of_a_known_module_is_precise() {
         let e = errors("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --tcp-flags SYN SYN -j ACCEPT\nCOMMIT\n");
         assert_eq!((e[0].0, e[0].1), (3, 24));
-        assert!(e[0].2.contains("--tcp-flags") && e[0].2.contains("-m tcp"), "{}", e[0].2);
+        assert!(
+            e[0].2.contains("--tcp-flags") && e[0].2.contains("-m tcp"),
+            "{}",
+            e[0].2
+        );
     }
 
     #[test]
@@ -790,8 +914,12 @@ mod tests {
         let t = "*nat\n:X - [0:0]\n:Y - [0:0]\n-A X -p udp -m multiport --dports 53,5353:5360 -m recent --rcheck --seconds 10800 --reap --name Y --mask 255.255.255.255 --rsource -g Y\nCOMMIT\n";
         let rs = parse_str(t).unwrap();
         let r = &rs.tables[0].chains[0].rules[0];
-        assert!(matches!(&r.matches[0], Match::Multiport { dports: Some(d), .. } if d.value.len() == 2));
-        assert!(matches!(&r.matches[1], Match::Recent(rc) if rc.seconds == Some(10800) && rc.reap && rc.name == "Y"));
+        assert!(
+            matches!(&r.matches[0], Match::Multiport { dports: Some(d), .. } if d.value.len() == 2)
+        );
+        assert!(
+            matches!(&r.matches[1], Match::Recent(rc) if rc.seconds == Some(10800) && rc.reap && rc.name == "Y")
+        );
         assert_eq!(r.target, Some(Target::Goto(ChainName::new("Y"))));
         assert_eq!(crate::iptables::print(&rs), t);
     }
@@ -813,7 +941,18 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for text in ["\u{0}\u{1}\u{2}", "*", ":", "-A", "-A X -j", "iptables", "sudo", "[1:2]", "*nat\n-A PREROUTING ! ", "*nat\n-A PREROUTING -m statistic --mode random --probability 2 -j DROP"] {
+        for text in [
+            "\u{0}\u{1}\u{2}",
+            "*",
+            ":",
+            "-A",
+            "-A X -j",
+            "iptables",
+            "sudo",
+            "[1:2]",
+            "*nat\n-A PREROUTING ! ",
+            "*nat\n-A PREROUTING -m statistic --mode random --probability 2 -j DROP",
+        ] {
             let _ = parse(text, Mode::Lax);
             let _ = parse(text, Mode::Strict);
         }

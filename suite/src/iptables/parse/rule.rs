@@ -71,9 +71,34 @@ fn basic_option(text: &str) -> Option<Basic> {
 /// Target extensions that exist but are not modelled: a precise error in
 /// strict mode, an opaque non-terminating target in lax mode.
 const UNMODELLED_TARGETS: &[&str] = &[
-    "AUDIT", "CHECKSUM", "CLASSIFY", "CLUSTERIP", "CONNMARK", "CONNSECMARK", "CT", "DSCP", "ECN",
-    "HL", "HMARK", "IDLETIMER", "LED", "NETMAP", "NFLOG", "NFQUEUE", "NOTRACK", "RATEEST",
-    "SECMARK", "SET", "SYNPROXY", "TCPMSS", "TCPOPTSTRIP", "TEE", "TOS", "TPROXY", "TRACE", "TTL",
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "NETMAP",
+    "NFLOG",
+    "NFQUEUE",
+    "NOTRACK",
+    "RATEEST",
+    "SECMARK",
+    "SET",
+    "SYNPROXY",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TRACE",
+    "TTL",
     "ULOG",
 ];
 
@@ -129,7 +154,11 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
             Some(v) if !v.is_option() || v.text.parse::<i64>().is_ok() => Some(v),
             other => {
                 let span = other.map(|t| t.span).unwrap_or_else(|| self.end_span());
-                self.error(ErrorKind::Invalid, span, format!("option `{}` needs a value", opt.text));
+                self.error(
+                    ErrorKind::Invalid,
+                    span,
+                    format!("option `{}` needs a value", opt.text),
+                );
                 if other.is_some() {
                     self.pos -= 1;
                 }
@@ -155,7 +184,11 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 match self.next() {
                     Some(t) => opt = t,
                     None => {
-                        self.error(ErrorKind::Invalid, tok.span, "`!` must be followed by an option".into());
+                        self.error(
+                            ErrorKind::Invalid,
+                            tok.span,
+                            "`!` must be followed by an option".into(),
+                        );
                         break;
                     }
                 }
@@ -164,14 +197,20 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 self.error(
                     ErrorKind::Invalid,
                     opt.span,
-                    format!("expected an option such as `-m`, `-j` or `-d`, found `{}`", opt.text),
+                    format!(
+                        "expected an option such as `-m`, `-j` or `-d`, found `{}`",
+                        opt.text
+                    ),
                 );
                 continue;
             }
             let Some(basic) = basic_option(&opt.text) else {
                 // `-p tcp --dport 80` loads the tcp module implicitly.
                 let implicit = rule.basic.protocol.as_ref().and_then(|p| match p {
-                    Neg { negated: false, value: proto @ (Protocol::Tcp | Protocol::Udp | Protocol::Sctp) } => Some(*proto),
+                    Neg {
+                        negated: false,
+                        value: proto @ (Protocol::Tcp | Protocol::Udp | Protocol::Sctp),
+                    } => Some(*proto),
                     _ => None,
                 });
                 if let Some(proto) = implicit {
@@ -198,8 +237,17 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 }
                 continue;
             };
-            if negated && matches!(basic, Basic::Match | Basic::Jump | Basic::Goto | Basic::Counters) {
-                self.error(ErrorKind::Invalid, tok.span, format!("`{}` cannot be negated", opt.text));
+            if negated
+                && matches!(
+                    basic,
+                    Basic::Match | Basic::Jump | Basic::Goto | Basic::Counters
+                )
+            {
+                self.error(
+                    ErrorKind::Invalid,
+                    tok.span,
+                    format!("`{}` cannot be negated", opt.text),
+                );
             }
             match basic {
                 Basic::Fragment => rule.basic.fragment = Some(Neg { negated, value: () }),
@@ -207,23 +255,41 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     let (p, b) = (self.next(), self.next());
                     match (p, b) {
                         (Some(p), Some(b)) => match (p.text.parse(), b.text.parse()) {
-                            (Ok(packets), Ok(bytes)) => rule.counters = Some(Counters { packets, bytes }),
-                            _ => self.error(ErrorKind::Invalid, p.span.to(b.span), "`-c` takes two numbers: packets and bytes".into()),
+                            (Ok(packets), Ok(bytes)) => {
+                                rule.counters = Some(Counters { packets, bytes })
+                            }
+                            _ => self.error(
+                                ErrorKind::Invalid,
+                                p.span.to(b.span),
+                                "`-c` takes two numbers: packets and bytes".into(),
+                            ),
                         },
-                        _ => self.error(ErrorKind::Invalid, opt.span, "`-c` takes two numbers: packets and bytes".into()),
+                        _ => self.error(
+                            ErrorKind::Invalid,
+                            opt.span,
+                            "`-c` takes two numbers: packets and bytes".into(),
+                        ),
                     }
                 }
                 Basic::Match => {
-                    let Some(name) = self.value(opt, &mut negated) else { continue };
+                    let Some(name) = self.value(opt, &mut negated) else {
+                        continue;
+                    };
                     last_module = Some(name.text.to_string());
                     if let Some(m) = self.module(name) {
                         rule.matches.push(m);
                     }
                 }
                 Basic::Jump | Basic::Goto => {
-                    let Some(name) = self.value(opt, &mut negated) else { continue };
+                    let Some(name) = self.value(opt, &mut negated) else {
+                        continue;
+                    };
                     if rule.target.is_some() {
-                        self.error(ErrorKind::Invalid, opt.span, "a rule can have only one target".into());
+                        self.error(
+                            ErrorKind::Invalid,
+                            opt.span,
+                            "a rule can have only one target".into(),
+                        );
                     }
                     rule.target = if basic == Basic::Goto {
                         Some(Target::Goto(ChainName::new(&name.text)))
@@ -232,7 +298,9 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     };
                 }
                 _ => {
-                    let Some(v) = self.value(opt, &mut negated) else { continue };
+                    let Some(v) = self.value(opt, &mut negated) else {
+                        continue;
+                    };
                     let dup = match basic {
                         Basic::Source => set_once(&mut rule.basic.source, negated, value::net(&v.text)),
                         Basic::Destination => set_once(&mut rule.basic.destination, negated, value::net(&v.text)),
@@ -299,7 +367,11 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     }
                     other => {
                         let span = other.map(|t| t.span).unwrap_or_else(|| self.end_span());
-                        self.error(ErrorKind::Invalid, span, format!("option `--{name}` needs a value"));
+                        self.error(
+                            ErrorKind::Invalid,
+                            span,
+                            format!("option `--{name}` needs a value"),
+                        );
                         break;
                     }
                 }
@@ -321,7 +393,9 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
         let mut args = Vec::new();
         while let Some(t) = self.peek() {
             let next_is_basic = if t.is("!") {
-                self.toks.get(self.pos + 1).is_some_and(|n| basic_option(&n.text).is_some())
+                self.toks
+                    .get(self.pos + 1)
+                    .is_some_and(|n| basic_option(&n.text).is_some())
             } else {
                 !t.quoted && basic_option(&t.text).is_some()
             };
@@ -348,8 +422,13 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 }
                 match text {
                     Some(t) if t.len() <= 256 => Match::Comment(t),
-                    Some(_) => return self.fail(name.span, "comments are limited to 256 characters".into()),
-                    None => return self.fail(name.span, "`-m comment` needs `--comment TEXT`".into()),
+                    Some(_) => {
+                        return self
+                            .fail(name.span, "comments are limited to 256 characters".into())
+                    }
+                    None => {
+                        return self.fail(name.span, "`-m comment` needs `--comment TEXT`".into())
+                    }
                 }
             }
             "statistic" => return self.statistic(name),
@@ -372,12 +451,22 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                         "dports" | "destination-ports" => &mut dports,
                         _ => &mut ports,
                     };
-                    *slot = Some(Neg { negated: o.negated, value: list });
+                    *slot = Some(Neg {
+                        negated: o.negated,
+                        value: list,
+                    });
                 }
                 if sports.is_none() && dports.is_none() && ports.is_none() {
-                    return self.fail(name.span, "`-m multiport` needs `--dports`, `--sports` or `--ports`".into());
+                    return self.fail(
+                        name.span,
+                        "`-m multiport` needs `--dports`, `--sports` or `--ports`".into(),
+                    );
                 }
-                Match::Multiport { sports, dports, ports }
+                Match::Multiport {
+                    sports,
+                    dports,
+                    ports,
+                }
             }
             "addrtype" => {
                 let opts = self.collect(&[
@@ -402,7 +491,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                                     }
                                 }
                             }
-                            let v = Some(Neg { negated: o.negated, value: types });
+                            let v = Some(Neg {
+                                negated: o.negated,
+                                value: types,
+                            });
                             if o.name == "src-type" {
                                 src_type = v;
                             } else {
@@ -413,9 +505,16 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     }
                 }
                 if src_type.is_none() && dst_type.is_none() {
-                    return self.fail(name.span, "`-m addrtype` needs `--src-type` or `--dst-type`".into());
+                    return self.fail(
+                        name.span,
+                        "`-m addrtype` needs `--src-type` or `--dst-type`".into(),
+                    );
                 }
-                Match::AddrType { src_type, dst_type, limit_iface }
+                Match::AddrType {
+                    src_type,
+                    dst_type,
+                    limit_iface,
+                }
             }
             "conntrack" | "state" => {
                 let (module, opt) = if name.text == "state" {
@@ -425,7 +524,13 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 };
                 let opts = self.collect(&[(opt, 1)]);
                 let Some(o) = opts.last() else {
-                    return self.fail(name.span, format!("`-m {}` needs `--{opt}` (other conntrack options are not modelled)", name.text));
+                    return self.fail(
+                        name.span,
+                        format!(
+                            "`-m {}` needs `--{opt}` (other conntrack options are not modelled)",
+                            name.text
+                        ),
+                    );
                 };
                 let mut states = Vec::new();
                 for s in o.value().text.split(',') {
@@ -439,7 +544,13 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                         }
                     }
                 }
-                Match::Conntrack { module, states: Neg { negated: o.negated, value: states } }
+                Match::Conntrack {
+                    module,
+                    states: Neg {
+                        negated: o.negated,
+                        value: states,
+                    },
+                }
             }
             "mark" => {
                 let opts = self.collect(&[("mark", 1)]);
@@ -447,7 +558,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     return self.fail(name.span, "`-m mark` needs `--mark VALUE[/MASK]`".into());
                 };
                 match value::value_mask(&o.value().text) {
-                    Ok((value, mask)) => Match::Mark(Neg { negated: o.negated, value: MarkMatch { value, mask } }),
+                    Ok((value, mask)) => Match::Mark(Neg {
+                        negated: o.negated,
+                        value: MarkMatch { value, mask },
+                    }),
                     Err(e) => return self.fail(o.value().span, e),
                 }
             }
@@ -462,7 +576,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     } else {
                         match o.value().text.parse() {
                             Ok(b) => burst = Some(b),
-                            Err(_) => return self.fail(o.value().span, "`--limit-burst` takes a number".into()),
+                            Err(_) => {
+                                return self
+                                    .fail(o.value().span, "`--limit-burst` takes a number".into())
+                            }
                         }
                     }
                 }
@@ -489,7 +606,11 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
 
     fn no_negation(&mut self, o: &Opt) {
         if o.negated {
-            self.error(ErrorKind::Invalid, o.span, format!("`--{}` cannot be negated", o.name));
+            self.error(
+                ErrorKind::Invalid,
+                o.span,
+                format!("`--{}` cannot be negated", o.name),
+            );
         }
     }
 
@@ -501,19 +622,27 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 Ok(r) => r,
                 Err(e) => return self.fail(o.value().span, e),
             };
-            let v = Some(Neg { negated: o.negated, value: range });
+            let v = Some(Neg {
+                negated: o.negated,
+                value: range,
+            });
             if o.name.starts_with('s') {
                 sport = v;
             } else {
                 dport = v;
             }
         }
-        Some(Match::Ports { protocol, sport, dport })
+        Some(Match::Ports {
+            protocol,
+            sport,
+            dport,
+        })
     }
 
     fn statistic(&mut self, name: &Token) -> Option<Match> {
         let opts = self.collect(&[("mode", 1), ("probability", 1), ("every", 1), ("packet", 1)]);
-        let (mut mode, mut prob, mut every, mut packet, mut negated) = (None, None, None, 0u32, false);
+        let (mut mode, mut prob, mut every, mut packet, mut negated) =
+            (None, None, None, 0u32, false);
         for o in &opts {
             negated |= o.negated;
             let v = o.value();
@@ -537,20 +666,42 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
             (Some(("random", _)), Some(p), None) => Statistic::Random(p),
             (Some(("nth", _)), None, Some(every)) => {
                 if packet >= every {
-                    return self.fail(name.span, format!("`--packet {packet}` must be below `--every {every}`"));
+                    return self.fail(
+                        name.span,
+                        format!("`--packet {packet}` must be below `--every {every}`"),
+                    );
                 }
                 Statistic::Nth { every, packet }
             }
             (Some(("random", _)), _, _) => {
-                return self.fail(name.span, "`--mode random` needs `--probability P` (and no `--every`)".into())
+                return self.fail(
+                    name.span,
+                    "`--mode random` needs `--probability P` (and no `--every`)".into(),
+                )
             }
             (Some(("nth", _)), _, _) => {
-                return self.fail(name.span, "`--mode nth` needs `--every N` (and no `--probability`)".into())
+                return self.fail(
+                    name.span,
+                    "`--mode nth` needs `--every N` (and no `--probability`)".into(),
+                )
             }
-            (Some((m, span)), _, _) => return self.fail(span, format!("unknown statistic mode `{m}` (expected random or nth)")),
-            (None, _, _) => return self.fail(name.span, "`-m statistic` needs `--mode random` or `--mode nth`".into()),
+            (Some((m, span)), _, _) => {
+                return self.fail(
+                    span,
+                    format!("unknown statistic mode `{m}` (expected random or nth)"),
+                )
+            }
+            (None, _, _) => {
+                return self.fail(
+                    name.span,
+                    "`-m statistic` needs `--mode random` or `--mode nth`".into(),
+                )
+            }
         };
-        Some(Match::Statistic(Neg { negated, value: stat }))
+        Some(Match::Statistic(Neg {
+            negated,
+            value: stat,
+        }))
     }
 
     fn recent(&mut self, name: &Token) -> Option<Match> {
@@ -581,11 +732,20 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
         };
         let mut action = None;
         for o in &opts {
-            let number = |o: &Opt| o.value().text.parse::<u32>().map_err(|_| format!("`--{}` takes a number", o.name));
+            let number = |o: &Opt| {
+                o.value()
+                    .text
+                    .parse::<u32>()
+                    .map_err(|_| format!("`--{}` takes a number", o.name))
+            };
             match o.name {
                 "set" | "rcheck" | "update" | "remove" => {
                     if action.is_some() {
-                        return self.fail(o.span, "`-m recent` takes only one of --set, --rcheck, --update, --remove".into());
+                        return self.fail(
+                            o.span,
+                            "`-m recent` takes only one of --set, --rcheck, --update, --remove"
+                                .into(),
+                        );
                     }
                     r.negated = o.negated;
                     action = Some(match o.name {
@@ -608,7 +768,12 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 "name" => r.name = o.value().text.to_string(),
                 "mask" => match o.value().text.parse() {
                     Ok(m) => r.mask = m,
-                    Err(_) => return self.fail(o.value().span, format!("`{}` is not an IPv4 mask", o.value().text)),
+                    Err(_) => {
+                        return self.fail(
+                            o.value().span,
+                            format!("`{}` is not an IPv4 mask", o.value().text),
+                        )
+                    }
                 },
                 "rsource" => r.side = RecentSide::Source,
                 _ => r.side = RecentSide::Dest,
@@ -616,7 +781,12 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
         }
         match action {
             Some(a) => r.action = a,
-            None => return self.fail(name.span, "`-m recent` needs one of --set, --rcheck, --update, --remove".into()),
+            None => {
+                return self.fail(
+                    name.span,
+                    "`-m recent` needs one of --set, --rcheck, --update, --remove".into(),
+                )
+            }
         }
         if r.reap && r.seconds.is_none() {
             return self.fail(name.span, "`--reap` needs `--seconds`".into());
@@ -631,12 +801,17 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
             "RETURN" => Target::Return,
             "REJECT" => {
                 let opts = self.collect(&[("reject-with", 1)]);
-                Target::Reject { with: opts.last().map(|o| o.value().text.to_string()) }
+                Target::Reject {
+                    with: opts.last().map(|o| o.value().text.to_string()),
+                }
             }
             "DNAT" => {
                 let opts = self.collect(&[("to-destination", 1), ("random", 0), ("persistent", 0)]);
                 let Some(o) = opts.iter().find(|o| o.name == "to-destination") else {
-                    return self.fail(name.span, "`-j DNAT` needs `--to-destination ADDR[:PORT]`".into());
+                    return self.fail(
+                        name.span,
+                        "`-j DNAT` needs `--to-destination ADDR[:PORT]`".into(),
+                    );
                 };
                 match value::nat_range(&o.value().text) {
                     Ok(r) => Target::Dnat(r),
@@ -644,15 +819,27 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 }
             }
             "SNAT" => {
-                let opts = self.collect(&[("to-source", 1), ("random", 0), ("random-fully", 0), ("persistent", 0)]);
+                let opts = self.collect(&[
+                    ("to-source", 1),
+                    ("random", 0),
+                    ("random-fully", 0),
+                    ("persistent", 0),
+                ]);
                 let Some(o) = opts.iter().find(|o| o.name == "to-source") else {
-                    return self.fail(name.span, "`-j SNAT` needs `--to-source ADDR[:PORT]`".into());
+                    return self.fail(
+                        name.span,
+                        "`-j SNAT` needs `--to-source ADDR[:PORT]`".into(),
+                    );
                 };
                 let to = match value::nat_range(&o.value().text) {
                     Ok(r) => r,
                     Err(e) => return self.fail(o.value().span, e),
                 };
-                let flags = opts.iter().filter(|o| o.values.is_empty()).map(|o| o.name.to_string()).collect();
+                let flags = opts
+                    .iter()
+                    .filter(|o| o.values.is_empty())
+                    .map(|o| o.name.to_string())
+                    .collect();
                 Target::Snat { to, flags }
             }
             "MASQUERADE" | "REDIRECT" => {
@@ -672,7 +859,11 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 if name.text == "REDIRECT" {
                     Target::Redirect { to_ports }
                 } else {
-                    Target::Masquerade { to_ports, random_fully, random }
+                    Target::Masquerade {
+                        to_ports,
+                        random_fully,
+                        random,
+                    }
                 }
             }
             "MARK" => {
@@ -689,7 +880,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 // libxt_MARK's translation of each spelling to (value, mask).
                 let op = match o.name {
                     "set-xmark" | "set-mark" => match value::value_mask(&o.value().text) {
-                        Ok((v, m)) if o.name == "set-mark" => MarkOp { value: v, mask: v | m },
+                        Ok((v, m)) if o.name == "set-mark" => MarkOp {
+                            value: v,
+                            mask: v | m,
+                        },
                         Ok((value, mask)) => MarkOp { value, mask },
                         Err(e) => return self.fail(o.value().span, e),
                     },
@@ -725,9 +919,9 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 Target::Log { prefix, level }
             }
             other => {
-                let followed_by_option = self.peek().is_some_and(|t| {
-                    t.is_option() && basic_option(&t.text).is_none()
-                });
+                let followed_by_option = self
+                    .peek()
+                    .is_some_and(|t| t.is_option() && basic_option(&t.text).is_none());
                 if UNMODELLED_TARGETS.contains(&other) || followed_by_option {
                     let name_s = other.to_string();
                     let args = self.skip_unknown();
@@ -763,7 +957,9 @@ fn resolve(spec: &[OptSpec], name: &str) -> Option<OptSpec> {
 
 fn interface(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > 15 || s.contains(['/', ' ']) {
-        return Err(format!("`{s}` is not an interface name (1-15 characters, `+` as a trailing wildcard)"));
+        return Err(format!(
+            "`{s}` is not an interface name (1-15 characters, `+` as a trailing wildcard)"
+        ));
     }
     Ok(s.to_string())
 }
@@ -773,10 +969,17 @@ enum SetError {
     Bad(String),
 }
 
-fn set_once<T>(slot: &mut Option<Neg<T>>, negated: bool, value: Result<T, String>) -> Result<(), SetError> {
+fn set_once<T>(
+    slot: &mut Option<Neg<T>>,
+    negated: bool,
+    value: Result<T, String>,
+) -> Result<(), SetError> {
     if slot.is_some() {
         return Err(SetError::Twice);
     }
-    *slot = Some(Neg { negated, value: value.map_err(SetError::Bad)? });
+    *slot = Some(Neg {
+        negated,
+        value: value.map_err(SetError::Bad)?,
+    });
     Ok(())
 }

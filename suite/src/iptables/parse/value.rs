@@ -31,13 +31,16 @@ pub(crate) fn net(s: &str) -> Result<Ipv4Net, String> {
         None => (s, 32),
     };
     let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-    Ipv4Net::new(addr, len).map(|n| n.trunc()).map_err(|_| bad())
+    Ipv4Net::new(addr, len)
+        .map(|n| n.trunc())
+        .map_err(|_| bad())
 }
 
 /// A port number.
 pub(crate) fn port(s: &str) -> Result<u16, String> {
-    s.parse::<u16>()
-        .map_err(|_| format!("`{s}` is not a port number (0-65535; service names are not resolved)"))
+    s.parse::<u16>().map_err(|_| {
+        format!("`{s}` is not a port number (0-65535; service names are not resolved)")
+    })
 }
 
 /// `N`, `N:M`, `:M` or `N:` (iptables also takes `N-M` in NAT targets).
@@ -53,16 +56,24 @@ pub(crate) fn port_range(s: &str) -> Result<PortRange, String> {
         }
     };
     if range.first > range.last {
-        return Err(format!("port range `{s}` is empty (first port is above the last)"));
+        return Err(format!(
+            "port range `{s}` is empty (first port is above the last)"
+        ));
     }
     Ok(range)
 }
 
 /// A comma-separated list of ports or ranges (multiport, at most 15 entries).
 pub(crate) fn port_list(s: &str) -> Result<Vec<PortRange>, String> {
-    let list = s.split(',').map(port_range).collect::<Result<Vec<_>, _>>()?;
+    let list = s
+        .split(',')
+        .map(port_range)
+        .collect::<Result<Vec<_>, _>>()?;
     if list.len() > 15 {
-        return Err(format!("multiport takes at most 15 ports, `{s}` has {}", list.len()));
+        return Err(format!(
+            "multiport takes at most 15 ports, `{s}` has {}",
+            list.len()
+        ));
     }
     Ok(list)
 }
@@ -90,7 +101,8 @@ pub(crate) fn nat_range(s: &str) -> Result<NatRange, String> {
         Some((a, p)) => (a, Some(port_range(p)?)),
         None => (s, None),
     };
-    let bad = |a: &str| format!("`{a}` is not an IPv4 address (expected ADDR[-ADDR][:PORT[-PORT]])");
+    let bad =
+        |a: &str| format!("`{a}` is not an IPv4 address (expected ADDR[-ADDR][:PORT[-PORT]])");
     let (first, last) = match addrs.split_once('-') {
         Some((a, b)) => (
             a.parse::<Ipv4Addr>().map_err(|_| bad(a))?,
@@ -109,7 +121,10 @@ pub(crate) fn nat_range(s: &str) -> Result<NatRange, String> {
 
 /// `[packets:bytes]` (with or without brackets).
 pub(crate) fn counters(s: &str) -> Option<(u64, u64)> {
-    let inner = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     let (p, b) = inner.split_once(':')?;
     Some((p.parse().ok()?, b.parse().ok()?))
 }
@@ -122,7 +137,10 @@ mod tests {
     fn nets_are_masked_like_iptables() {
         assert_eq!(net("10.64.0.5/16").unwrap().to_string(), "10.64.0.0/16");
         assert_eq!(net("10.64.0.5").unwrap().to_string(), "10.64.0.5/32");
-        assert_eq!(net("10.0.0.0/255.255.0.0").unwrap().to_string(), "10.0.0.0/16");
+        assert_eq!(
+            net("10.0.0.0/255.255.0.0").unwrap().to_string(),
+            "10.0.0.0/16"
+        );
         assert!(net("10.0.0.0/255.0.255.0").is_err());
         assert!(net("10.0.0.0/33").is_err());
         assert!(net("example.com").is_err());
@@ -131,9 +149,27 @@ mod tests {
     #[test]
     fn port_ranges() {
         assert_eq!(port_range("80").unwrap(), PortRange::single(80));
-        assert_eq!(port_range("1000:2000").unwrap(), PortRange { first: 1000, last: 2000 });
-        assert_eq!(port_range(":100").unwrap(), PortRange { first: 0, last: 100 });
-        assert_eq!(port_range("100:").unwrap(), PortRange { first: 100, last: 65535 });
+        assert_eq!(
+            port_range("1000:2000").unwrap(),
+            PortRange {
+                first: 1000,
+                last: 2000
+            }
+        );
+        assert_eq!(
+            port_range(":100").unwrap(),
+            PortRange {
+                first: 0,
+                last: 100
+            }
+        );
+        assert_eq!(
+            port_range("100:").unwrap(),
+            PortRange {
+                first: 100,
+                last: 65535
+            }
+        );
         assert!(port_range("2000:1000").is_err());
         assert!(port_range("http").is_err());
         assert!(port_range("70000").is_err());
@@ -155,7 +191,13 @@ mod tests {
         assert_eq!(r.ports, Some(PortRange::single(8080)));
         let r = nat_range("10.0.0.1-10.0.0.9:80-90").unwrap();
         assert_eq!(r.last, Ipv4Addr::new(10, 0, 0, 9));
-        assert_eq!(r.ports, Some(PortRange { first: 80, last: 90 }));
+        assert_eq!(
+            r.ports,
+            Some(PortRange {
+                first: 80,
+                last: 90
+            })
+        );
         assert!(nat_range("10.0.0.9-10.0.0.1").is_err());
         assert!(nat_range("pod:80").is_err());
     }
