@@ -40,6 +40,26 @@ pub(crate) enum Command {
     /// What the scenario corpus covers: the feature x scenario table (exit 1 if a feature has
     /// no scenario), or with --recorded the scenarios built on real kube-proxy recordings.
     Corpus(CorpusArgs),
+    /// Turn `kubectl get svc,endpointslices,nodes -o yaml` output into a scenario skeleton with
+    /// one suggested flow per service address (expectations from the semantic oracle: check them).
+    NewScenario(NewScenarioArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewScenarioArgs {
+    /// kubectl YAML output (`-` reads standard input): Services, EndpointSlices, Nodes, or Lists of them.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from_kubectl: PathBuf,
+    /// A node and its addresses, NAME=IP[,IP..] (repeatable); the first one gets the flows.
+    /// Needed when the input has no Node objects.
+    #[arg(long, value_name = "NAME=IP")]
+    pub(crate) node: Vec<String>,
+    /// The pod network (kube-proxy's --cluster-cidr); guessed from the Nodes' podCIDRs otherwise.
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    /// The scenario's description.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) description: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,14 +6,16 @@
 
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary;
-pub mod invariants;
 pub mod check;
 pub mod coverage;
 pub mod generator;
 pub mod harness;
+pub mod invariants;
 pub mod iptables;
 pub mod normalize;
+pub mod oracle;
 pub mod probability;
 pub mod scenario;
+pub mod skeleton;
 pub mod source;
 pub mod trace;

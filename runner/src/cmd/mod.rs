@@ -11,6 +11,7 @@ mod corpus;
 mod generate;
 mod input;
 mod lint;
+mod new_scenario;
 mod run;
 mod trace;
 
@@ -44,5 +45,6 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => run::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Corpus(args) => corpus::run(&args),
+        Command::NewScenario(args) => new_scenario::run(&args),
     }
 }

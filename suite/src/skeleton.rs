@@ -1,0 +1,438 @@
+//! Scenario skeletons from `kubectl get svc,endpointslices,nodes -o yaml`
+//! output: the objects as a cluster, one suggested flow per service address,
+//! with expectations the semantic [`oracle`](crate::oracle) predicts. The
+//! suggestions are a starting point that a person must check against
+//! Kubernetes semantics before committing (the file says so).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use bigdecimal::BigDecimal;
+use ipnet::Ipv4Net;
+
+use crate::iptables::model::Protocol;
+use crate::oracle::Oracle;
+use crate::scenario::{FlowSource, GeneratorInput, NodeConfig, Object};
+use crate::trace::{Packet, Verdict};
+
+/// What the skeleton is built from besides the objects.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The scenario's description.
+    pub description: Option<String>,
+    /// kube-proxy's `--cluster-cidr`; guessed from the Nodes' pod CIDRs when `None`.
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// Node names and addresses that override or complete the Node objects.
+    pub nodes: Vec<(String, Vec<Ipv4Net>)>,
+}
+
+/// Why no skeleton could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SkeletonError {
+    /// No node is known: no Node objects and no `--node`; the endpoints' node names, if any.
+    #[error("no node is known: add the Node objects (`kubectl get nodes -o yaml`) or name one with `--node NAME=IP` (endpoints run on: {0})")]
+    NoNodes(String),
+    /// A node has no address to put in the scenario.
+    #[error("node `{0}` has no InternalIP in its status; give one with `--node {0}=IP`")]
+    NoAddress(String),
+    /// The objects contain no Service.
+    #[error("the objects contain no Service")]
+    NoServices,
+}
+
+/// The scenario YAML (contract §1) for `objects`.
+pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, SkeletonError> {
+    let nodes = nodes(objects, options)?;
+    let cluster_cidr = options.cluster_cidr.or_else(|| guess_cluster_cidr(objects));
+    let services = objects
+        .iter()
+        .filter(|o| matches!(o, Object::Service(_)))
+        .count();
+    if services == 0 {
+        return Err(SkeletonError::NoServices);
+    }
+    // Node objects are kept only for scenario nodes (the loader requires it);
+    // managedFields are noise in a test fixture.
+    let names: BTreeSet<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+    let kept: Vec<Object> = objects
+        .iter()
+        .filter(|o| match o {
+            Object::Node(n) => n
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| names.contains(n)),
+            _ => true,
+        })
+        .cloned()
+        .map(strip_managed_fields)
+        .collect();
+
+    let (first, first_addresses) = &nodes[0];
+    let input = GeneratorInput {
+        node: NodeConfig {
+            name: first.clone(),
+            addresses: first_addresses.clone(),
+            cluster_cidr,
+            masquerade_all: false,
+            masquerade_bit: 14,
+            node_port_addresses: Vec::new(),
+        },
+        objects: kept.clone(),
+    };
+    let oracle = Oracle::new(&input);
+
+    let mut y = String::new();
+    let description = options.description.clone().unwrap_or_else(|| {
+        format!("TODO: what this scenario shows ({services} service(s), from kubectl output).")
+    });
+    let _ = writeln!(y, "description: {}", quote(&description));
+    y.push_str("tags: [from-kubectl]\ncluster:\n");
+    match cluster_cidr {
+        Some(c) => {
+            let _ = writeln!(y, "  clusterCIDR: {c}");
+        }
+        None => {
+            y.push_str("  # TODO: kube-proxy's --cluster-cidr (the pod network), if it has one.\n")
+        }
+    }
+    y.push_str("  masqueradeAll: false\n  masqueradeBit: 14\n  nodePortAddresses: []\n  nodes:\n");
+    for (name, addresses) in &nodes {
+        let list: Vec<String> = addresses.iter().map(|a| show(*a)).collect();
+        let _ = writeln!(
+            y,
+            "    - name: {}\n      addresses: [{}]",
+            quote(name),
+            list.join(", ")
+        );
+    }
+    y.push_str("  objects:\n");
+    // Kubernetes objects are plain maps, lists and scalars, which always serialize.
+    let objects_yaml = serde_saphyr::to_string(&kept).unwrap_or_default();
+    for line in objects_yaml.lines() {
+        let _ = writeln!(y, "    {line}");
+    }
+    y.push_str(
+        "# Suggested by kpconform's semantic oracle, one flow per service address on the first\n\
+         # node. Check every expectation against Kubernetes Service semantics before committing.\n\
+         flows:\n",
+    );
+    let mut names_used = BTreeSet::new();
+    let node_ip = first_addresses.first().map(Ipv4Net::addr);
+    for (name, packet) in suggested_packets(&kept, node_ip, cluster_cidr) {
+        let Ok(prediction) = oracle.predict(&packet) else {
+            continue;
+        };
+        if !names_used.insert(name.clone()) {
+            continue;
+        }
+        let _ = writeln!(y, "  - name: {}", quote(&name));
+        let _ = writeln!(y, "    node: {}", quote(first));
+        let from = match packet.from {
+            FlowSource::Node => "node".to_string(),
+            FlowSource::Ip(ip) => ip.to_string(),
+        };
+        let _ = writeln!(y, "    from: {from}");
+        let _ = writeln!(y, "    to: {}/{}", packet.to.addr, packet.to.protocol);
+        y.push_str("    expect:\n");
+        let accepted = prediction.accepted();
+        if !accepted.is_empty() {
+            y.push_str("      endpoints:\n");
+            for (dst, p) in &accepted {
+                let _ = writeln!(y, "        {dst}: {}", fraction(p));
+            }
+        }
+        match prediction.verdict() {
+            Some(Verdict::Accept) if !accepted.is_empty() => {}
+            Some(v) => {
+                let _ = writeln!(y, "      verdict: {v}");
+            }
+            None => {}
+        }
+        if let Some(m) = prediction.masquerade() {
+            let _ = writeln!(y, "      masquerade: {m}");
+        }
+        if prediction.sticky {
+            y.push_str("      sticky: true\n");
+        }
+    }
+    Ok(y)
+}
+
+/// One packet per service address: the cluster IP from a pod (or the node),
+/// every external and LB IP and node port from an outside client.
+fn suggested_packets(
+    objects: &[Object],
+    node_ip: Option<Ipv4Addr>,
+    cluster_cidr: Option<Ipv4Net>,
+) -> Vec<(String, Packet)> {
+    let outside = FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7));
+    let pod = cluster_cidr
+        .and_then(|c| c.hosts().last())
+        .map(FlowSource::Ip)
+        .unwrap_or(FlowSource::Node);
+    let mut out = Vec::new();
+    for o in objects {
+        let Object::Service(svc) = o else { continue };
+        let name = format!(
+            "{}/{}",
+            svc.metadata.namespace.as_deref().unwrap_or("default"),
+            svc.metadata.name.as_deref().unwrap_or("?")
+        );
+        let Some(spec) = &svc.spec else { continue };
+        for port in spec.ports.iter().flatten() {
+            let Ok(number) = u16::try_from(port.port) else {
+                continue;
+            };
+            let protocol = match port.protocol.as_deref().unwrap_or("TCP") {
+                "UDP" => Protocol::Udp,
+                "SCTP" => Protocol::Sctp,
+                _ => Protocol::Tcp,
+            };
+            let label = match &port.name {
+                Some(p) if !p.is_empty() => format!("{name}:{p}"),
+                _ => name.clone(),
+            };
+            let mut add = |what: String, from: FlowSource, ip: Ipv4Addr, port: u16| {
+                out.push((
+                    what,
+                    Packet::new(from, SocketAddrV4::new(ip, port), protocol),
+                ));
+            };
+            if let Some(ip) = spec.cluster_ip.as_deref().and_then(|c| c.parse().ok()) {
+                let who = if matches!(pod, FlowSource::Node) {
+                    "the node"
+                } else {
+                    "a pod"
+                };
+                add(format!("{who} to {label} cluster IP"), pod, ip, number);
+            }
+            for ip in spec
+                .external_ips
+                .iter()
+                .flatten()
+                .filter_map(|e| e.parse().ok())
+            {
+                add(
+                    format!("outside client to {label} external IP {ip}"),
+                    outside,
+                    ip,
+                    number,
+                );
+            }
+            let ingress = svc
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref());
+            for ip in ingress
+                .iter()
+                .flat_map(|i| i.iter())
+                .filter_map(|i| i.ip.as_deref()?.parse().ok())
+            {
+                add(
+                    format!("outside client to {label} load balancer {ip}"),
+                    outside,
+                    ip,
+                    number,
+                );
+            }
+            if let (Some(np), Some(node_ip)) =
+                (port.node_port.and_then(|n| u16::try_from(n).ok()), node_ip)
+            {
+                add(
+                    format!("outside client to {label} node port"),
+                    outside,
+                    node_ip,
+                    np,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Scenario nodes: Node objects with their InternalIPs, completed or
+/// overridden by `options.nodes`, else the endpoints' `nodeName`s (which then
+/// need addresses from `options.nodes`).
+fn nodes(
+    objects: &[Object],
+    options: &Options,
+) -> Result<Vec<(String, Vec<Ipv4Net>)>, SkeletonError> {
+    let mut out: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+    for o in objects {
+        if let Object::Node(n) = o {
+            let Some(name) = n.metadata.name.clone() else {
+                continue;
+            };
+            let addresses = n
+                .status
+                .as_ref()
+                .and_then(|s| s.addresses.as_ref())
+                .map(|a| {
+                    a.iter()
+                        .filter(|a| a.type_ == "InternalIP")
+                        .filter_map(|a| a.address.parse::<Ipv4Addr>().ok())
+                        .map(Ipv4Net::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.insert(name, addresses);
+        }
+    }
+    if out.is_empty() && options.nodes.is_empty() {
+        // Endpoints name their nodes, but not their addresses.
+        let named: BTreeSet<String> = objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::EndpointSlice(s) => {
+                    Some(s.endpoints.iter().filter_map(|e| e.node_name.clone()))
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        return Err(SkeletonError::NoNodes(
+            named.into_iter().collect::<Vec<_>>().join(", "),
+        ));
+    }
+    for (name, addresses) in &options.nodes {
+        out.insert(name.clone(), addresses.clone());
+    }
+    if let Some((name, _)) = out.iter().find(|(_, a)| a.is_empty()) {
+        return Err(SkeletonError::NoAddress(name.clone()));
+    }
+    // Nodes named on the command line come first: the first node gets the flows.
+    let mut ordered: Vec<(String, Vec<Ipv4Net>)> = Vec::new();
+    for (name, _) in &options.nodes {
+        if let Some(a) = out.remove(name) {
+            ordered.push((name.clone(), a));
+        }
+    }
+    ordered.extend(out);
+    Ok(ordered)
+}
+
+/// The smallest /16 holding every Node's `spec.podCIDR`, a common layout;
+/// `None` without pod CIDRs.
+fn guess_cluster_cidr(objects: &[Object]) -> Option<Ipv4Net> {
+    let cidrs: Vec<Ipv4Net> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Node(n) => n.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok(),
+            _ => None,
+        })
+        .collect();
+    let first = cidrs.first()?;
+    let mut prefix = first.prefix_len().min(16);
+    loop {
+        let net = Ipv4Net::new(first.network(), prefix).ok()?.trunc();
+        if cidrs.iter().all(|c| net.contains(c)) {
+            return Some(net);
+        }
+        prefix = prefix.checked_sub(1)?;
+    }
+}
+
+fn strip_managed_fields(mut o: Object) -> Object {
+    let meta = match &mut o {
+        Object::Service(s) => &mut s.metadata,
+        Object::EndpointSlice(s) => &mut s.metadata,
+        Object::Node(n) => &mut n.metadata,
+    };
+    meta.managed_fields = None;
+    o
+}
+
+/// `1/n` when the probability is one over a whole number (to 1e-20), else the decimal.
+fn fraction(p: &BigDecimal) -> String {
+    if *p == 1 {
+        return "1".into();
+    }
+    let zero = BigDecimal::from(0);
+    if *p > zero {
+        let n = (BigDecimal::from(1) / p).round(0);
+        let diff = (p * &n - BigDecimal::from(1)).abs();
+        if diff < BigDecimal::new(1.into(), 20) {
+            return format!("\"1/{n}\"");
+        }
+    }
+    format!("{}", p.normalized())
+}
+
+fn show(a: Ipv4Net) -> String {
+    if a.prefix_len() == 32 {
+        a.addr().to_string()
+    } else {
+        a.to_string()
+    }
+}
+
+/// A YAML scalar, quoted when it would not read back as the same string.
+fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " -_./()".contains(c))
+        && !s.starts_with(['-', ' ', '.'])
+        && !s.ends_with(' ')
+        && !matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+        )
+        && s.parse::<f64>().is_err();
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_are_written_exactly() {
+        assert_eq!(fraction(&BigDecimal::from(1)), "1");
+        let third = BigDecimal::from(1) / BigDecimal::from(3);
+        assert_eq!(fraction(&third), "\"1/3\"");
+        let quarter: BigDecimal = "0.25".parse().unwrap();
+        assert_eq!(fraction(&quarter), "\"1/4\"");
+        let odd: BigDecimal = "0.3".parse().unwrap();
+        assert_eq!(fraction(&odd), "0.3");
+    }
+
+    #[test]
+    fn scalars_are_quoted_when_needed() {
+        assert_eq!(quote("node-a"), "node-a");
+        assert_eq!(quote("a: b"), "\"a: b\"");
+        assert_eq!(quote("true"), "\"true\"");
+        assert_eq!(quote("1.5"), "\"1.5\"");
+        assert_eq!(quote("say \"x\""), "\"say \\\"x\\\"\"");
+    }
+
+    #[test]
+    fn cluster_cidr_covers_every_pod_cidr() {
+        let node = |cidr: &str| {
+            let mut n = k8s_openapi::api::core::v1::Node::default();
+            n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+                pod_cidr: Some(cidr.into()),
+                ..Default::default()
+            });
+            Object::Node(Box::new(n))
+        };
+        let objects = [node("10.244.0.0/24"), node("10.244.3.0/24")];
+        assert_eq!(
+            guess_cluster_cidr(&objects),
+            Some("10.244.0.0/16".parse().unwrap())
+        );
+        let objects = [node("10.244.0.0/24"), node("10.245.0.0/24")];
+        assert_eq!(
+            guess_cluster_cidr(&objects),
+            Some("10.244.0.0/15".parse().unwrap())
+        );
+        assert_eq!(guess_cluster_cidr(&[]), None);
+    }
+}
