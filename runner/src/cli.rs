@@ -13,7 +13,12 @@ use ipnet::Ipv4Net;
 /// Exit status: 0 when everything passed, 1 when a flow or an invariant
 /// failed, 2 on a usage or input error.
 #[derive(Debug, Parser)]
-#[command(name = "kpconform", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "kpconform",
+    version,
+    max_term_width = 100,
+    after_help = "How to write scenarios (format, flow semantics): golden/README.md in the kpconform sources."
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
