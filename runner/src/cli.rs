@@ -48,6 +48,43 @@ pub(crate) enum Command {
     /// Turn `kubectl get svc,endpointslices,nodes -o yaml` output into a scenario skeleton with
     /// one suggested flow per service address (expectations from the semantic oracle: check them).
     NewScenario(NewScenarioArgs),
+    /// Is this node's rule set right for this cluster state? Checks the invariants and traces
+    /// every service address from every kind of source, against Kubernetes semantics (the
+    /// semantic oracle), from `iptables-save` and `kubectl get svc,endpointslices,nodes -o yaml`.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// The node's rules: iptables-save output (`-` reads standard input).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) rules: PathBuf,
+    /// The cluster state: `kubectl get svc,endpointslices,nodes -A -o yaml` output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kubectl: PathBuf,
+    /// The node the rules are from, and its addresses (first = node IP): NAME=IP[,IP..].
+    #[arg(long, value_name = "NAME=IP")]
+    pub(crate) node: String,
+    /// kube-proxy's --cluster-cidr.
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    /// kube-proxy's --masquerade-all.
+    #[arg(long)]
+    pub(crate) masquerade_all: bool,
+    /// kube-proxy's --iptables-masquerade-bit.
+    #[arg(long, value_name = "BIT", default_value_t = 14, value_parser = clap::value_parser!(u8).range(0..=31))]
+    pub(crate) masquerade_bit: u8,
+    /// kube-proxy's --nodeport-addresses (comma-separated CIDRs; empty = all local addresses).
+    #[arg(long, value_name = "CIDR[,CIDR..]", value_delimiter = ',')]
+    pub(crate) node_port_addresses: Vec<Ipv4Net>,
+    /// Which invariants to check.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Auto)]
+    pub(crate) profile: ProfileArg,
+    /// Which probability `-m statistic` applies.
+    #[arg(long, value_enum, default_value_t = ProbabilityArg::Kernel)]
+    pub(crate) probability: ProbabilityArg,
+    #[command(flatten)]
+    pub(crate) parse: ParseArgs,
 }
 
 #[derive(Debug, Args)]

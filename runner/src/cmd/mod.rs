@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
+mod audit;
 mod check;
 mod corpus;
 mod generate;
@@ -38,6 +39,7 @@ impl From<Outcome> for ExitCode {
 
 pub(crate) fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
+        Command::Audit(args) => audit::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Trace(args) => trace::run(&args),
         Command::Lint(args) => lint::run(&args),
