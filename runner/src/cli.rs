@@ -52,6 +52,40 @@ pub(crate) enum Command {
     /// every service address from every kind of source, against Kubernetes semantics (the
     /// semantic oracle), from `iptables-save` and `kubectl get svc,endpointslices,nodes -o yaml`.
     Audit(AuditArgs),
+    /// Mutation self-test: apply known-bad edits (kube-proxy's bug history) to the reference
+    /// generator's output for every scenario@node and report which ones the suite catches.
+    ///
+    /// Exit status: 0 when every applicable mutant is caught by some case, 1 when one is not,
+    /// 2 on a setup error (a scenario that does not load, or whose unmutated output fails).
+    Mutants(MutantsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MutantsArgs {
+    /// Directory of scenario files, searched recursively.
+    #[arg(long, value_name = "DIR", default_value = "golden/scenarios")]
+    pub(crate) scenarios: PathBuf,
+    /// Only cases whose `<scenario-id>@<node>` or one of whose tags contains TEXT
+    /// (repeatable: any of them).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) filter: Vec<String>,
+    /// Report format on stdout; json prints the summary on stderr.
+    #[arg(long, value_enum, default_value_t = MutantsFormatArg::Human)]
+    pub(crate) format: MutantsFormatArg,
+    /// Cases mutated in parallel [default: the number of CPUs].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) jobs: Option<NonZeroUsize>,
+    /// List the mutants and exit.
+    #[arg(long, conflicts_with_all = ["filter", "format"])]
+    pub(crate) list: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum MutantsFormatArg {
+    /// A table of mutants, what no scenario caught, and a summary.
+    Human,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Debug, Args)]

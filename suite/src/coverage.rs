@@ -582,6 +582,34 @@ fn is_serving_terminating(e: &Endpoint) -> bool {
     !is_ready(e) && cond(e, Cond::Serving) == Some(true) && cond(e, Cond::Terminating) == Some(true)
 }
 
+/// Scenarios built on a recording of real kube-proxy: `(scenario id, recorded cases)`
+/// from their `recorded:<case>` tags, sorted.
+pub fn recorded(scenarios: &[Scenario]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = scenarios
+        .iter()
+        .filter_map(|s| {
+            let cases: Vec<String> = s
+                .tags
+                .iter()
+                .filter_map(|t| t.strip_prefix("recorded:").map(str::to_string))
+                .collect();
+            (!cases.is_empty()).then(|| (s.id.clone(), cases))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// [`recorded`] as a Markdown table.
+pub fn recorded_markdown(scenarios: &[Scenario]) -> String {
+    let mut out = String::from("| scenario | real kube-proxy v1.30.5 recording(s) |\n|---|---|\n");
+    for (id, cases) in recorded(scenarios) {
+        let cases: Vec<String> = cases.iter().map(|c| format!("`{c}`")).collect();
+        let _ = writeln!(out, "| `{id}` | {} |", cases.join(", "));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,32 +672,4 @@ mod tests {
         assert!(md.starts_with("| feature | # | scenarios |"));
         assert!(md.contains("| masqueradeAll | 0 | **none** |"));
     }
-}
-
-/// Scenarios built on a recording of real kube-proxy: `(scenario id, recorded cases)`
-/// from their `recorded:<case>` tags, sorted.
-pub fn recorded(scenarios: &[Scenario]) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = scenarios
-        .iter()
-        .filter_map(|s| {
-            let cases: Vec<String> = s
-                .tags
-                .iter()
-                .filter_map(|t| t.strip_prefix("recorded:").map(str::to_string))
-                .collect();
-            (!cases.is_empty()).then(|| (s.id.clone(), cases))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// [`recorded`] as a Markdown table.
-pub fn recorded_markdown(scenarios: &[Scenario]) -> String {
-    let mut out = String::from("| scenario | real kube-proxy v1.30.5 recording(s) |\n|---|---|\n");
-    for (id, cases) in recorded(scenarios) {
-        let cases: Vec<String> = cases.iter().map(|c| format!("`{c}`")).collect();
-        let _ = writeln!(out, "| `{id}` | {} |", cases.join(", "));
-    }
-    out
 }

@@ -12,6 +12,7 @@ pub mod generator;
 pub mod harness;
 pub mod invariants;
 pub mod iptables;
+pub mod mutants;
 pub mod normalize;
 pub mod oracle;
 pub mod probability;

@@ -416,12 +416,13 @@ mod tests {
     #[test]
     fn cluster_cidr_covers_every_pod_cidr() {
         let node = |cidr: &str| {
-            let mut n = k8s_openapi::api::core::v1::Node::default();
-            n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
-                pod_cidr: Some(cidr.into()),
+            Object::Node(Box::new(k8s_openapi::api::core::v1::Node {
+                spec: Some(k8s_openapi::api::core::v1::NodeSpec {
+                    pod_cidr: Some(cidr.into()),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            });
-            Object::Node(Box::new(n))
+            }))
         };
         let objects = [node("10.244.0.0/24"), node("10.244.3.0/24")];
         assert_eq!(

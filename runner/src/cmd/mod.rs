@@ -12,6 +12,7 @@ mod corpus;
 mod generate;
 mod input;
 mod lint;
+mod mutants;
 mod new_scenario;
 mod run;
 mod trace;
@@ -43,6 +44,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Check(args) => check::run(&args),
         Command::Trace(args) => trace::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Mutants(args) => mutants::run(&args),
         Command::Input(args) => input::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Generate(args) => generate::run(&args),

@@ -1,0 +1,445 @@
+//! `kpconform mutants`: the mutation self-test. The reference generator's
+//! output for every (scenario, node) is mutated by each mutant of the
+//! catalogue, and each mutation judged as `kpconform run` would judge it; a
+//! mutant no scenario notices is a hole in the corpus.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use kpconform_suite::generator::{FnGenerator, Generator};
+use kpconform_suite::harness::{Case, Corpus};
+use kpconform_suite::mutants::{
+    catalogue, self_test, tally, CaseResult, MutantTally, SetupError, TallyVerdict,
+};
+use kpconform_suite::scenario::ScenarioError;
+use serde::Serialize;
+
+use super::Outcome;
+use crate::cli::{MutantsArgs, MutantsFormatArg};
+
+/// Cases named per mutant in the human report before "and N more".
+const SHOWN: usize = 3;
+
+/// Places listed per mutant that no case caught.
+const MISSED_SHOWN: usize = 5;
+
+pub(crate) fn run(args: &MutantsArgs) -> Result<Outcome> {
+    if args.list {
+        out!("{}", list());
+        return Ok(Outcome::Pass);
+    }
+    let corpus = Corpus::load(&args.scenarios)
+        .with_context(|| format!("reading scenarios from {}", args.scenarios.display()))?;
+    let selected =
+        |name: &str| args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f));
+    let cases: Vec<Case> = corpus
+        .cases()
+        .into_iter()
+        .filter(|c| args.filter.is_empty() || args.filter.iter().any(|f| c.matches(f)))
+        .collect();
+    let load_errors: Vec<(String, ScenarioError)> = corpus
+        .failures()
+        .iter()
+        .filter(|(id, _)| selected(id))
+        .cloned()
+        .collect();
+    if cases.is_empty() && load_errors.is_empty() {
+        if corpus.scenarios().is_empty() {
+            bail!("no scenarios found in {}", args.scenarios.display());
+        }
+        bail!(
+            "no scenario@node of {} matches --filter {}",
+            args.scenarios.display(),
+            args.filter.join(" / ")
+        );
+    }
+
+    let start = Instant::now();
+    let generator = FnGenerator::new("reference", |input| {
+        Ok(kpconform_reference::generate(input))
+    });
+    let jobs = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, |n| n.get());
+    let progress = std::io::stderr().is_terminal();
+    let outcomes = mutate_all(&generator, &cases, jobs, progress);
+    let mut results = Vec::new();
+    let mut setup_errors = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(r) => results.push(r),
+            Err(e) => setup_errors.push(e),
+        }
+    }
+    let report = Report {
+        scenarios: args.scenarios.display().to_string(),
+        cases: cases.len(),
+        tallies: tally(catalogue(), &results),
+        results,
+        setup_errors,
+        load_errors,
+        elapsed: start.elapsed(),
+    };
+    match args.format {
+        MutantsFormatArg::Human => out!("{}", human(&report)),
+        MutantsFormatArg::Json => {
+            out!("{}", json(&report));
+            eprint!("{}", summary(&report));
+        }
+    }
+    Ok(
+        if !report.setup_errors.is_empty() || !report.load_errors.is_empty() {
+            Outcome::InputError
+        } else if report.count(TallyVerdict::NotCaught) > 0 {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        },
+    )
+}
+
+/// Mutates every case on `jobs` threads; results come back in case order,
+/// progress lines (on a terminal) in completion order.
+fn mutate_all(
+    generator: &dyn Generator,
+    cases: &[Case],
+    jobs: usize,
+    progress: bool,
+) -> Vec<Result<CaseResult, SetupError>> {
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Result<CaseResult, SetupError>>>> =
+        Mutex::new(cases.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, cases.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                let start = Instant::now();
+                let r = self_test(generator, &case.scenario, &case.node, catalogue());
+                if progress {
+                    // Count and print under one lock so the numbers come out in order.
+                    let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
+                    *n += 1;
+                    eprintln!(
+                        "{}",
+                        progress_line(*n, cases.len(), &case.name(), &r, start.elapsed())
+                    );
+                }
+                results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn progress_line(
+    done: usize,
+    total: usize,
+    name: &str,
+    r: &Result<CaseResult, SetupError>,
+    elapsed: Duration,
+) -> String {
+    let width = total.to_string().len();
+    let what = match r {
+        Ok(c) => {
+            let caught = c.applications.iter().filter(|a| a.caught()).count();
+            format!("{caught}/{} caught", c.applications.len())
+        }
+        Err(_) => "setup error".into(),
+    };
+    format!(
+        "[{done:>width$}/{total}] {name}: {what} ({} ms)",
+        elapsed.as_millis()
+    )
+}
+
+/// Everything one run found.
+struct Report {
+    scenarios: String,
+    cases: usize,
+    tallies: Vec<MutantTally>,
+    results: Vec<CaseResult>,
+    setup_errors: Vec<SetupError>,
+    load_errors: Vec<(String, ScenarioError)>,
+    elapsed: Duration,
+}
+
+impl Report {
+    fn count(&self, verdict: TallyVerdict) -> usize {
+        self.tallies
+            .iter()
+            .filter(|t| t.verdict() == verdict)
+            .count()
+    }
+}
+
+/// `kpconform mutants --list`: id, bug and description of every mutant.
+fn list() -> String {
+    let width = catalogue().iter().map(|m| m.id.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for m in catalogue() {
+        let bug = m.bug.map(|b| format!(" [{b}]")).unwrap_or_default();
+        let _ = writeln!(out, "{:<width$}  {}{bug}", m.id, m.description);
+    }
+    out
+}
+
+/// Setup errors, the per-mutant table, the places no scenario noticed, and
+/// [`summary`].
+fn human(report: &Report) -> String {
+    let mut out = String::new();
+    for (id, error) in &report.load_errors {
+        let _ = writeln!(out, "error: scenario {id} does not load\n{error}\n");
+    }
+    for e in &report.setup_errors {
+        let _ = writeln!(out, "{}", e.render());
+    }
+    let width = report
+        .tallies
+        .iter()
+        .map(|t| t.mutant.id.len())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>7}  {:>12}  {:>8}  verdict",
+        "mutant", "cases", "applications", "by flows"
+    );
+    for t in &report.tallies {
+        let (cases, applications, flows) = match t.verdict() {
+            TallyVerdict::NotApplicable => ("-".to_string(), "-".to_string(), "-".to_string()),
+            _ => (
+                format!("{}/{}", t.caught_cases, t.applicable_cases),
+                format!("{}/{}", t.caught_applications, t.applications),
+                t.caught_by_flows.to_string(),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {cases:>7}  {applications:>12}  {flows:>8}  {}",
+            t.mutant.id,
+            verdict(t)
+        );
+    }
+    let missed: Vec<&MutantTally> = report
+        .tallies
+        .iter()
+        .filter(|t| t.verdict() == TallyVerdict::NotCaught)
+        .collect();
+    if !missed.is_empty() {
+        let _ = writeln!(out, "\nnot caught:");
+        for t in missed {
+            let _ = writeln!(out, "  {}: {}", t.mutant.id, t.mutant.description);
+            let places: Vec<String> = report
+                .results
+                .iter()
+                .flat_map(|r| {
+                    r.applications
+                        .iter()
+                        .filter(|a| a.mutant == t.mutant.id)
+                        .map(move |a| format!("{} at {}", r.name(), a.place))
+                })
+                .collect();
+            for place in places.iter().take(MISSED_SHOWN) {
+                let _ = writeln!(out, "    {place}");
+            }
+            if places.len() > MISSED_SHOWN {
+                let _ = writeln!(out, "    and {} more", places.len() - MISSED_SHOWN);
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(&summary(report));
+    out
+}
+
+/// The verdict column: caught (by flows or only by invariants) with the
+/// first cases that caught it, NOT CAUGHT, or not applicable.
+fn verdict(t: &MutantTally) -> String {
+    match t.verdict() {
+        TallyVerdict::NotApplicable => "not applicable".into(),
+        TallyVerdict::NotCaught => "NOT CAUGHT (no scenario can detect it: add one)".into(),
+        TallyVerdict::Caught => {
+            let by = if t.caught_by_flows == 0 {
+                "caught by invariants only"
+            } else {
+                "caught"
+            };
+            let mut s = format!(
+                "{by}: {}",
+                t.caught_in[..t.caught_in.len().min(SHOWN)].join(", ")
+            );
+            if t.caught_in.len() > SHOWN {
+                let _ = write!(s, " and {} more", t.caught_in.len() - SHOWN);
+            }
+            s
+        }
+    }
+}
+
+/// One line per count: mutants caught, not caught, not applicable, setup errors.
+fn summary(report: &Report) -> String {
+    let applicable = report.tallies.len() - report.count(TallyVerdict::NotApplicable);
+    let caught = report.count(TallyVerdict::Caught);
+    let mut out = format!(
+        "kpconform mutants: {} mutant(s) over {} case(s) from {}, {:.2} s\n",
+        report.tallies.len(),
+        report.cases,
+        report.scenarios,
+        report.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "  caught          {caught:>3} of {applicable} applicable"
+    );
+    let _ = writeln!(
+        out,
+        "  not caught      {:>3}",
+        report.count(TallyVerdict::NotCaught)
+    );
+    let _ = writeln!(
+        out,
+        "  not applicable  {:>3}",
+        report.count(TallyVerdict::NotApplicable)
+    );
+    let setup = report.setup_errors.len() + report.load_errors.len();
+    if setup > 0 {
+        let _ = writeln!(out, "  setup errors    {setup:>3}");
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    generator: &'static str,
+    scenarios: &'a str,
+    summary: Summary,
+    mutants: Vec<MutantEntry<'a>>,
+    cases: Vec<CaseEntry<'a>>,
+    setup_errors: Vec<SetupEntry>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    mutants: usize,
+    caught: usize,
+    not_caught: usize,
+    not_applicable: usize,
+    cases: usize,
+    setup_errors: usize,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct MutantEntry<'a> {
+    id: &'static str,
+    description: &'static str,
+    bug: Option<&'static str>,
+    verdict: &'static str,
+    applicable_cases: usize,
+    caught_cases: usize,
+    applications: usize,
+    caught_applications: usize,
+    caught_by_flows: usize,
+    caught_in: &'a [String],
+    missed_in: &'a [String],
+}
+
+#[derive(Serialize)]
+struct CaseEntry<'a> {
+    name: String,
+    applications: Vec<ApplicationEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct ApplicationEntry<'a> {
+    mutant: &'static str,
+    place: &'a str,
+    caught: bool,
+    caught_by: &'a [String],
+}
+
+#[derive(Serialize)]
+struct SetupEntry {
+    name: String,
+    message: String,
+}
+
+/// `--format json`: one document with the per-mutant tallies and every
+/// application of every case.
+fn json(report: &Report) -> String {
+    let doc = Document {
+        generator: "reference",
+        scenarios: &report.scenarios,
+        summary: Summary {
+            mutants: report.tallies.len(),
+            caught: report.count(TallyVerdict::Caught),
+            not_caught: report.count(TallyVerdict::NotCaught),
+            not_applicable: report.count(TallyVerdict::NotApplicable),
+            cases: report.cases,
+            setup_errors: report.setup_errors.len() + report.load_errors.len(),
+            seconds: report.elapsed.as_secs_f64(),
+        },
+        mutants: report
+            .tallies
+            .iter()
+            .map(|t| MutantEntry {
+                id: t.mutant.id,
+                description: t.mutant.description,
+                bug: t.mutant.bug,
+                verdict: t.verdict().as_str(),
+                applicable_cases: t.applicable_cases,
+                caught_cases: t.caught_cases,
+                applications: t.applications,
+                caught_applications: t.caught_applications,
+                caught_by_flows: t.caught_by_flows,
+                caught_in: &t.caught_in,
+                missed_in: &t.missed_in,
+            })
+            .collect(),
+        cases: report
+            .results
+            .iter()
+            .map(|r| CaseEntry {
+                name: r.name(),
+                applications: r
+                    .applications
+                    .iter()
+                    .map(|a| ApplicationEntry {
+                        mutant: a.mutant,
+                        place: &a.place,
+                        caught: a.caught(),
+                        caught_by: &a.caught_by,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        setup_errors: report
+            .load_errors
+            .iter()
+            .map(|(id, e)| SetupEntry {
+                name: id.clone(),
+                message: e.to_string(),
+            })
+            .chain(report.setup_errors.iter().map(|e| SetupEntry {
+                name: e.evaluation.name(),
+                message: e.render(),
+            }))
+            .collect(),
+    };
+    let mut text =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
