@@ -58,6 +58,9 @@ pub(crate) enum Command {
     /// Exit status: 0 when every applicable mutant is caught by some case, 1 when one is not,
     /// 2 on a setup error (a scenario that does not load, or whose unmutated output fails).
     Mutants(MutantsArgs),
+    /// Random valid cluster states and flows through a generator, judged by the invariants and
+    /// the semantic oracle; the first finding is shrunk and printed as a ready-to-commit scenario.
+    Fuzz(FuzzArgs),
 }
 
 #[derive(Debug, Args)]
@@ -368,4 +371,30 @@ impl From<ProbabilityArg> for kpconform_suite::probability::ProbabilityMode {
             ProbabilityArg::Written => Self::AsWritten,
         }
     }
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("gen").required(true).args(["generator", "reference"]))]
+pub(crate) struct FuzzArgs {
+    /// External generator command (generator protocol, contract section 2).
+    #[arg(long, value_name = "CMD")]
+    pub(crate) generator: Option<String>,
+    /// The built-in reference generator.
+    #[arg(long)]
+    pub(crate) reference: bool,
+    /// How many cases to try at most.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub(crate) cases: u64,
+    /// First case's seed (cases use SEED, SEED+1, ...) [default: the current time, printed].
+    #[arg(long, value_name = "S")]
+    pub(crate) seed: Option<u64>,
+    /// Stop after this many seconds even if fewer cases ran.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) time: Option<u64>,
+    /// Time limit per generator run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) timeout: f64,
+    /// Write the shrunk reproducer scenario here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
 }

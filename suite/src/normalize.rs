@@ -48,7 +48,9 @@ pub fn normalize(text: &str) -> String {
     let mut current: Option<(usize, String)> = None;
 
     for raw in text.lines() {
-        let line = raw.trim();
+        // Counters may stand before anything; drop them first so that what
+        // the line is does not change on a second pass (idempotence).
+        let line = strip_leading_counters(raw.trim());
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -74,7 +76,9 @@ pub fn normalize(text: &str) -> String {
         }
         if let Some(decl) = line.strip_prefix(':') {
             let decl = strip_trailing_counters(decl);
-            let mut words = decl.split_whitespace();
+            // Stray counters (`:P [0:0] :`) must not become the policy, or a
+            // second pass would read another one (normalize is idempotent).
+            let mut words = decl.split_whitespace().filter(|w| !is_counters(w));
             if let Some(name) = words.next() {
                 let policy = words.next().unwrap_or("-");
                 table

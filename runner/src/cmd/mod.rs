@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command};
 mod audit;
 mod check;
 mod corpus;
+mod fuzz;
 mod generate;
 mod input;
 mod lint;
@@ -49,6 +50,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => run::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Corpus(args) => corpus::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::NewScenario(args) => new_scenario::run(&args),
     }
 }

@@ -184,6 +184,9 @@ fn tokenize(text: &str, start: usize, end: usize, line: u32) -> Line<'_> {
                 b'"' => {
                     quoted = true;
                     let open = i;
+                    // A word can continue onto a later line: a quote opened
+                    // there is reported on that line, not the word's first.
+                    let open_line = line_no;
                     i += 1;
                     let mut closed = false;
                     while i < end {
@@ -213,12 +216,13 @@ fn tokenize(text: &str, start: usize, end: usize, line: u32) -> Line<'_> {
                         }
                     }
                     if !closed {
-                        problems.push((Span::new(open, end, tok_line), "unterminated `\"` quote"));
+                        problems.push((Span::new(open, end, open_line), "unterminated `\"` quote"));
                     }
                 }
                 b'\'' => {
                     quoted = true;
                     let open = i;
+                    let open_line = line_no;
                     match memchr::memchr(b'\'', &bytes[i + 1..end]) {
                         Some(close) => {
                             let close = i + 1 + close;
@@ -230,7 +234,7 @@ fn tokenize(text: &str, start: usize, end: usize, line: u32) -> Line<'_> {
                         None => {
                             value.push_str(&text[i + 1..end]);
                             problems
-                                .push((Span::new(open, end, tok_line), "unterminated `'` quote"));
+                                .push((Span::new(open, end, open_line), "unterminated `'` quote"));
                             i = end;
                         }
                     }

@@ -136,6 +136,7 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
             break;
         }
     }
+    check_chain_names(&p.tables, &mut p.ctx);
     // An unterminated block stays in the model (uncommitted) so that the
     // invariants can point at it; iptables-restore would refuse it.
     if !p.ctx.errors.is_empty() {
@@ -147,6 +148,39 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
         },
         warnings: p.ctx.warnings,
     })
+}
+
+/// Refuses chain names iptables refuses (empty, or starting with `-` or
+/// `!`) and names with whitespace, quotes or backslashes, which quoting or
+/// escapes can smuggle into a token but no iptables-save line can carry.
+/// Found by fuzz target `parse_rules`: `:\ -` declared a chain named ` `.
+fn check_chain_names(tables: &[TableBuilder], ctx: &mut Ctx) {
+    let bad = |name: &ChainName| {
+        let n = name.as_str();
+        n.is_empty()
+            || n.starts_with(['-', '!'])
+            || n.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+    };
+    for table in tables.iter().map(|t| &t.table) {
+        for chain in &table.chains {
+            if bad(&chain.name) {
+                ctx.error(
+                    ErrorKind::Invalid,
+                    chain.span,
+                    format!("`{}` is not a valid chain name", chain.name),
+                );
+            }
+            for rule in &chain.rules {
+                if let Some(target) = rule.jump_target().filter(|t| bad(t)) {
+                    ctx.error(
+                        ErrorKind::Invalid,
+                        rule.span,
+                        format!("`{target}` is not a valid chain name"),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Error collection shared with the rule parser.
