@@ -398,3 +398,20 @@ pub(crate) struct FuzzArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
 }
+
+/// `NAME=IP[,IP..]` (a bare IP is a /32), for `--node` of audit and new-scenario.
+pub(crate) fn parse_node_spec(spec: &str) -> Result<(String, Vec<Ipv4Net>), String> {
+    let (name, ips) = spec
+        .split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| format!("`{spec}`: expected NAME=IP[,IP..], e.g. node-a=192.168.0.10"))?;
+    let addresses = ips
+        .split(',')
+        .map(|ip| {
+            ip.parse::<Ipv4Net>()
+                .or_else(|_| ip.parse::<Ipv4Addr>().map(Ipv4Net::from))
+                .map_err(|_| format!("`{spec}`: `{ip}` is not an IPv4 address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((name.to_string(), addresses))
+}

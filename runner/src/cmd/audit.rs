@@ -5,18 +5,17 @@
 
 use anyhow::{anyhow, Result};
 use bigdecimal::BigDecimal;
-use ipnet::Ipv4Net;
 use kpconform_suite::oracle::{Oracle, OracleError};
 use kpconform_suite::scenario::{parse_objects, GeneratorInput, NodeConfig};
 use kpconform_suite::trace::Tracer;
 
 use super::lint::{report_violations, resolve_profile};
 use super::Outcome;
-use crate::cli::AuditArgs;
+use crate::cli::{parse_node_spec, AuditArgs};
 use crate::rules_file;
 
 pub(crate) fn run(args: &AuditArgs) -> Result<Outcome> {
-    let (name, addresses) = parse_node(&args.node)?;
+    let (name, addresses) = parse_node_spec(&args.node).map_err(|e| anyhow!("--node {e}"))?;
     let objects_file = rules_file::read(&args.kubectl)?;
     let objects = parse_objects(&objects_file).map_err(|e| anyhow!("{e}"))?;
     let source = rules_file::read(&args.rules)?;
@@ -78,20 +77,4 @@ pub(crate) fn run(args: &AuditArgs) -> Result<Outcome> {
         outln!("FAILED: {summary}");
         Ok(Outcome::Fail)
     }
-}
-
-/// `NAME=IP[,IP..]`.
-fn parse_node(spec: &str) -> Result<(String, Vec<Ipv4Net>)> {
-    let (name, ips) = spec.split_once('=').ok_or_else(|| {
-        anyhow!("--node `{spec}`: expected NAME=IP[,IP..], e.g. node-a=192.168.0.10")
-    })?;
-    let addresses = ips
-        .split(',')
-        .map(|ip| {
-            ip.parse::<Ipv4Net>()
-                .or_else(|_| ip.parse::<std::net::Ipv4Addr>().map(Ipv4Net::from))
-                .map_err(|_| anyhow!("--node `{spec}`: `{ip}` is not an IPv4 address"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((name.to_string(), addresses))
 }

@@ -38,7 +38,7 @@
 
 use std::fmt;
 
-use crate::scenario::{Cluster, Destination, Expect, FlowSource, GeneratorInput, NodeConfig};
+use crate::scenario::{Cluster, Destination, Expect, FlowSource, GeneratorInput};
 use crate::trace::Packet;
 
 mod cluster;
@@ -175,19 +175,7 @@ impl Case {
 
     /// The generator input (contract §2) of one node of the case.
     pub fn generator_input(&self, node: &str) -> Option<GeneratorInput> {
-        let spec = self.cluster.nodes.iter().find(|n| n.name == node)?;
-        let c = &self.cluster;
-        Some(GeneratorInput {
-            node: NodeConfig {
-                name: spec.name.clone(),
-                addresses: spec.addresses.clone(),
-                cluster_cidr: c.cluster_cidr,
-                masquerade_all: c.masquerade_all,
-                masquerade_bit: c.masquerade_bit,
-                node_port_addresses: c.node_port_addresses.clone(),
-            },
-            objects: c.objects.clone(),
-        })
+        self.cluster.generator_input(node)
     }
 
     /// The probes sent on `node`, in order.

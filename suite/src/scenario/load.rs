@@ -37,18 +37,25 @@ impl Scenario {
 
     /// What a generator is given for node `node` (contract §2).
     pub fn generator_input(&self, node: &str) -> Option<GeneratorInput> {
-        let spec = self.node(node)?;
-        let c = &self.cluster;
+        self.cluster.generator_input(node)
+    }
+}
+
+impl Cluster {
+    /// What a generator is given for node `node` (contract §2): the node, the
+    /// cluster-wide kube-proxy settings, and every object.
+    pub fn generator_input(&self, node: &str) -> Option<GeneratorInput> {
+        let spec = self.nodes.iter().find(|n| n.name == node)?;
         Some(GeneratorInput {
             node: NodeConfig {
                 name: spec.name.clone(),
                 addresses: spec.addresses.clone(),
-                cluster_cidr: c.cluster_cidr,
-                masquerade_all: c.masquerade_all,
-                masquerade_bit: c.masquerade_bit,
-                node_port_addresses: c.node_port_addresses.clone(),
+                cluster_cidr: self.cluster_cidr,
+                masquerade_all: self.masquerade_all,
+                masquerade_bit: self.masquerade_bit,
+                node_port_addresses: self.node_port_addresses.clone(),
             },
-            objects: c.objects.clone(),
+            objects: self.objects.clone(),
         })
     }
 }
