@@ -54,3 +54,40 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::NewScenario(args) => new_scenario::run(&args),
     }
 }
+
+/// Scenario files that did not load: (id, why).
+pub(crate) type LoadErrors = Vec<(String, kpconform_suite::scenario::ScenarioError)>;
+
+/// The cases of the corpus under `dir` that `filters` select (all when
+/// empty), and the selected scenario files that did not load. No case and
+/// no load error is a setup error: nothing would run.
+pub(crate) fn select_cases(
+    dir: &std::path::Path,
+    filters: &[String],
+) -> Result<(Vec<kpconform_suite::harness::Case>, LoadErrors)> {
+    use anyhow::{bail, Context};
+    let corpus = kpconform_suite::harness::Corpus::load(dir)
+        .with_context(|| format!("reading scenarios from {}", dir.display()))?;
+    let cases: Vec<_> = corpus
+        .cases()
+        .into_iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.matches(f)))
+        .collect();
+    let load_errors: Vec<_> = corpus
+        .failures()
+        .iter()
+        .filter(|(id, _)| filters.is_empty() || filters.iter().any(|f| id.contains(f)))
+        .cloned()
+        .collect();
+    if cases.is_empty() && load_errors.is_empty() {
+        if corpus.scenarios().is_empty() {
+            bail!("no scenarios found in {}", dir.display());
+        }
+        bail!(
+            "no scenario@node of {} matches --filter {}",
+            dir.display(),
+            filters.join(" / ")
+        );
+    }
+    Ok((cases, load_errors))
+}

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use kpconform_suite::generator::{FnGenerator, Generator};
-use kpconform_suite::harness::{Case, Corpus};
+use kpconform_suite::harness::Case;
 use kpconform_suite::mutants::{
     catalogue, self_test, tally, CaseResult, MutantTally, SetupError, TallyVerdict,
 };
@@ -32,31 +32,7 @@ pub(crate) fn run(args: &MutantsArgs) -> Result<Outcome> {
         out!("{}", list());
         return Ok(Outcome::Pass);
     }
-    let corpus = Corpus::load(&args.scenarios)
-        .with_context(|| format!("reading scenarios from {}", args.scenarios.display()))?;
-    let selected =
-        |name: &str| args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f));
-    let cases: Vec<Case> = corpus
-        .cases()
-        .into_iter()
-        .filter(|c| args.filter.is_empty() || args.filter.iter().any(|f| c.matches(f)))
-        .collect();
-    let load_errors: Vec<(String, ScenarioError)> = corpus
-        .failures()
-        .iter()
-        .filter(|(id, _)| selected(id))
-        .cloned()
-        .collect();
-    if cases.is_empty() && load_errors.is_empty() {
-        if corpus.scenarios().is_empty() {
-            bail!("no scenarios found in {}", args.scenarios.display());
-        }
-        bail!(
-            "no scenario@node of {} matches --filter {}",
-            args.scenarios.display(),
-            args.filter.join(" / ")
-        );
-    }
+    let (cases, load_errors) = super::select_cases(&args.scenarios, &args.filter)?;
 
     let start = Instant::now();
     let generator = FnGenerator::new("reference", |input| {

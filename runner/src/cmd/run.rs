@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use kpconform_suite::generator::{Command, FnGenerator, Generator, RecordedDir};
-use kpconform_suite::harness::{evaluate, Case, Corpus, Evaluation, Snapshots};
+use kpconform_suite::harness::{evaluate, Case, Evaluation, Snapshots};
 
 use super::Outcome;
 use crate::cli::{FormatArg, RunArgs};
@@ -20,31 +20,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         Some(dir) => Some(Snapshots::read_only(dir)),
         None => None,
     };
-    let corpus = Corpus::load(&args.scenarios)
-        .with_context(|| format!("reading scenarios from {}", args.scenarios.display()))?;
-    let selected =
-        |name: &str| args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f));
-    let cases: Vec<Case> = corpus
-        .cases()
-        .into_iter()
-        .filter(|c| args.filter.is_empty() || args.filter.iter().any(|f| c.matches(f)))
-        .collect();
-    let load_errors: Vec<_> = corpus
-        .failures()
-        .iter()
-        .filter(|(id, _)| selected(id))
-        .cloned()
-        .collect();
-    if cases.is_empty() && load_errors.is_empty() {
-        if corpus.scenarios().is_empty() {
-            bail!("no scenarios found in {}", args.scenarios.display());
-        }
-        bail!(
-            "no scenario@node of {} matches --filter {}",
-            args.scenarios.display(),
-            args.filter.join(" / ")
-        );
-    }
+    let (cases, load_errors) = super::select_cases(&args.scenarios, &args.filter)?;
 
     let start = Instant::now();
     let jobs = args
