@@ -241,8 +241,8 @@ pub(crate) struct TraceArgs {
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
     /// The rules: iptables-save output or iptables commands (`-` reads standard input).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) rules: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "list")]
+    pub(crate) rules: Option<PathBuf>,
     /// Which invariants to check.
     #[arg(long, value_enum, default_value_t = ProfileArg::Auto)]
     pub(crate) profile: ProfileArg,

@@ -16,7 +16,7 @@ pub(crate) fn read(path: &Path) -> Result<SourceFile> {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .context("reading rules from standard input")?;
+            .context("reading standard input")?;
         return Ok(SourceFile::new("<stdin>", text));
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;

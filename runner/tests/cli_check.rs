@@ -434,6 +434,23 @@ fn lint_passes_recordings_and_fails_broken_ones() {
 }
 
 #[test]
+fn lint_lists_its_invariants_without_rules() {
+    let out = kpconform(&["lint", "--list"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    for id in [
+        "jump-target-declared",
+        "no-jump-loop",
+        "nodeports-last",
+        "dispatch-even",
+    ] {
+        assert!(t.contains(id), "{id} missing from --list:\n{t}");
+    }
+    let out = kpconform(&["lint"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
 fn input_prints_the_generator_input() {
     let s = scenario("nodeport/etp-local-no-local-endpoint");
     let out = kpconform(

@@ -21,7 +21,11 @@ pub(crate) fn run(args: &LintArgs) -> Result<Outcome> {
         }
         return Ok(Outcome::Pass);
     }
-    let source = rules_file::read(&args.rules)?;
+    // clap requires --rules unless --list is given.
+    let Some(path) = &args.rules else {
+        anyhow::bail!("--rules FILE is required");
+    };
+    let source = rules_file::read(path)?;
     let rules = rules_file::parse(&source, &args.parse)?;
     let profile = resolve_profile(args.profile, &rules);
     let failed = report_violations(&source, &rules, profile);

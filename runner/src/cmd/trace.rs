@@ -54,7 +54,7 @@ pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
                     probability,
                 } => {
                     format!(
-                        "   [statistic matched, p={}]",
+                        "   [statistic taken, p={}]",
                         format_probability(probability)
                     )
                 }
@@ -63,7 +63,7 @@ pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
                     probability,
                 } => {
                     format!(
-                        "   [statistic not matched, p={}]",
+                        "   [statistic not taken, p={}]",
                         format_probability(probability)
                     )
                 }
