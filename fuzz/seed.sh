@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills fuzz/corpus/<target>/ (gitignored) with starting inputs:
 # - the committed seeds in fuzz/seeds/<target>/;
-# - for parse_rules, the shared kube-proxy recordings (up to 16 KiB, the
+# - for parse_rules, the recordings of real kube-proxy (up to 16 KiB, the
 #   -max_len the targets run with) and the reference generator's rules for
 #   every node of every golden scenario.
 # The other targets read their input as choices (arbitrary::Unstructured) and
@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=..
-shared="${KPCONFORM_SHARED:-$root/../shared}/kube-proxy-v1.30"
+# The same place kpconform_golden::recordings() reads.
+recordings="${KPCONFORM_RECORDINGS:-$root/golden/recordings}"
 max_len=16384
 
 for target in parse_rules reference_invariants normalize_roundtrip semantic_diff; do
@@ -20,13 +21,11 @@ for target in parse_rules reference_invariants normalize_roundtrip semantic_diff
   fi
 done
 
-if [ -d "$shared/outputs" ]; then
-  for f in "$shared"/outputs/*.rules; do
-    if [ "$(wc -c <"$f")" -le "$max_len" ]; then
-      cp "$f" "corpus/parse_rules/recorded-$(basename "$f")"
-    fi
-  done
-fi
+for f in "$recordings"/*/outputs/*.rules; do
+  if [ "$(wc -c <"$f")" -le "$max_len" ]; then
+    cp "$f" "corpus/parse_rules/recorded-$(basename "$(dirname "$(dirname "$f")")")-$(basename "$f")"
+  fi
+done
 
 (cd "$root" && cargo build -q -p kpconform -p kpconform-reference)
 kpconform="$root/target/debug/kpconform"

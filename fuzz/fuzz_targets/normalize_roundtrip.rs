@@ -2,8 +2,8 @@
 //! the order-free chains changes neither the normalized text nor any trace.
 #![no_main]
 
-use kpconform_suite::arbitrary::{properties, Case};
-use kpconform_suite::generator::FnGenerator;
+use kpconform_selftest::arbitrary::{properties, Case};
+use kpconform_harness::FnGenerator;
 use libfuzzer_sys::arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 

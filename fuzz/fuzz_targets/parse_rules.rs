@@ -2,7 +2,7 @@
 //! invariants and tracer: no panic, every error inside the text.
 #![no_main]
 
-use kpconform_suite::arbitrary::properties;
+use kpconform_selftest::arbitrary::properties;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

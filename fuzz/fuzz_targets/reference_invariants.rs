@@ -2,8 +2,8 @@
 //! parse strictly, break no kube-proxy invariant, and print back verbatim.
 #![no_main]
 
-use kpconform_suite::arbitrary::{properties, Case};
-use kpconform_suite::generator::FnGenerator;
+use kpconform_selftest::arbitrary::{properties, Case};
+use kpconform_harness::FnGenerator;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|case: Case| {

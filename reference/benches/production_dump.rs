@@ -13,13 +13,13 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::normalize;
+use kpconform_iptables::parse_str;
+use kpconform_iptables::SourceFile;
+use kpconform_iptables::{Packet, Tracer};
 use kpconform_suite::invariants::{self, Profile};
-use kpconform_suite::iptables::model::Protocol;
-use kpconform_suite::iptables::parse_str;
-use kpconform_suite::normalize::normalize;
 use kpconform_suite::scenario::{FlowSource, GeneratorInput};
-use kpconform_suite::source::SourceFile;
-use kpconform_suite::trace::{Packet, Tracer};
 
 fn main() {
     let args: Vec<usize> = std::env::args()

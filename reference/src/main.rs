@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
-use kpconform_suite::source::SourceFile;
 
 fn main() -> ExitCode {
     match run() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
-use kpconform_suite::probability::Probability;
+use kpconform_iptables::Probability;
 
 use crate::endpoints::Endpoint;
 use crate::fixed::{MARK_MASQ, NODEPORTS, NODEPORTS_COMMENT, SERVICES};

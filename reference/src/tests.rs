@@ -2,7 +2,7 @@
 //! not show, following kube-proxy v1.30's code paths.
 
 use super::*;
-use kpconform_suite::source::SourceFile;
+use kpconform_iptables::SourceFile;
 
 /// A generator input for node-a (192.168.0.10, pods 10.64.0.0/16) with
 /// `extra` node settings and the given objects (a YAML list).
@@ -556,7 +556,7 @@ mod arbitrary {
         Endpoint, EndpointConditions, EndpointHints, EndpointPort, EndpointSlice, ForZone,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-    use kpconform_suite::normalize::normalize;
+    use kpconform_iptables::normalize;
     use kpconform_suite::scenario::{GeneratorInput, NodeConfig, Object};
     use proptest::option::of;
     use proptest::prelude::*;

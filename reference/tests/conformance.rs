@@ -5,7 +5,7 @@
 //! `golden/snapshots/reference/`. `KPCONFORM_GENERATOR='cmd'` runs an
 //! external generator instead.
 
-use kpconform_suite::{generator::FnGenerator, harness::Conformance};
+use kpconform_harness::{Conformance, FnGenerator};
 
 fn main() {
     let generator = FnGenerator::new("reference", |input| {

@@ -4,21 +4,18 @@
 //! a unified diff of the normalized text when not. A last trial reports how
 //! many cases are byte-identical even before normalization.
 //!
-//! The recordings are found in `$KPCONFORM_RECORDINGS`, or in
-//! `shared/kube-proxy-v1.30/` beside the repository.
+//! The recordings are `golden/recordings/kube-proxy-v1.30/` (see
+//! `kpconform_golden::recordings`).
 
 use std::path::{Path, PathBuf};
 
-use kpconform_suite::normalize::normalize;
+use kpconform_iptables::normalize;
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
-use kpconform_suite::source::SourceFile;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn recordings_dir() -> PathBuf {
-    match std::env::var_os("KPCONFORM_RECORDINGS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30"),
-    }
+    kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
 /// The case names: `inputs/*.yaml` that have an `outputs/*.rules`, sorted.

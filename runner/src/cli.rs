@@ -343,8 +343,8 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 /// Parses `IP:PORT/PROTO`.
 pub(crate) fn parse_destination(
     s: &str,
-) -> Result<(SocketAddrV4, kpconform_suite::iptables::model::Protocol), String> {
-    use kpconform_suite::iptables::model::Protocol;
+) -> Result<(SocketAddrV4, kpconform_iptables::model::Protocol), String> {
+    use kpconform_iptables::model::Protocol;
     let (addr, proto) = s
         .rsplit_once('/')
         .ok_or_else(|| format!("`{s}` is not IP:PORT/PROTO (e.g. 10.96.0.10:53/udp)"))?;
@@ -364,7 +364,7 @@ pub(crate) fn parse_destination(
     Ok((addr, proto))
 }
 
-impl From<ProbabilityArg> for kpconform_suite::probability::ProbabilityMode {
+impl From<ProbabilityArg> for kpconform_iptables::ProbabilityMode {
     fn from(p: ProbabilityArg) -> Self {
         match p {
             ProbabilityArg::Kernel => Self::Kernel,

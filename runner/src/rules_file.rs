@@ -4,9 +4,9 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use kpconform_suite::iptables::model::{RuleSet, TableName};
-use kpconform_suite::iptables::{parse_with, Mode, Options};
-use kpconform_suite::source::SourceFile;
+use kpconform_iptables::model::{RuleSet, TableName};
+use kpconform_iptables::SourceFile;
+use kpconform_iptables::{parse_with, Mode, Options};
 
 use crate::cli::{ParseArgs, TableArg};
 

@@ -5,17 +5,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
-use kpconform_suite::source::SourceFile;
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30")
+fn recordings() -> PathBuf {
+    kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
 /// The audit arguments that describe a recorded case's node and settings,
 /// and its objects as one kubectl List file.
 fn case_args(case: &str, dir: &Path) -> Vec<String> {
-    let path = shared().join(format!("inputs/{case}.yaml"));
+    let path = recordings().join(format!("inputs/{case}.yaml"));
     let text = std::fs::read_to_string(&path).unwrap();
     let input =
         GeneratorInput::from_yaml(&SourceFile::new(path.display().to_string(), text.clone()))
@@ -83,7 +83,7 @@ fn tmp() -> PathBuf {
 fn every_recorded_node_is_right_for_its_cluster_state() {
     let dir = tmp().join("all");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut cases: Vec<String> = std::fs::read_dir(shared().join("inputs"))
+    let mut cases: Vec<String> = std::fs::read_dir(recordings().join("inputs"))
         .unwrap()
         .map(|e| {
             e.unwrap()
@@ -98,7 +98,7 @@ fn every_recorded_node_is_right_for_its_cluster_state() {
     assert_eq!(cases.len(), 44);
     for case in cases {
         let rules =
-            std::fs::read_to_string(shared().join(format!("outputs/{case}.rules"))).unwrap();
+            std::fs::read_to_string(recordings().join(format!("outputs/{case}.rules"))).unwrap();
         let out = audit(&case_args(&case, &dir), &rules);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
@@ -118,7 +118,8 @@ fn a_node_that_rejects_instead_of_dropping_is_reported() {
     std::fs::create_dir_all(&dir).unwrap();
     // ETP Local with no local endpoint must drop external traffic, not reject it.
     let case = "extra-loadbalancer-etp-local-no-local-endpoint";
-    let rules = std::fs::read_to_string(shared().join(format!("outputs/{case}.rules"))).unwrap();
+    let rules =
+        std::fs::read_to_string(recordings().join(format!("outputs/{case}.rules"))).unwrap();
     assert!(rules.contains("has no local endpoints"));
     let broken: String = rules
         .lines()

@@ -12,8 +12,8 @@ fn root() -> PathBuf {
 }
 
 fn recording(case: &str) -> PathBuf {
-    root()
-        .join("../shared/kube-proxy-v1.30/outputs")
+    kpconform_golden::recordings()
+        .join("kube-proxy-v1.30/outputs")
         .join(format!("{case}.rules"))
 }
 

@@ -2,11 +2,11 @@
 //! suggested flows hold against the rules real kube-proxy installed for the
 //! same objects.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30")
+fn recordings() -> PathBuf {
+    kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -17,7 +17,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A recording's objects as `kubectl get -o yaml` prints them: one List.
 fn kubectl_list(case: &str) -> String {
-    let input = std::fs::read_to_string(shared().join(format!("inputs/{case}.yaml"))).unwrap();
+    let input = std::fs::read_to_string(recordings().join(format!("inputs/{case}.yaml"))).unwrap();
     let objects = &input[input.find("objects:\n").unwrap() + "objects:\n".len()..];
     format!("apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n{objects}")
 }
@@ -64,7 +64,7 @@ fn skeletons_of_recorded_states_pass_against_the_recordings() {
         );
         let scenario = dir.join("scenario.yaml");
         std::fs::write(&scenario, &yaml).unwrap();
-        let rules = shared().join(format!("outputs/{case}.rules"));
+        let rules = recordings().join(format!("outputs/{case}.rules"));
         let (code, out, err) = kpconform(&[
             "check",
             "--scenario",

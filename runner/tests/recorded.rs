@@ -9,24 +9,21 @@
 //! must pass its scenario too. Without that directory the check is skipped
 //! (an ignored trial says so).
 //!
-//! The recordings are found in `$KPCONFORM_RECORDINGS`, or in
-//! `shared/kube-proxy-v1.30/` beside the repository.
+//! The recordings are `golden/recordings/kube-proxy-v1.30/` (see
+//! `kpconform_golden::recordings`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kpconform_suite::generator::FnGenerator;
-use kpconform_suite::harness::{evaluate, Corpus, Status};
+use kpconform_harness::FnGenerator;
+use kpconform_harness::{evaluate, Corpus, Status};
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::{GeneratorInput, Scenario};
-use kpconform_suite::source::SourceFile;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn recordings() -> PathBuf {
-    match std::env::var_os("KPCONFORM_RECORDINGS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30"),
-    }
+    kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
 fn read(path: &Path) -> Result<String, Failed> {

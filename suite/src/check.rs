@@ -22,13 +22,13 @@ use std::net::SocketAddrV4;
 
 use bigdecimal::BigDecimal;
 
-use crate::probability::ProbabilityMode;
 use crate::scenario::{Expect, Flow};
-use crate::source::{SourceFile, Span};
-use crate::trace::{
+use kpconform_iptables::ProbabilityMode;
+use kpconform_iptables::{
     format_probability, Action, Distribution, Outcome, Packet, Step, TraceError, Tracer, Verdict,
     SOURCE_PORT,
 };
+use kpconform_iptables::{SourceFile, Span};
 
 /// The result of checking one flow.
 #[derive(Debug, Clone)]
@@ -124,7 +124,7 @@ pub enum Failure {
 /// Traces `flow`'s packet with `tracer` (the rules of `flow.node`) and
 /// checks every expectation the flow sets.
 pub fn check_flow(tracer: &Tracer<'_>, flow: &Flow) -> FlowReport {
-    let packet = Packet::from_flow(flow);
+    let packet = flow.packet();
     let mut report = FlowReport {
         flow: flow.name.clone(),
         node: flow.node.clone(),
@@ -556,15 +556,15 @@ mod tests {
     use ipnet::Ipv4Net;
 
     use super::*;
-    use crate::iptables::model::{Protocol, RuleSet};
-    use crate::iptables::parse_str;
     use crate::scenario::{Destination, FlowSource};
+    use kpconform_iptables::model::{Protocol, RuleSet};
+    use kpconform_iptables::parse_str;
 
     fn recorded(case: &str) -> (RuleSet, SourceFile) {
-        let path = format!(
-            "{}/../../shared/kube-proxy-v1.30/outputs/{case}.rules",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = kpconform_golden::recordings()
+            .join(format!("kube-proxy-v1.30/outputs/{case}.rules"))
+            .display()
+            .to_string();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let rules = parse_str(&text).unwrap_or_else(|e| panic!("{path}: {e:?}"));
         (rules, SourceFile::new(format!("{case}.rules"), text))
@@ -878,7 +878,7 @@ impl NodeReport {
 /// node (traced in `mode`) and the invariants of `profile` (detected from
 /// the rules when `None`). `None` when the scenario has no such node.
 pub fn check_node(
-    rules: &crate::iptables::model::RuleSet,
+    rules: &kpconform_iptables::model::RuleSet,
     scenario: &crate::scenario::Scenario,
     node: &str,
     profile: Option<crate::invariants::Profile>,

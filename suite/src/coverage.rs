@@ -11,9 +11,9 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::iptables::model::Protocol;
 use crate::scenario::{Flow, FlowSource, Object, Scenario};
-use crate::trace::Verdict;
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::Verdict;
 
 /// One row of the coverage table: a feature and the scenarios covering it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -613,7 +613,7 @@ pub fn recorded_markdown(scenarios: &[Scenario]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::SourceFile;
+    use kpconform_iptables::SourceFile;
 
     fn scenario(flows: &str) -> Scenario {
         let text = format!(

@@ -11,10 +11,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 
-use crate::iptables::model::Protocol;
 use crate::oracle::Oracle;
 use crate::scenario::{FlowSource, GeneratorInput, NodeConfig, Object};
-use crate::trace::{Packet, Verdict};
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::{Packet, Verdict};
 
 /// What the skeleton is built from besides the objects.
 #[derive(Debug, Clone, Default)]

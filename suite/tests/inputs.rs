@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::{GeneratorInput, Object};
-use kpconform_suite::source::SourceFile;
 
 fn recorded_inputs() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30/inputs");
+    let dir = kpconform_golden::recordings().join("kube-proxy-v1.30/inputs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())

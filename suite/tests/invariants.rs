@@ -3,14 +3,14 @@
 //! caught by the right invariant at the right line.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use kpconform_iptables::parse_str;
+use kpconform_iptables::Probability;
 use kpconform_suite::invariants::{catalogue, check, detect_profile, Profile, Violation};
-use kpconform_suite::iptables::parse_str;
-use kpconform_suite::probability::Probability;
 
 fn outputs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30/outputs")
+    kpconform_golden::recordings().join("kube-proxy-v1.30/outputs")
 }
 
 fn recordings() -> Vec<(String, String)> {
@@ -25,7 +25,7 @@ fn recordings() -> Vec<(String, String)> {
         })
         .collect();
     out.sort();
-    assert_eq!(out.len(), 44, "expected the 44 shared recordings");
+    assert_eq!(out.len(), 44, "expected the 44 kube-proxy v1.30 recordings");
     out
 }
 

@@ -7,19 +7,19 @@ use std::path::{Path, PathBuf};
 
 use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
-use kpconform_suite::iptables::model::Protocol;
-use kpconform_suite::iptables::parse_str;
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::parse_str;
+use kpconform_iptables::SourceFile;
+use kpconform_iptables::{Distribution, Packet, Tracer, Verdict};
 use kpconform_suite::oracle::{Oracle, Prediction};
 use kpconform_suite::scenario::{discover, FlowSource, GeneratorInput, Object, Scenario};
-use kpconform_suite::source::SourceFile;
-use kpconform_suite::trace::{Distribution, Packet, Tracer, Verdict};
 
 fn tolerance() -> BigDecimal {
     BigDecimal::new(1.into(), 6)
 }
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kube-proxy-v1.30")
+fn recordings() -> PathBuf {
+    kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn golden_flows_and_oracle_agree_on_every_golden_scenario() {
                 Oracle::new(&input)
             });
             let result = oracle
-                .predict(&Packet::from_flow(flow))
+                .predict(&flow.packet())
                 .map_err(|e| e.to_string())
                 .and_then(|p| {
                     p.check_expect(&flow.expect, &flow.tolerance)
@@ -267,7 +267,7 @@ fn compare_probes(
 
 #[test]
 fn traced_recordings_equal_the_oracle_on_every_probe() {
-    let dir = shared();
+    let dir = recordings();
     let mut names: Vec<String> = std::fs::read_dir(dir.join("inputs"))
         .expect("recorded inputs")
         .map(|e| e.expect("entry").path())

@@ -5,9 +5,9 @@
 
 use anyhow::{anyhow, Result};
 use bigdecimal::BigDecimal;
+use kpconform_iptables::Tracer;
 use kpconform_suite::oracle::{Oracle, OracleError};
 use kpconform_suite::scenario::{parse_objects, GeneratorInput, NodeConfig};
-use kpconform_suite::trace::Tracer;
 
 use super::lint::{report_violations, resolve_profile};
 use super::Outcome;

@@ -1,8 +1,8 @@
 //! `kpconform corpus`: what the scenario corpus covers.
 
 use anyhow::{bail, Context, Result};
+use kpconform_harness::Corpus;
 use kpconform_suite::coverage;
-use kpconform_suite::harness::Corpus;
 use kpconform_suite::scenario::Scenario;
 
 use super::Outcome;

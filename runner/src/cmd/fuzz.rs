@@ -6,9 +6,9 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
-use kpconform_suite::arbitrary::properties::{self, Finding};
-use kpconform_suite::arbitrary::Case;
-use kpconform_suite::generator::{Command, FnGenerator, Generator};
+use kpconform_harness::{Command, FnGenerator, Generator};
+use kpconform_selftest::arbitrary::properties::{self, Finding};
+use kpconform_selftest::arbitrary::Case;
 
 use super::Outcome;
 use crate::cli::FuzzArgs;

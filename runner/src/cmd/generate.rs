@@ -5,8 +5,8 @@
 use std::io::Read;
 
 use anyhow::{anyhow, Context, Result};
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
-use kpconform_suite::source::SourceFile;
 
 use super::Outcome;
 use crate::cli::GenerateArgs;

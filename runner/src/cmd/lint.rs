@@ -1,9 +1,9 @@
 //! `kpconform lint`: the invariants of a rule set, without a scenario.
 
 use anyhow::Result;
+use kpconform_iptables::model::RuleSet;
+use kpconform_iptables::SourceFile;
 use kpconform_suite::invariants::{self, Profile};
-use kpconform_suite::iptables::model::RuleSet;
-use kpconform_suite::source::SourceFile;
 
 use super::Outcome;
 use crate::cli::{LintArgs, ProfileArg};

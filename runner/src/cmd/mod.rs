@@ -64,9 +64,9 @@ pub(crate) type LoadErrors = Vec<(String, kpconform_suite::scenario::ScenarioErr
 pub(crate) fn select_cases(
     dir: &std::path::Path,
     filters: &[String],
-) -> Result<(Vec<kpconform_suite::harness::Case>, LoadErrors)> {
+) -> Result<(Vec<kpconform_harness::Case>, LoadErrors)> {
     use anyhow::{bail, Context};
-    let corpus = kpconform_suite::harness::Corpus::load(dir)
+    let corpus = kpconform_harness::Corpus::load(dir)
         .with_context(|| format!("reading scenarios from {}", dir.display()))?;
     let cases: Vec<_> = corpus
         .cases()

@@ -10,9 +10,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use kpconform_suite::generator::{FnGenerator, Generator};
-use kpconform_suite::harness::Case;
-use kpconform_suite::mutants::{
+use kpconform_harness::Case;
+use kpconform_harness::{FnGenerator, Generator};
+use kpconform_selftest::mutants::{
     catalogue, self_test, tally, CaseResult, MutantTally, SetupError, TallyVerdict,
 };
 use kpconform_suite::scenario::ScenarioError;

@@ -1,9 +1,9 @@
 //! `kpconform new-scenario`: a scenario skeleton from `kubectl get -o yaml` output.
 
 use anyhow::{anyhow, bail, Result};
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::{parse_objects, Scenario};
 use kpconform_suite::skeleton::{skeleton, Options};
-use kpconform_suite::source::SourceFile;
 
 use super::Outcome;
 use crate::cli::{parse_node_spec, NewScenarioArgs};

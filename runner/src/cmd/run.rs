@@ -6,8 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use kpconform_suite::generator::{Command, FnGenerator, Generator, RecordedDir};
-use kpconform_suite::harness::{evaluate, Case, Evaluation, Snapshots};
+use kpconform_harness::{evaluate, Case, Evaluation, Snapshots};
+use kpconform_harness::{Command, FnGenerator, Generator, RecordedDir};
 
 use super::Outcome;
 use crate::cli::{FormatArg, RunArgs};

@@ -2,8 +2,8 @@
 
 use anyhow::{anyhow, Result};
 use ipnet::Ipv4Net;
+use kpconform_iptables::{format_probability, Action, Packet, Tracer, Verdict};
 use kpconform_suite::scenario::FlowSource;
-use kpconform_suite::trace::{format_probability, Action, Packet, Tracer, Verdict};
 
 use super::Outcome;
 use crate::cli::{parse_destination, TraceArgs};

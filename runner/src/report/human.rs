@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use kpconform_suite::harness::{Evaluation, Status};
+use kpconform_harness::{Evaluation, Status};
 
 use super::RunReport;
 

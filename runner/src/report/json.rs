@@ -11,7 +11,7 @@
 //!                   "message": "..."}]}
 //! ```
 
-use kpconform_suite::harness::{Evaluation, SnapshotCheck, Status};
+use kpconform_harness::{Evaluation, SnapshotCheck, Status};
 use serde::Serialize;
 
 use super::RunReport;

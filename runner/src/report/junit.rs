@@ -5,7 +5,7 @@
 //! error cases and scenarios that did not load are `<error>`s; the message
 //! is the one-line summary, the body the full explanation.
 
-use kpconform_suite::harness::{Evaluation, Status};
+use kpconform_harness::{Evaluation, Status};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::RunReport;

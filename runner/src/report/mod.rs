@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kpconform_suite::harness::{Evaluation, Status};
+use kpconform_harness::{Evaluation, Status};
 use kpconform_suite::scenario::ScenarioError;
 
 mod human;
@@ -59,10 +59,10 @@ impl RunReport {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use kpconform_suite::generator::FnGenerator;
-    use kpconform_suite::harness::evaluate;
+    use kpconform_harness::evaluate;
+    use kpconform_harness::FnGenerator;
+    use kpconform_iptables::SourceFile;
     use kpconform_suite::scenario::Scenario;
-    use kpconform_suite::source::SourceFile;
 
     const SCENARIO: &str = "
 cluster:
@@ -78,8 +78,8 @@ flows:
         let scenario = Scenario::from_source(&SourceFile::new("s.yaml", SCENARIO), "g/s").unwrap();
         let run = |text: &'static str| {
             let generator = FnGenerator::new("gen", move |_| match text {
-                "fail" => Err(kpconform_suite::generator::GeneratorError::new(
-                    kpconform_suite::generator::GeneratorErrorKind::Failed,
+                "fail" => Err(kpconform_harness::GeneratorError::new(
+                    kpconform_harness::GeneratorErrorKind::Failed,
                     "generator `gen` exited with exit status: 1",
                 )),
                 t => Ok(t.to_string()),

@@ -1,7 +1,7 @@
 //! End-to-end tests of the `kpconform` binary: one integration-test target,
 //! one module per subcommand. Every test runs the built binary from the
 //! workspace root on the golden corpus (filtered, to stay fast) and the
-//! shared kube-proxy recordings.
+//! kube-proxy recordings in `golden/recordings/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,12 +30,9 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The kube-proxy v1.30 recordings (`$KPCONFORM_RECORDINGS`, or beside the repository).
+/// The kube-proxy v1.30 recordings.
 fn recordings() -> PathBuf {
-    match std::env::var_os("KPCONFORM_RECORDINGS") {
-        Some(dir) => PathBuf::from(dir),
-        None => root().join("../shared/kube-proxy-v1.30"),
-    }
+    kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
 /// Runs `kpconform ARGS` in the workspace root with `stdin` as input.

@@ -1,8 +1,8 @@
 //! `kpconform run`: every kind of generator, every report format, every exit code.
 
-use kpconform_suite::harness::Corpus;
+use kpconform_harness::Corpus;
+use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
-use kpconform_suite::source::SourceFile;
 use serde_json::Value;
 
 use super::*;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Context, Report};
-use crate::iptables::model::{Chain, ChainName, Rule, Table, TableName, Target};
+use kpconform_iptables::model::{Chain, ChainName, Rule, Table, TableName, Target};
 
 /// The kernel's chain name limit: `XT_EXTENSION_MAXNAMELEN` is 29 bytes
 /// including the terminating NUL.

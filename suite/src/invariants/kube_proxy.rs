@@ -3,7 +3,7 @@
 //! per-service chains are in [`dispatch`].
 
 use super::{Context, Report, TableIndex};
-use crate::iptables::model::{
+use kpconform_iptables::model::{
     BuiltinChain, Chain, ChainName, MarkMatch, Match, Rule, TableName, Target,
 };
 

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use kpconform_suite::invariants::{check, detect_profile, Profile};
-//! use kpconform_suite::iptables::parse_str;
+//! use kpconform_iptables::parse_str;
 //!
 //! let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j KUBE-FIREWALL\nCOMMIT\n";
 //! let rules = parse_str(dump).expect("valid dump");
@@ -23,8 +23,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::iptables::model::{Chain, ChainName, RuleSet, Table, TableName};
-use crate::source::Span;
+use kpconform_iptables::model::{Chain, ChainName, RuleSet, Table, TableName};
+use kpconform_iptables::Span;
 
 mod generic;
 mod kube_proxy;

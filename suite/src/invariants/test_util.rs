@@ -1,11 +1,11 @@
 //! Helpers for the invariants' unit tests.
 
 use super::{catalogue, Context, Report, Violation};
-use crate::iptables::model::RuleSet;
+use kpconform_iptables::model::RuleSet;
 
 /// Parses a snippet in strict mode, failing the test on a parse error.
 pub(super) fn parsed(text: &str) -> RuleSet {
-    match crate::iptables::parse_str(text) {
+    match kpconform_iptables::parse_str(text) {
         Ok(rules) => rules,
         Err(errors) => panic!("snippet does not parse: {errors:?}\n{text}"),
     }

@@ -9,7 +9,7 @@ use bigdecimal::BigDecimal;
 
 use super::Prediction;
 use crate::scenario::Expect;
-use crate::trace::{format_probability, Distribution, Packet, Verdict};
+use kpconform_iptables::{format_probability, Distribution, Packet, Verdict};
 
 type Key = (Verdict, SocketAddrV4, bool);
 

@@ -10,7 +10,7 @@ use super::endpoints::{categorize, Usable};
 use super::model::{Endpoint, ServicePort};
 use super::{Oracle, OracleError, Prediction};
 use crate::scenario::FlowSource;
-use crate::trace::{Packet, Verdict};
+use kpconform_iptables::{Packet, Verdict};
 
 /// Decimal places kept for `1/n` (as for fractions written in scenarios).
 const SCALE: i64 = 30;

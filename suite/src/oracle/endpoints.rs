@@ -75,7 +75,7 @@ pub(crate) fn categorize<'a>(port: &'a ServicePort, zone: Option<&str>) -> Usabl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::model::Protocol;
+    use kpconform_iptables::model::Protocol;
     use std::collections::BTreeSet;
 
     fn ep(ip: &str, local: bool, (ready, serving, terminating): (bool, bool, bool)) -> Endpoint {

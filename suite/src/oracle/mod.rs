@@ -5,11 +5,11 @@
 //! fuzzers and `kpconform fuzz` compare `trace(generator(state))` with it.
 //!
 //! ```
-//! use kpconform_suite::iptables::model::Protocol;
+//! use kpconform_iptables::model::Protocol;
 //! use kpconform_suite::oracle::Oracle;
 //! use kpconform_suite::scenario::{FlowSource, GeneratorInput};
-//! use kpconform_suite::source::SourceFile;
-//! use kpconform_suite::trace::{Packet, Verdict};
+//! use kpconform_iptables::SourceFile;
+//! use kpconform_iptables::{Packet, Verdict};
 //!
 //! let input = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", "
 //! node: {name: node-a, addresses: [192.168.0.10], clusterCIDR: 10.64.0.0/16}
@@ -139,7 +139,7 @@ use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 
 use crate::scenario::GeneratorInput;
-use crate::trace::{Packet, Verdict};
+use kpconform_iptables::{Packet, Verdict};
 
 mod compare;
 mod decide;
@@ -172,7 +172,7 @@ pub struct Prediction {
     /// The packet.
     pub packet: Packet,
     /// Probability per (verdict, destination after DNAT, masqueraded), in
-    /// the terms of [`crate::trace::Distribution::summary`]; they sum to 1.
+    /// the terms of [`kpconform_iptables::Distribution::summary`]; they sum to 1.
     pub outcomes: BTreeMap<(Verdict, SocketAddrV4, bool), BigDecimal>,
     /// Session affinity applies: a second connection from the same client
     /// reaches the first one's endpoint.
@@ -182,8 +182,9 @@ pub struct Prediction {
 }
 
 /// Why the oracle cannot answer.
+// Exhaustive on purpose: the fuzz properties match every kind, so that a new
+// one must be decided there rather than silently skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum OracleError {
     /// The node has no address, so node-sent packets have no source.
     NoNodeAddress,
@@ -306,7 +307,7 @@ impl fmt::Display for Prediction {
                 f,
                 "  {verdict} {dst}{}  p={}",
                 if *masq { " masquerade" } else { "" },
-                crate::trace::format_probability(p)
+                kpconform_iptables::format_probability(p)
             )?;
         }
         if self.sticky {

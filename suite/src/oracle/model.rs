@@ -9,8 +9,8 @@ use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::iptables::model::Protocol;
 use crate::scenario::Object;
+use kpconform_iptables::model::Protocol;
 
 /// Services and slices with this label belong to another service proxy.
 pub(crate) const LABEL_PROXY_NAME: &str = "service.kubernetes.io/service-proxy-name";

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Oracle;
-use crate::iptables::model::Protocol;
 use crate::scenario::FlowSource;
-use crate::trace::Packet;
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::Packet;
 
 /// Outside clients used when nothing better is known (TEST-NET addresses).
 const OUTSIDE: [Ipv4Addr; 2] = [

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use bigdecimal::BigDecimal;
 
 use super::*;
-use crate::iptables::model::Protocol;
 use crate::scenario::{Expect, FlowSource};
-use crate::source::SourceFile;
-use crate::trace::{format_probability, Distribution};
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::SourceFile;
+use kpconform_iptables::{format_probability, Distribution};
 
 const NODE: &str =
     "name: node-a, addresses: [192.168.0.10, 172.16.5.10], clusterCIDR: 10.64.0.0/16";

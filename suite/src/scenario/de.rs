@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 use super::error::{did_you_mean, index_path, key_path, ErrorKind, Problem};
 use super::yaml::{parse_int, Node, Resolved, Value};
-use crate::source::Span;
+use kpconform_iptables::Span;
 
 /// Deserializes `T` from `node`, refusing keys that `T` does not know.
 pub(crate) fn from_node<T: de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, Problem> {

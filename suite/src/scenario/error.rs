@@ -1,6 +1,6 @@
 //! Errors for scenario and generator-input files.
 
-use crate::source::{SourceFile, Span};
+use kpconform_iptables::{SourceFile, Span};
 
 /// What kind of problem a [`ScenarioError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

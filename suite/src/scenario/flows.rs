@@ -10,8 +10,8 @@ use super::error::{did_you_mean, key_path, ErrorKind, Problem};
 use super::fields::{boolean, ipv4, mapping, sequence, text, At, Fields};
 use super::yaml::{is_decimal, Resolved};
 use super::{Destination, Expect, Flow, FlowSource, NodeSpec};
-use crate::iptables::model::Protocol;
-use crate::trace::Verdict;
+use kpconform_iptables::model::Protocol;
+use kpconform_iptables::Verdict;
 
 const FLOW_KEYS: [&str; 6] = ["name", "node", "from", "to", "expect", "tolerance"];
 const EXPECT_KEYS: [&str; 4] = ["endpoints", "verdict", "masquerade", "sticky"];

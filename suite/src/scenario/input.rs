@@ -7,7 +7,7 @@ use super::fields::{address, boolean, cidr, integer, list, text, At, Field, Fiel
 use super::objects::read_objects;
 use super::yaml::{parse_documents, Node};
 use super::{GeneratorInput, NodeConfig};
-use crate::source::SourceFile;
+use kpconform_iptables::SourceFile;
 
 /// kube-proxy's settings shared by a scenario's `cluster:` and an input's `node:`.
 pub(crate) struct Settings {
@@ -82,7 +82,7 @@ pub(crate) fn single_document(text: &str, what: &str) -> Result<Node, Problem> {
     documents.pop().ok_or_else(|| {
         Problem::new(
             ErrorKind::MissingKey,
-            crate::source::Span::new(0, 0, 1),
+            kpconform_iptables::Span::new(0, 0, 1),
             "",
             format!("empty file: expected a {what}"),
         )

@@ -10,7 +10,7 @@ use super::flows::read_flows;
 use super::input::{node_addresses, settings, single_document, SETTINGS_KEYS};
 use super::objects::{read_objects, Located};
 use super::{Cluster, GeneratorInput, NodeConfig, NodeSpec, Object, Scenario};
-use crate::source::SourceFile;
+use kpconform_iptables::SourceFile;
 
 impl Scenario {
     /// Reads a scenario from `source`, giving it the id `id`.

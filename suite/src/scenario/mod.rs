@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use kpconform_suite::scenario::{GeneratorInput, Scenario};
-//! use kpconform_suite::source::SourceFile;
+//! use kpconform_iptables::SourceFile;
 //!
 //! let text = "
 //! cluster:
@@ -30,16 +30,16 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
 use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::iptables::model::Protocol;
-use crate::source::Span;
-use crate::trace::Verdict;
+use kpconform_iptables::Span;
+pub use kpconform_iptables::{Destination, FlowSource};
+use kpconform_iptables::{Packet, Verdict};
 
 mod de;
 mod error;
@@ -106,24 +106,6 @@ pub enum Object {
     Node(Box<Node>),
 }
 
-/// The source of a flow's first packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowSource {
-    /// Arrives from the network (a remote client, or a pod through the node's bridge).
-    Ip(Ipv4Addr),
-    /// Sent by the node itself, from its first address.
-    Node,
-}
-
-/// Where a flow is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Destination {
-    /// Destination address.
-    pub addr: SocketAddrV4,
-    /// Protocol.
-    pub protocol: Protocol,
-}
-
 /// One flow: a first packet of a new connection and what must happen to it.
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -141,6 +123,16 @@ pub struct Flow {
     pub tolerance: BigDecimal,
     /// Where the flow was written in the scenario file.
     pub span: Span,
+}
+
+impl Flow {
+    /// The first packet this flow sends.
+    pub fn packet(&self) -> Packet {
+        Packet {
+            from: self.from,
+            to: self.to,
+        }
+    }
 }
 
 /// A flow's expectations (contract §3). Unset keys are not checked.

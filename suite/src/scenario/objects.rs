@@ -8,7 +8,7 @@ use super::error::{index_path, key_path, ErrorKind, Problem, ScenarioError};
 use super::fields::{mapping, sequence, text, At, Fields};
 use super::yaml::{parse_documents, Node, Value};
 use super::Object;
-use crate::source::{SourceFile, Span};
+use kpconform_iptables::{SourceFile, Span};
 
 const ACCEPTED: &str =
     "objects may be v1 Service, discovery.k8s.io/v1 EndpointSlice, v1 Node, or a v1 List of them";

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 
 use super::*;
-use crate::source::SourceFile;
+use kpconform_iptables::SourceFile;
 
 /// The example of contract §1, verbatim.
 const EXAMPLE: &str = r#"description: NodePort, externalTrafficPolicy Local; only node-a hosts an endpoint.
@@ -132,7 +132,7 @@ fn contract_example_reads_with_its_values() {
         f.to.addr,
         SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 30080)
     );
-    assert_eq!(f.to.protocol, crate::iptables::model::Protocol::Tcp);
+    assert_eq!(f.to.protocol, kpconform_iptables::model::Protocol::Tcp);
     let endpoints = f.expect.endpoints.as_ref().expect("endpoints");
     let ep = SocketAddrV4::from_str("10.64.1.5:8080").expect("addr");
     assert_eq!(endpoints.get(&ep), Some(&BigDecimal::from(1)));
@@ -141,7 +141,7 @@ fn contract_example_reads_with_its_values() {
     assert_eq!(f.tolerance, BigDecimal::from_str("0.000001").expect("1e-6"));
     assert_eq!(f.span.line, 36);
     let g = &s.flows[1];
-    assert_eq!(g.expect.verdict, Some(crate::trace::Verdict::Drop));
+    assert_eq!(g.expect.verdict, Some(kpconform_iptables::Verdict::Drop));
     assert_eq!(g.expect.endpoints, None);
 }
 

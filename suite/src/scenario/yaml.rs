@@ -12,7 +12,7 @@ use serde_saphyr::granit_parser::{
 };
 
 use super::error::{ErrorKind, Problem};
-use crate::source::Span;
+use kpconform_iptables::Span;
 
 /// Aliases can expand a small file exponentially ("billion laughs"); no real
 /// scenario comes anywhere near this many nodes.

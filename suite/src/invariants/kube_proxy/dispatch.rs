@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use bigdecimal::{BigDecimal, One, RoundingMode, Zero};
 
 use super::{Context, Report, KUBE_MARK_MASQ};
-use crate::iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
+use kpconform_iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
 
 const SERVICE_CHAINS: &[&str] = &["KUBE-SVC-", "KUBE-SVL-"];
 const SEP_PREFIX: &str = "KUBE-SEP-";
@@ -86,7 +86,7 @@ pub(in crate::invariants) fn affinity_before_dispatch(cx: &Context<'_>, r: &mut 
         };
         for rule in &chain.rules[first + 1..] {
             let rcheck = rule.matches.iter().any(|m| {
-                matches!(m, Match::Recent(rc) if rc.action == crate::iptables::model::RecentAction::Rcheck)
+                matches!(m, Match::Recent(rc) if rc.action == kpconform_iptables::model::RecentAction::Rcheck)
             });
             if rcheck {
                 r.in_chain(

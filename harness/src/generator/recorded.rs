@@ -1,0 +1,124 @@
+//! Recorded rules: `DIR/<scenario-id>/<node>.rules`, captured elsewhere.
+
+use std::path::{Path, PathBuf};
+
+use super::{Generator, GeneratorError, GeneratorErrorKind, Request};
+
+/// A directory of recorded outputs.
+#[derive(Debug, Clone)]
+pub struct RecordedDir {
+    root: PathBuf,
+    name: String,
+}
+
+impl RecordedDir {
+    /// Reads rules from `root`; the generator is named after the directory.
+    pub fn new(root: impl Into<PathBuf>) -> RecordedDir {
+        let root = root.into();
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "recorded".into());
+        RecordedDir { root, name }
+    }
+
+    /// Names the generator (snapshot directory) instead of the directory's name.
+    pub fn with_name(mut self, name: impl Into<String>) -> RecordedDir {
+        self.name = name.into();
+        self
+    }
+
+    /// Where the rules for one (scenario, node) are expected.
+    pub fn path(&self, scenario: &str, node: &str) -> PathBuf {
+        self.root.join(scenario).join(format!("{node}.rules"))
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Generator for RecordedDir {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn generate(&self, request: &Request<'_>) -> Result<String, GeneratorError> {
+        let path = self.path(request.scenario, request.node);
+        match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                GeneratorError::new(
+                    GeneratorErrorKind::Failed,
+                    format!(
+                        "{}: not UTF-8 text (byte {})",
+                        path.display(),
+                        e.utf8_error().valid_up_to()
+                    ),
+                )
+            }),
+            Err(e) => Err(GeneratorError::new(
+                GeneratorErrorKind::Unavailable,
+                format!("no recorded rules at {}: {e}", path.display()),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kpconform_suite::scenario::{GeneratorInput, NodeConfig};
+
+    fn input() -> GeneratorInput {
+        GeneratorInput {
+            node: NodeConfig {
+                name: "node-a".into(),
+                addresses: vec!["192.168.0.10/32".parse().unwrap()],
+                cluster_cidr: None,
+                masquerade_all: false,
+                masquerade_bit: 14,
+                node_port_addresses: vec![],
+            },
+            objects: vec![],
+        }
+    }
+
+    #[test]
+    fn reads_scenario_id_directories_and_names_itself_after_the_root() {
+        let root = std::env::temp_dir().join(format!("kpconform-recorded-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("nodeport/etp-local")).unwrap();
+        std::fs::write(
+            root.join("nodeport/etp-local/node-a.rules"),
+            "*nat\nCOMMIT\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("nodeport/etp-local/node-b.rules"), b"\xff\xfe").unwrap();
+        let dir = RecordedDir::new(&root);
+        assert_eq!(dir.name(), root.file_name().unwrap().to_str().unwrap());
+        assert_eq!(dir.clone().with_name("ci").name(), "ci");
+        let input = input();
+        let request = |scenario, node| Request {
+            scenario,
+            node,
+            input: &input,
+        };
+        assert_eq!(
+            dir.generate(&request("nodeport/etp-local", "node-a"))
+                .unwrap(),
+            "*nat\nCOMMIT\n"
+        );
+        let e = dir
+            .generate(&request("nodeport/etp-local", "node-b"))
+            .unwrap_err();
+        assert_eq!(e.kind, GeneratorErrorKind::Failed);
+        assert!(e.message.contains("not UTF-8"), "{}", e.message);
+        let e = dir
+            .generate(&request("nodeport/etp-local", "node-c"))
+            .unwrap_err();
+        assert_eq!(e.kind, GeneratorErrorKind::Unavailable);
+        assert!(e.message.contains("node-c.rules"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

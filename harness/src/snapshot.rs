@@ -1,0 +1,377 @@
+//! Snapshots (contract §4): one insta `.snap` file per (scenario, node) at
+//! `<root>/<generator>/<scenario-id>@<node>.snap`, holding the generator's
+//! output after [`normalize`](kpconform_iptables::normalize).
+//!
+//! Two ways to compare, one file format:
+//! - [`Snapshots::read_only`] (`kpconform run --snapshots DIR`): compare and
+//!   report, never write.
+//! - [`Snapshots::insta`] (the `cargo test` harness): the assertion goes
+//!   through insta, so `INSTA_UPDATE`, `CI`, `INSTA_FORCE_PASS` and
+//!   `cargo insta review` behave as they do for any insta test (a mismatch
+//!   leaves a `.snap.new` beside the snapshot unless CI). insta's panic is
+//!   caught and becomes [`SnapshotCheck::Changed`], with the diff computed here.
+//!
+//! insta would flatten the `/` of a scenario id into `__`; the scenario's
+//! directories are kept by pointing insta's snapshot path at
+//! `<root>/<generator>/<id's directory>` and naming the snapshot
+//! `<id's last part>@<node>`.
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// Where snapshots live and how they are compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshots {
+    root: PathBuf,
+    insta: bool,
+}
+
+/// What comparing one snapshot found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotCheck {
+    /// Snapshots were not asked for, or there was no output to compare.
+    NotChecked,
+    /// The output equals the snapshot.
+    Matched,
+    /// The output differed and insta let the assertion pass: it wrote the
+    /// snapshot in place (`INSTA_UPDATE=always`), or it was told to pass and
+    /// left a `.snap.new` for review (`INSTA_FORCE_PASS`, `cargo insta test`).
+    Accepted {
+        /// The snapshot file.
+        path: PathBuf,
+        /// The `.snap.new` left for review, when the snapshot was not written.
+        pending: Option<PathBuf>,
+    },
+    /// The output differs from the snapshot, or there is no snapshot yet.
+    Changed {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Whether the snapshot file did not exist.
+        missing: bool,
+        /// Unified diff from the snapshot to the new output.
+        diff: String,
+        /// The `.snap.new` file insta left for `cargo insta review`, if any.
+        pending: Option<PathBuf>,
+    },
+    /// The snapshot file exists but cannot be read, or the names would not
+    /// make a file inside the snapshot directory.
+    Unreadable {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Snapshots {
+    /// Compares against `root` without ever writing (the CLI).
+    pub fn read_only(root: impl Into<PathBuf>) -> Snapshots {
+        Snapshots {
+            root: absolute(root.into()),
+            insta: false,
+        }
+    }
+
+    /// Compares through insta's assertion, which writes `.snap.new` files
+    /// (or, with `INSTA_UPDATE=always`, the snapshots) as insta does.
+    pub fn insta(root: impl Into<PathBuf>) -> Snapshots {
+        Snapshots {
+            root: absolute(root.into()),
+            insta: true,
+        }
+    }
+
+    /// The directory holding every generator's snapshots.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The snapshot file of one (generator, scenario, node).
+    pub fn path(&self, generator: &str, scenario: &str, node: &str) -> PathBuf {
+        let (dir, name) = self.location(generator, scenario, node);
+        dir.join(format!("{name}.snap"))
+    }
+
+    fn location(&self, generator: &str, scenario: &str, node: &str) -> (PathBuf, String) {
+        let mut dir = self.root.join(generator);
+        let mut parts: Vec<&str> = scenario.split('/').filter(|p| !p.is_empty()).collect();
+        let last = parts.pop().unwrap_or("scenario");
+        for part in parts {
+            dir.push(part);
+        }
+        (dir, format!("{last}@{node}"))
+    }
+
+    /// Compares `normalized` (already normalized output) with the snapshot.
+    pub fn check(
+        &self,
+        generator: &str,
+        scenario: &str,
+        node: &str,
+        normalized: &str,
+    ) -> SnapshotCheck {
+        let (dir, name) = self.location(generator, scenario, node);
+        let path = dir.join(format!("{name}.snap"));
+        if let Some(bad) = [generator, scenario, node]
+            .into_iter()
+            .find(|n| !safe_name(n))
+        {
+            return SnapshotCheck::Unreadable {
+                message: format!("`{bad}` cannot name a file below {}", self.root.display()),
+                path,
+            };
+        }
+        // Read before insta runs: with INSTA_UPDATE=always it overwrites.
+        let old = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(snapshot_contents(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return SnapshotCheck::Unreadable {
+                    message: e.to_string(),
+                    path,
+                }
+            }
+        };
+        let same = old.as_deref().map(comparable) == Some(comparable(normalized));
+        if !self.insta {
+            return if same {
+                SnapshotCheck::Matched
+            } else {
+                changed(path, old.as_deref(), normalized, None)
+            };
+        }
+        let passed = insta_assert(&dir, &name, scenario, node, generator, normalized);
+        let new = path.with_extension("snap.new");
+        let pending = new.is_file().then_some(new);
+        match (passed, same) {
+            (true, true) => SnapshotCheck::Matched,
+            (true, false) => SnapshotCheck::Accepted { path, pending },
+            (false, _) => changed(path, old.as_deref(), normalized, pending),
+        }
+    }
+}
+
+/// Names come from scenario files and the command line: a `..` part or a
+/// `/` in a node name must not make insta write outside the snapshot root.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty() && name.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
+fn changed(path: PathBuf, old: Option<&str>, new: &str, pending: Option<PathBuf>) -> SnapshotCheck {
+    let old_text = old.map(comparable).unwrap_or_default();
+    let new_text = comparable(new);
+    let diff = similar::TextDiff::from_lines(&old_text, &new_text)
+        .unified_diff()
+        .context_radius(3)
+        .header("snapshot", "new output")
+        .to_string();
+    SnapshotCheck::Changed {
+        path,
+        missing: old.is_none(),
+        diff,
+        pending,
+    }
+}
+
+/// Makes a relative root absolute, so that insta (which resolves relative
+/// snapshot paths against the asserting source file) writes where we read.
+/// Reports name the snapshot files, so an existing root is canonicalized
+/// (`crate/../golden` reads badly).
+fn absolute(root: PathBuf) -> PathBuf {
+    if let Ok(canonical) = root.canonicalize() {
+        return canonical;
+    }
+    if root.is_absolute() {
+        return root;
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => cwd.join(root),
+        Err(_) => root,
+    }
+}
+
+/// The contents of an insta `.snap` file: everything after the `---`
+/// metadata block (a file without one is all contents).
+fn snapshot_contents(text: &str) -> String {
+    let mut lines = text.lines();
+    if lines.next().map(str::trim_end) == Some("---") {
+        let header_end = text
+            .lines()
+            .skip(1)
+            .position(|l| l.trim_end() == "---")
+            .map(|i| i + 2);
+        if let Some(skip) = header_end {
+            return text.lines().skip(skip).collect::<Vec<_>>().join("\n");
+        }
+    }
+    text.to_string()
+}
+
+/// Text as insta compares it: trailing whitespace trimmed, CRLF as LF, and
+/// one final newline so that diffs end cleanly.
+fn comparable(text: &str) -> String {
+    let mut out = text.trim_end().replace("\r\n", "\n");
+    out.push('\n');
+    out
+}
+
+thread_local! {
+    /// Set while an insta assertion runs on this thread: its panic is an
+    /// expected "changed" result, not a crash to print.
+    static QUIET_PANIC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs (once per process) a panic hook that stays silent for panics
+/// raised while [`QUIET_PANIC`] is set and defers to the previous hook
+/// otherwise.
+fn quiet_insta_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANIC.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs insta's assertion; `true` when it passed (or insta accepted the
+/// new value).
+fn insta_assert(
+    dir: &Path,
+    name: &str,
+    scenario: &str,
+    node: &str,
+    generator: &str,
+    normalized: &str,
+) -> bool {
+    quiet_insta_panics();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(dir);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!(
+        "{generator}: rules for {scenario}@{node}, normalized"
+    ));
+    QUIET_PANIC.with(|q| q.set(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name, normalized));
+    }));
+    QUIET_PANIC.with(|q| q.set(false));
+    result.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("kpconform-snapshot-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn scenario_directories_are_kept() {
+        let s = Snapshots::read_only("/snap");
+        assert_eq!(
+            s.path("reference", "nodeport/etp-local", "node-a"),
+            PathBuf::from("/snap/reference/nodeport/etp-local@node-a.snap")
+        );
+        assert_eq!(
+            s.path("gen", "flat", "n"),
+            PathBuf::from("/snap/gen/flat@n.snap")
+        );
+    }
+
+    #[test]
+    fn names_cannot_escape_the_root() {
+        let root = temp_dir("escape");
+        let s = Snapshots::insta(&root);
+        for (generator, scenario, node) in [
+            ("g", "a/../../b", "n"),
+            ("..", "a", "n"),
+            ("g", "a", "../n"),
+            ("g", "/abs", "n"),
+        ] {
+            assert!(
+                matches!(
+                    s.check(generator, scenario, node, "x"),
+                    SnapshotCheck::Unreadable { .. }
+                ),
+                "{generator} {scenario} {node}"
+            );
+        }
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn contents_skip_insta_metadata() {
+        let text = "---\nsource: x.rs\ndescription: d\n---\n*nat\nCOMMIT\n";
+        assert_eq!(snapshot_contents(text), "*nat\nCOMMIT");
+        assert_eq!(snapshot_contents("*nat\n"), "*nat\n");
+        assert_eq!(comparable("a\r\nb\n\n"), "a\nb\n");
+    }
+
+    #[test]
+    fn read_only_compares_without_writing() {
+        let root = temp_dir("ro");
+        let s = Snapshots::read_only(&root);
+        match s.check("g", "a/b", "n", "*nat\nCOMMIT\n") {
+            SnapshotCheck::Changed {
+                missing: true,
+                diff,
+                pending: None,
+                ..
+            } => assert!(diff.contains("+*nat"), "{diff}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!root.exists(), "a read-only check wrote files");
+
+        let path = s.path("g", "a/b", "n");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "---\nsource: x\n---\n*nat\nCOMMIT\n").unwrap();
+        assert_eq!(
+            s.check("g", "a/b", "n", "*nat\nCOMMIT\n"),
+            SnapshotCheck::Matched
+        );
+        match s.check("g", "a/b", "n", "*nat\n-A X -j ACCEPT\nCOMMIT\n") {
+            SnapshotCheck::Changed {
+                missing: false,
+                diff,
+                ..
+            } => assert!(diff.contains("+-A X -j ACCEPT"), "{diff}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn insta_mode_turns_the_failed_assertion_into_changed() {
+        let root = temp_dir("insta");
+        let s = Snapshots::insta(&root);
+        let path = s.path("g", "a/b", "n");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "---\nsource: x\n---\n*nat\nCOMMIT\n").unwrap();
+        assert_eq!(
+            s.check("g", "a/b", "n", "*nat\nCOMMIT\n"),
+            SnapshotCheck::Matched
+        );
+        // insta's panic must not escape; what it writes depends on
+        // INSTA_UPDATE / CI / INSTA_FORCE_PASS of the environment.
+        match s.check("g", "a/b", "n", "*raw\nCOMMIT\n") {
+            SnapshotCheck::Changed { diff, missing, .. } => {
+                assert!(!missing);
+                assert!(diff.contains("-*nat\n+*raw\n"), "{diff}");
+            }
+            SnapshotCheck::Accepted { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

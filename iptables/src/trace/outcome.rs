@@ -1,0 +1,509 @@
+//! What a trace produces: outcomes with exact probabilities and the walk
+//! that led to each, and their compact one-line rendering.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::num::NonZeroU64;
+
+use bigdecimal::{BigDecimal, RoundingMode};
+
+use crate::model::{BuiltinChain, ChainName, MarkOp, Policy, TableName};
+
+use super::recent::RecentState;
+use super::Verdict;
+
+/// Every way a packet can go, with its probability (they sum to exactly 1).
+#[derive(Debug, Clone, Default)]
+pub struct Distribution {
+    /// The outcomes in exploration order (a statistic rule's matching branch
+    /// before its falling-through one).
+    pub outcomes: Vec<Outcome>,
+}
+
+/// One path: where its mass ends and how it got there.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Accepted, dropped or rejected.
+    pub verdict: Verdict,
+    /// The destination after DNAT (the original one if there was none).
+    pub destination: SocketAddrV4,
+    /// Whether a MASQUERADE or SNAT target applied.
+    pub masquerade: bool,
+    /// The exact probability of this path.
+    pub probability: BigDecimal,
+    /// The rules that did something, in order.
+    pub walk: Vec<Step>,
+    /// The `-m recent` lists after this path, for tracing a next connection.
+    pub recent: RecentState,
+}
+
+/// A rule (or a chain policy) that acted on the packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The table.
+    pub table: TableName,
+    /// The hook being traversed.
+    pub hook: BuiltinChain,
+    /// The chain the rule is in.
+    pub chain: ChainName,
+    /// Index of the rule in its chain; `None` for the chain's policy.
+    pub rule: Option<usize>,
+    /// Source line of the rule (of the chain declaration for a policy).
+    pub line: u32,
+    /// How many user chains deep the chain is (0 = the built-in chain).
+    pub depth: usize,
+    /// What happened.
+    pub action: Action,
+}
+
+/// What a [`Step`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// `-j CHAIN`.
+    Jump(ChainName),
+    /// `-g CHAIN`.
+    Goto(ChainName),
+    /// `-j RETURN`.
+    Return,
+    /// `-j ACCEPT`: the rest of this table's hook is skipped.
+    Accept,
+    /// `-j DROP`.
+    Drop,
+    /// `-j REJECT`.
+    Reject,
+    /// A built-in chain's DROP policy (ACCEPT policies are not recorded).
+    Policy(Policy),
+    /// `-j DNAT`, to this address.
+    Dnat(SocketAddrV4),
+    /// `-j REDIRECT`, to this address.
+    Redirect(SocketAddrV4),
+    /// `-j SNAT`, from this address.
+    Snat(Ipv4Addr),
+    /// `-j MASQUERADE`, from this address.
+    Masquerade(Ipv4Addr),
+    /// `-j MARK`: the operation and the mark after it.
+    Mark {
+        /// The operation.
+        op: MarkOp,
+        /// The packet mark afterwards.
+        mark: u32,
+    },
+    /// `-j LOG`.
+    Log,
+    /// A target the suite does not model, treated as non-terminating (a
+    /// warning: the real target may do more).
+    Unknown(String),
+    /// The rule matched but has no target.
+    Matched,
+    /// A `-m statistic --mode random` branch: whether this path took the
+    /// rule, and with what probability.
+    Statistic {
+        /// `true` on the matching branch.
+        taken: bool,
+        /// The branch's probability.
+        probability: BigDecimal,
+    },
+}
+
+impl Action {
+    /// Whether the step changed the packet or ended something (as opposed to
+    /// control flow and bookkeeping); the compact walk shows only these.
+    pub fn is_effect(&self) -> bool {
+        !matches!(
+            self,
+            Action::Jump(_)
+                | Action::Goto(_)
+                | Action::Return
+                | Action::Matched
+                | Action::Statistic { .. }
+        )
+    }
+}
+
+impl Action {
+    /// Whether the action ends the table's traversal of the hook.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Action::Accept
+                | Action::Drop
+                | Action::Reject
+                | Action::Policy(_)
+                | Action::Dnat(_)
+                | Action::Redirect(_)
+                | Action::Snat(_)
+                | Action::Masquerade(_)
+        )
+    }
+}
+
+/// `DNAT 10.64.2.4:80`, `MARK=0x4000`, `DROP`, ...
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Jump(c) => write!(f, "-j {c}"),
+            Action::Goto(c) => write!(f, "-g {c}"),
+            Action::Return => f.write_str("RETURN"),
+            Action::Accept => f.write_str("ACCEPT"),
+            Action::Drop => f.write_str("DROP"),
+            Action::Reject => f.write_str("REJECT"),
+            Action::Policy(Policy::Drop) => f.write_str("policy DROP"),
+            Action::Policy(Policy::Accept) => f.write_str("policy ACCEPT"),
+            Action::Dnat(a) => write!(f, "DNAT {a}"),
+            Action::Redirect(a) => write!(f, "REDIRECT {a}"),
+            Action::Snat(a) => write!(f, "SNAT {a}"),
+            Action::Masquerade(a) => write!(f, "MASQUERADE {a}"),
+            Action::Mark { mark, .. } => write!(f, "MARK={mark:#x}"),
+            Action::Log => f.write_str("LOG"),
+            Action::Unknown(name) => write!(f, "{name} (not modelled)"),
+            Action::Matched => f.write_str("matched"),
+            Action::Statistic { taken, probability } => write!(
+                f,
+                "statistic {} p={}",
+                if *taken { "taken" } else { "not taken" },
+                format_probability(probability)
+            ),
+        }
+    }
+}
+
+impl Distribution {
+    /// The sum of all outcomes' probabilities (exactly 1 for a full trace).
+    pub fn total(&self) -> BigDecimal {
+        self.outcomes.iter().map(|o| &o.probability).sum()
+    }
+
+    /// Probabilities summed per (verdict, destination, masquerade).
+    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddrV4, bool), BigDecimal> {
+        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+        for o in &self.outcomes {
+            *out.entry((o.verdict, o.destination, o.masquerade))
+                .or_default() += &o.probability;
+        }
+        out
+    }
+
+    /// The accepted mass per destination.
+    pub fn accepted(&self) -> BTreeMap<SocketAddrV4, BigDecimal> {
+        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+        for o in self
+            .outcomes
+            .iter()
+            .filter(|o| o.verdict == Verdict::Accept)
+        {
+            *out.entry(o.destination).or_default() += &o.probability;
+        }
+        out
+    }
+
+    /// The mass per verdict.
+    pub fn verdicts(&self) -> BTreeMap<Verdict, BigDecimal> {
+        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+        for o in &self.outcomes {
+            *out.entry(o.verdict).or_default() += &o.probability;
+        }
+        out
+    }
+}
+
+/// One outcome per line.
+impl fmt::Display for Distribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for o in &self.outcomes {
+            writeln!(f, "{o}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Outcome {
+    /// Whether a DNAT or REDIRECT target applied on this path.
+    pub fn dnated(&self) -> bool {
+        self.walk
+            .iter()
+            .any(|s| matches!(s.action, Action::Dnat(_) | Action::Redirect(_)))
+    }
+
+    /// Steps for targets the suite does not model (lax-mode rule sets).
+    pub fn warnings(&self) -> impl Iterator<Item = &Step> {
+        self.walk
+            .iter()
+            .filter(|s| matches!(s.action, Action::Unknown(_)))
+    }
+
+    /// The compact walk without the probability, e.g.
+    /// `nat PREROUTING > KUBE-SERVICES > KUBE-SVC-X > KUBE-SEP-Y > DNAT 10.64.2.4:80 | accept`.
+    pub fn path(&self) -> String {
+        let mut segments = Vec::new();
+        let mut rest = &self.walk[..];
+        while let Some(first) = rest.first() {
+            let len = rest
+                .iter()
+                .take_while(|s| s.table == first.table && s.hook == first.hook)
+                .count();
+            let (segment, tail) = rest.split_at(len);
+            rest = tail;
+            let mut pos = 0;
+            let body = render_level(segment, &mut pos, 0);
+            if !body.tokens.is_empty() {
+                segments.push(format!(
+                    "{} {} > {}",
+                    first.table,
+                    first.hook.as_str(),
+                    body.tokens.join(" > ")
+                ));
+            }
+        }
+        if self.verdict == Verdict::Accept {
+            segments.push("accept".to_string());
+        }
+        segments.join(" | ")
+    }
+}
+
+/// `nat PREROUTING > KUBE-SERVICES > ... > DNAT 10.64.2.4:80 | accept  p=0.5`.
+///
+/// Chains that were entered and left without doing anything are left out;
+/// a chain that did something and returned is shown in parentheses, e.g.
+/// `KUBE-EXT-X > (KUBE-MARK-MASQ > MARK=0x4000) > KUBE-SVC-X > ...`.
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}  p={}",
+            self.path(),
+            format_probability(&self.probability)
+        )
+    }
+}
+
+struct Level {
+    tokens: Vec<String>,
+    has_effect: bool,
+    /// The invocation ended the hook (or the walk) rather than returning.
+    terminal: bool,
+}
+
+/// Renders the steps of one chain invocation at `depth`, starting at
+/// `steps[*pos]`, until the walk leaves that depth.
+fn render_level(steps: &[Step], pos: &mut usize, depth: usize) -> Level {
+    let mut level = Level {
+        tokens: Vec::new(),
+        has_effect: false,
+        terminal: false,
+    };
+    while let Some(step) = steps.get(*pos) {
+        if step.depth < depth {
+            break;
+        }
+        *pos += 1;
+        match &step.action {
+            Action::Jump(chain) | Action::Goto(chain) => {
+                // A goto replaces the current chain: what follows at this
+                // depth is the new chain's.
+                let inner_depth = match step.action {
+                    Action::Goto(_) => step.depth,
+                    _ => step.depth + 1,
+                };
+                let inner = render_level(steps, pos, inner_depth);
+                if inner.has_effect && inner_depth == step.depth {
+                    // The goto's chain continues this invocation.
+                    level.has_effect = true;
+                    level.terminal |= inner.terminal;
+                    level.tokens.push(chain.to_string());
+                    level.tokens.extend(inner.tokens);
+                } else if inner.has_effect {
+                    level.has_effect = true;
+                    let mut tokens = vec![chain.to_string()];
+                    tokens.extend(inner.tokens);
+                    let joined = tokens.join(" > ");
+                    if inner.terminal {
+                        level.terminal = true;
+                        level.tokens.push(joined);
+                    } else {
+                        level.tokens.push(format!("({joined})"));
+                    }
+                }
+            }
+            action if action.is_effect() => {
+                level.has_effect = true;
+                level.terminal |= action.is_terminal();
+                level.tokens.push(action.to_string());
+            }
+            _ => {}
+        }
+    }
+    level
+}
+
+/// Formats a probability as a plain decimal with at most 12 significant
+/// digits (rounded half to even), without trailing zeros: `0.5`,
+/// `0.333333333489`, `1`.
+pub fn format_probability(p: &BigDecimal) -> String {
+    if p == &BigDecimal::from(0) {
+        return "0".to_string();
+    }
+    let digits = NonZeroU64::new(12).unwrap_or(NonZeroU64::MIN);
+    p.with_precision_round(digits, RoundingMode::HalfEven)
+        .normalized()
+        .to_plain_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> BigDecimal {
+        BigDecimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn probabilities_print_as_short_decimals() {
+        assert_eq!(format_probability(&dec("0.5000000000000")), "0.5");
+        assert_eq!(format_probability(&dec("1")), "1");
+        assert_eq!(format_probability(&dec("0")), "0");
+        assert_eq!(
+            format_probability(&crate::probability::kernel_fraction(715827883)),
+            "0.333333333489"
+        );
+        assert_eq!(format_probability(&dec("0.99999999999999")), "1");
+        assert_eq!(format_probability(&dec("0.0000001")), "0.0000001");
+    }
+
+    fn step(depth: usize, hook: BuiltinChain, chain: &str, action: Action) -> Step {
+        Step {
+            table: TableName::Nat,
+            hook,
+            chain: ChainName::new(chain),
+            rule: Some(0),
+            line: 1,
+            depth,
+            action,
+        }
+    }
+
+    #[test]
+    fn compact_walk_elides_idle_chains_and_brackets_side_trips() {
+        use BuiltinChain::{Postrouting, Prerouting};
+        let user = |s: &str| ChainName::new(s);
+        let o = Outcome {
+            verdict: Verdict::Accept,
+            destination: "10.64.1.5:8080".parse().unwrap(),
+            masquerade: true,
+            probability: dec("0.5"),
+            walk: vec![
+                step(
+                    0,
+                    Prerouting,
+                    "PREROUTING",
+                    Action::Jump(user("KUBE-SERVICES")),
+                ),
+                step(
+                    1,
+                    Prerouting,
+                    "KUBE-SERVICES",
+                    Action::Jump(user("KUBE-EXT-X")),
+                ),
+                step(
+                    2,
+                    Prerouting,
+                    "KUBE-EXT-X",
+                    Action::Jump(user("KUBE-MARK-MASQ")),
+                ),
+                step(
+                    3,
+                    Prerouting,
+                    "KUBE-MARK-MASQ",
+                    Action::Mark {
+                        op: MarkOp {
+                            value: 0x4000,
+                            mask: 0x4000,
+                        },
+                        mark: 0x4000,
+                    },
+                ),
+                step(2, Prerouting, "KUBE-EXT-X", Action::Jump(user("KUBE-IDLE"))),
+                step(3, Prerouting, "KUBE-IDLE", Action::Return),
+                step(
+                    2,
+                    Prerouting,
+                    "KUBE-EXT-X",
+                    Action::Jump(user("KUBE-SVC-X")),
+                ),
+                step(
+                    3,
+                    Prerouting,
+                    "KUBE-SVC-X",
+                    Action::Statistic {
+                        taken: true,
+                        probability: dec("0.5"),
+                    },
+                ),
+                step(
+                    3,
+                    Prerouting,
+                    "KUBE-SVC-X",
+                    Action::Jump(user("KUBE-SEP-Y")),
+                ),
+                step(
+                    4,
+                    Prerouting,
+                    "KUBE-SEP-Y",
+                    Action::Dnat("10.64.1.5:8080".parse().unwrap()),
+                ),
+                step(
+                    0,
+                    Postrouting,
+                    "POSTROUTING",
+                    Action::Jump(user("KUBE-POSTROUTING")),
+                ),
+                step(
+                    1,
+                    Postrouting,
+                    "KUBE-POSTROUTING",
+                    Action::Masquerade("192.168.0.10".parse().unwrap()),
+                ),
+            ],
+            recent: RecentState::new(),
+        };
+        assert_eq!(
+            o.to_string(),
+            "nat PREROUTING > KUBE-SERVICES > KUBE-EXT-X > (KUBE-MARK-MASQ > MARK=0x4000) > KUBE-SVC-X > \
+             KUBE-SEP-Y > DNAT 10.64.1.5:8080 | nat POSTROUTING > KUBE-POSTROUTING > MASQUERADE 192.168.0.10 \
+             | accept  p=0.5"
+        );
+        assert!(o.dnated());
+    }
+
+    #[test]
+    fn summary_groups_and_sums() {
+        let mk = |v, d: &str, p: &str| Outcome {
+            verdict: v,
+            destination: d.parse().unwrap(),
+            masquerade: false,
+            probability: dec(p),
+            walk: Vec::new(),
+            recent: RecentState::new(),
+        };
+        let d = Distribution {
+            outcomes: vec![
+                mk(Verdict::Accept, "10.0.0.1:80", "0.25"),
+                mk(Verdict::Drop, "10.0.0.1:80", "0.25"),
+                mk(Verdict::Accept, "10.0.0.1:80", "0.25"),
+                mk(Verdict::Accept, "10.0.0.2:80", "0.25"),
+            ],
+        };
+        assert_eq!(d.total(), dec("1"));
+        let s = d.summary();
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s[&(Verdict::Accept, "10.0.0.1:80".parse().unwrap(), false)],
+            dec("0.5")
+        );
+        assert_eq!(d.accepted().len(), 2);
+        assert_eq!(d.verdicts()[&Verdict::Drop], dec("0.25"));
+    }
+}
