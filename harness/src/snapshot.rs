@@ -125,15 +125,9 @@ impl Snapshots {
             };
         }
         // Read before insta runs: with INSTA_UPDATE=always it overwrites.
-        let old = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(snapshot_contents(&text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return SnapshotCheck::Unreadable {
-                    message: e.to_string(),
-                    path,
-                }
-            }
+        let old = match read_snapshot(&path) {
+            Ok(old) => old,
+            Err(message) => return SnapshotCheck::Unreadable { message, path },
         };
         let same = old.as_deref().map(comparable) == Some(comparable(normalized));
         if !self.insta {
@@ -193,21 +187,17 @@ fn absolute(root: PathBuf) -> PathBuf {
     }
 }
 
-/// The contents of an insta `.snap` file: everything after the `---`
-/// metadata block (a file without one is all contents).
-fn snapshot_contents(text: &str) -> String {
-    let mut lines = text.lines();
-    if lines.next().map(str::trim_end) == Some("---") {
-        let header_end = text
-            .lines()
-            .skip(1)
-            .position(|l| l.trim_end() == "---")
-            .map(|i| i + 2);
-        if let Some(skip) = header_end {
-            return text.lines().skip(skip).collect::<Vec<_>>().join("\n");
-        }
+/// The contents of the insta `.snap` file at `path`, read by insta itself
+/// (metadata header, legacy formats); `None` when there is no such file.
+fn read_snapshot(path: &Path) -> Result<Option<String>, String> {
+    if !path.exists() {
+        return Ok(None);
     }
-    text.to_string()
+    let snapshot = insta::Snapshot::from_file(path).map_err(|e| e.to_string())?;
+    match snapshot.contents() {
+        insta::internals::SnapshotContents::Text(text) => Ok(Some(text.to_string())),
+        _ => Err("not a text snapshot".to_string()),
+    }
 }
 
 /// Text as insta compares it: trailing whitespace trimmed, CRLF as LF, and
@@ -312,9 +302,12 @@ mod tests {
 
     #[test]
     fn contents_skip_insta_metadata() {
-        let text = "---\nsource: x.rs\ndescription: d\n---\n*nat\nCOMMIT\n";
-        assert_eq!(snapshot_contents(text), "*nat\nCOMMIT");
-        assert_eq!(snapshot_contents("*nat\n"), "*nat\n");
+        let dir = temp_dir("metadata");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.snap");
+        std::fs::write(&path, "---\nsource: x.rs\ndescription: d\n---\n*nat\nCOMMIT\n").unwrap();
+        assert_eq!(read_snapshot(&path).unwrap().as_deref(), Some("*nat\nCOMMIT"));
+        assert_eq!(read_snapshot(&dir.join("absent.snap")), Ok(None));
         assert_eq!(comparable("a\r\nb\n\n"), "a\nb\n");
     }
 

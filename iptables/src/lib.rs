@@ -61,8 +61,8 @@ pub use probability::{
 };
 pub use source::{SourceFile, Span};
 pub use trace::{
-    format_probability, Action, Destination, Distribution, FlowSource, Outcome, Packet,
-    RecentEntry, RecentState, Step, TraceError, TraceErrorKind, Tracer, Verdict, EXTERNAL_IFACE,
-    LOOPBACK_IFACE, MAX_DEPTH, MAX_ENTRIES, MAX_PATHS, MAX_RULE_EVALUATIONS, MAX_STAMPS,
-    SOURCE_PORT,
+    format_probability, Action, Destination, DestinationError, Distribution, FlowSource, Outcome,
+    Packet, RecentEntry, RecentState, Step, TraceError, TraceErrorKind, Tracer, Verdict,
+    EXTERNAL_IFACE, LOOPBACK_IFACE, MAX_DEPTH, MAX_ENTRIES, MAX_PATHS, MAX_RULE_EVALUATIONS,
+    MAX_STAMPS, SOURCE_PORT,
 };

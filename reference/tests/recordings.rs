@@ -1,8 +1,8 @@
 //! The reference generator against every kube-proxy v1.30.5 recording:
 //! one trial per `inputs/NAME.yaml`, asserting
 //! `normalize(generate(input)) == normalize(outputs/NAME.rules)` and showing
-//! a unified diff of the normalized text when not. A last trial reports how
-//! many cases are byte-identical even before normalization.
+//! a unified diff of the normalized text when not. A last trial asserts that
+//! every case is byte-identical even before normalization.
 //!
 //! The recordings are `golden/recordings/kube-proxy-v1.30/` (see
 //! `kpconform_golden::recordings`).
@@ -70,13 +70,11 @@ fn run_case(dir: &Path, name: &str) -> Result<bool, String> {
 fn main() {
     let args = Arguments::from_args();
     let dir = recordings_dir();
-    let names = match cases(&dir) {
-        Ok(names) => names,
-        Err(e) => {
-            eprintln!("recordings not found: {e}");
-            vec![]
-        }
-    };
+    // A missing directory must fail, not pass with zero trials.
+    let names = cases(&dir).unwrap_or_else(|e| {
+        eprintln!("recordings not found: {e}");
+        std::process::exit(2)
+    });
     let total = names.len();
 
     let mut trials: Vec<Trial> = names
@@ -89,21 +87,36 @@ fn main() {
         })
         .collect();
 
-    // Reports (does not judge) byte identity: kube-proxy's own order in the
-    // shared chains is random, so only the normalized text must match.
+    // The recordings sort kube-proxy's randomly ordered shared chains by
+    // comment, which is the reference's own order, so every case must be
+    // byte-identical even before normalization; a case that only matches
+    // after normalization is a regression of the reference's output order.
     let dir_for_count = dir.clone();
     trials.push(Trial::test("zz_byte_identical_count", move || {
-        if total == 0 {
-            return Err(format!("no recordings found in {}", dir_for_count.display()).into());
+        if total < 44 {
+            return Err(format!(
+                "expected the 44 kube-proxy v1.30 recordings in {}, found {total}",
+                dir_for_count.display()
+            )
+            .into());
         }
-        let mut count = 0;
+        let mut differing = vec![];
         for name in cases(&dir_for_count)? {
-            if run_case(&dir_for_count, &name) == Ok(true) {
-                count += 1;
+            if run_case(&dir_for_count, &name) != Ok(true) {
+                differing.push(name);
             }
         }
+        let count = total - differing.len();
         println!("\nbyte-identical before normalization: {count} of {total}");
-        Ok(())
+        if differing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "byte-identical before normalization: {count} of {total}; not: {}",
+                differing.join(", ")
+            )
+            .into())
+        }
     }));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -340,28 +340,12 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{s}` is not a positive number of seconds"))
 }
 
-/// Parses `IP:PORT/PROTO`.
+/// Parses `IP:PORT/PROTO` (protocol in any case) with [`kpconform_iptables::Destination`]'s `FromStr`.
 pub(crate) fn parse_destination(
     s: &str,
 ) -> Result<(SocketAddrV4, kpconform_iptables::model::Protocol), String> {
-    use kpconform_iptables::model::Protocol;
-    let (addr, proto) = s
-        .rsplit_once('/')
-        .ok_or_else(|| format!("`{s}` is not IP:PORT/PROTO (e.g. 10.96.0.10:53/udp)"))?;
-    let addr: SocketAddrV4 = addr
-        .parse()
-        .map_err(|_| format!("`{addr}` is not IP:PORT (e.g. 10.96.0.10:53)"))?;
-    let proto = match proto {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "sctp" => Protocol::Sctp,
-        other => {
-            return Err(format!(
-                "unknown protocol `{other}` (expected tcp, udp or sctp)"
-            ))
-        }
-    };
-    Ok((addr, proto))
+    let d: kpconform_iptables::Destination = s.parse().map_err(|e| format!("{e}"))?;
+    Ok((d.addr, d.protocol))
 }
 
 impl From<ProbabilityArg> for kpconform_iptables::ProbabilityMode {

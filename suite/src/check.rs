@@ -22,6 +22,8 @@ use std::net::SocketAddrV4;
 
 use bigdecimal::BigDecimal;
 
+use crate::exact::{self, BigRational};
+
 use crate::scenario::{Expect, Flow};
 use kpconform_iptables::ProbabilityMode;
 use kpconform_iptables::{
@@ -67,7 +69,7 @@ pub enum Failure {
         /// The destination.
         destination: SocketAddrV4,
         /// Its expected probability.
-        expected: BigDecimal,
+        expected: BigRational,
         /// Its accepted mass.
         actual: BigDecimal,
     },
@@ -81,7 +83,7 @@ pub enum Failure {
     /// The listed probabilities do not sum to the accepted mass.
     EndpointSum {
         /// Sum of the listed probabilities.
-        expected: BigDecimal,
+        expected: BigRational,
         /// The accepted mass.
         actual: BigDecimal,
     },
@@ -172,13 +174,9 @@ pub fn check_flow(tracer: &Tracer<'_>, flow: &Flow) -> FlowReport {
     report
 }
 
-fn within(a: &BigDecimal, b: &BigDecimal, tol: &BigDecimal) -> bool {
-    (a - b).abs() <= *tol
-}
-
 fn check_endpoints(
     dist: &Distribution,
-    expected: &std::collections::BTreeMap<SocketAddrV4, BigDecimal>,
+    expected: &std::collections::BTreeMap<SocketAddrV4, BigRational>,
     tol: &BigDecimal,
     failures: &mut Vec<Failure>,
 ) {
@@ -186,7 +184,7 @@ fn check_endpoints(
     let zero = BigDecimal::from(0);
     for (dest, want) in expected {
         let got = accepted.get(dest).unwrap_or(&zero);
-        if !within(got, want, tol) {
+        if !exact::decimal_within(got, want, tol) {
             failures.push(Failure::Endpoint {
                 destination: *dest,
                 expected: want.clone(),
@@ -202,9 +200,9 @@ fn check_endpoints(
             });
         }
     }
-    let want: BigDecimal = expected.values().sum();
+    let want: BigRational = expected.values().sum();
     let got: BigDecimal = accepted.values().sum();
-    if !within(&want, &got, tol) {
+    if !exact::decimal_within(&got, &want, tol) {
         failures.push(Failure::EndpointSum {
             expected: want,
             actual: got,
@@ -242,7 +240,7 @@ fn check_sticky(
     tol: &BigDecimal,
     report: &mut FlowReport,
 ) {
-    let one = BigDecimal::from(1);
+    let one = exact::integer(1);
     let mut misses = Vec::new();
     for (i, first) in dist.outcomes.iter().enumerate().filter(|(_, o)| o.dnated()) {
         let second = match tracer.trace_with(packet, &first.recent) {
@@ -260,7 +258,7 @@ fn check_sticky(
             .filter(|o| o.destination == first.destination && o.verdict == first.verdict)
             .map(|o| &o.probability)
             .sum();
-        if !within(&same, &one, tol) {
+        if !exact::decimal_within(&same, &one, tol) {
             misses.push(Failure::NotSticky {
                 outcome: i,
                 first: first.destination,
@@ -344,7 +342,7 @@ impl FlowReport {
         let mut left = Vec::new();
         if let Some(eps) = &self.expect.endpoints {
             for (d, p) in eps {
-                left.push(format!("accept {d}  p={}", format_probability(p)));
+                left.push(format!("accept {d}  p={}", exact::show(p)));
             }
         }
         if let Some(v) = self.expect.verdict {
@@ -497,7 +495,12 @@ impl fmt::Display for Failure {
                 destination,
                 expected,
                 actual,
-            } => write!(f, "endpoint {destination}: expected p={}, got p={}", p(expected), p(actual)),
+            } => write!(
+                f,
+                "endpoint {destination}: expected p={}, got p={}",
+                exact::show(expected),
+                p(actual)
+            ),
             Failure::UnlistedEndpoint { destination, actual } => write!(
                 f,
                 "endpoint {destination} is not expected, but p={} of the traffic is accepted there",
@@ -506,7 +509,7 @@ impl fmt::Display for Failure {
             Failure::EndpointSum { expected, actual } => write!(
                 f,
                 "expected endpoints sum to {}, but the accepted mass is {}",
-                p(expected),
+                exact::show(expected),
                 p(actual)
             ),
             Failure::Verdict { expected, actual } => {
@@ -597,10 +600,10 @@ mod tests {
         FlowSource::Ip("203.0.113.7".parse().unwrap())
     }
 
-    fn endpoints(list: &[(&str, &str)]) -> Option<BTreeMap<SocketAddrV4, BigDecimal>> {
+    fn endpoints(list: &[(&str, &str)]) -> Option<BTreeMap<SocketAddrV4, BigRational>> {
         Some(
             list.iter()
-                .map(|(a, p)| (a.parse().unwrap(), dec(p)))
+                .map(|(a, p)| (a.parse().unwrap(), exact::from_decimal(&dec(p))))
                 .collect(),
         )
     }

@@ -37,6 +37,7 @@
 
 pub mod check;
 pub mod coverage;
+pub mod exact;
 pub mod invariants;
 pub mod oracle;
 pub mod scenario;

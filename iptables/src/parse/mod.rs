@@ -11,7 +11,10 @@
 //! Errors are collected, not fatal on the first one: every problem in the
 //! text is reported, each with its span.
 
+mod matches;
 mod rule;
+mod spec;
+mod targets;
 mod value;
 
 use std::collections::HashMap;

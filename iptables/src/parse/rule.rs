@@ -4,38 +4,14 @@
 //! match exactly or by an unambiguous prefix, as iptables' getopt_long does
 //! (so the tutorials' `REDIRECT --to-port` means `--to-ports`).
 
-use std::net::Ipv4Addr;
-
+use super::matches::{self, MATCHES};
+use super::spec::{self, Extension, Negate, Opt, OptSpec};
+use super::targets::{TARGETS, UNMODELLED};
 use super::value;
 use super::{Ctx, ErrorKind};
 use crate::lex::Token;
 use crate::model::*;
-use crate::probability::Probability;
 use crate::source::Span;
-
-/// An option a module or target takes: its long name and how many values follow.
-type OptSpec = (&'static str, usize);
-
-/// One collected option.
-struct Opt<'t, 'a> {
-    name: &'static str,
-    negated: bool,
-    span: Span,
-    values: Vec<&'t Token<'a>>,
-}
-
-impl<'t, 'a> Opt<'t, 'a> {
-    fn value(&self) -> &'t Token<'a> {
-        self.values[0]
-    }
-}
-
-const PORTS_OPTS: &[OptSpec] = &[
-    ("sport", 1),
-    ("source-port", 1),
-    ("dport", 1),
-    ("destination-port", 1),
-];
 
 /// Basic options every rule takes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,40 +43,6 @@ fn basic_option(text: &str) -> Option<Basic> {
         _ => return None,
     })
 }
-
-/// Target extensions that exist but are not modelled: a precise error in
-/// strict mode, an opaque non-terminating target in lax mode.
-const UNMODELLED_TARGETS: &[&str] = &[
-    "AUDIT",
-    "CHECKSUM",
-    "CLASSIFY",
-    "CLUSTERIP",
-    "CONNMARK",
-    "CONNSECMARK",
-    "CT",
-    "DSCP",
-    "ECN",
-    "HL",
-    "HMARK",
-    "IDLETIMER",
-    "LED",
-    "NETMAP",
-    "NFLOG",
-    "NFQUEUE",
-    "NOTRACK",
-    "RATEEST",
-    "SECMARK",
-    "SET",
-    "SYNPROXY",
-    "TCPMSS",
-    "TCPOPTSTRIP",
-    "TEE",
-    "TOS",
-    "TPROXY",
-    "TRACE",
-    "TTL",
-    "ULOG",
-];
 
 /// Parses `tokens` as a rule specification.
 pub(super) fn parse_rule<'a>(ctx: &mut Ctx, tokens: &[Token<'a>], span: Span) -> Option<Rule> {
@@ -213,10 +155,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     } => Some(*proto),
                     _ => None,
                 });
-                if let Some(proto) = implicit {
-                    if resolve(PORTS_OPTS, &opt.text).is_some() {
+                if let Some(module) = implicit.and_then(matches::implicit) {
+                    if spec::resolve(matches::PORTS, &opt.text).is_some() {
                         self.pos -= if negated { 2 } else { 1 };
-                        if let Some(m) = self.ports_module(proto) {
+                        if let Some(m) = self.extension(module, tok) {
                             rule.matches.push(m);
                         }
                         continue;
@@ -331,7 +273,7 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
 
     /// Collects this module's options: exact long names or unambiguous prefixes,
     /// each optionally preceded by `!`.
-    fn collect(&mut self, spec: &[OptSpec]) -> Vec<Opt<'t, 'a>> {
+    fn collect(&mut self, spec: &'static [OptSpec]) -> Vec<Opt<'t, 'a>> {
         let mut out = Vec::new();
         loop {
             let start = self.pos;
@@ -348,21 +290,21 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 .text
                 .strip_prefix("--")
                 .filter(|_| !tok.quoted)
-                .and_then(|name| resolve(spec, name).map(|r| (name, r)));
-            let Some((_, (name, arity))) = resolved else {
+                .and_then(|name| spec::resolve(spec, name));
+            let Some(found) = resolved else {
                 self.pos = start;
                 break;
             };
             self.pos += 1;
-            let mut values = Vec::with_capacity(arity);
-            for _ in 0..arity {
+            let mut arg = None;
+            if found.value {
                 if self.peek().is_some_and(|t| t.is("!")) {
                     negated = !negated;
                     self.pos += 1;
                 }
                 match self.peek() {
                     Some(v) if !v.is_option() || v.text.parse::<i64>().is_ok() => {
-                        values.push(v);
+                        arg = Some(v);
                         self.pos += 1;
                     }
                     other => {
@@ -370,20 +312,25 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                         self.error(
                             ErrorKind::Invalid,
                             span,
-                            format!("option `--{name}` needs a value"),
+                            format!("option `--{}` needs a value", found.name),
                         );
-                        break;
+                        continue;
                     }
                 }
             }
-            if values.len() == arity {
-                out.push(Opt {
-                    name,
-                    negated,
-                    span: tok.span,
-                    values,
-                });
+            if negated && found.negate == Negate::No {
+                self.error(
+                    ErrorKind::Invalid,
+                    tok.span,
+                    format!("`--{}` cannot be negated", found.name),
+                );
             }
+            out.push(Opt {
+                name: found.name,
+                negated: negated && found.negate == Negate::Yes,
+                span: tok.span,
+                arg,
+            });
         }
         out
     }
@@ -408,550 +355,58 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
         args
     }
 
+    /// `-m NAME` and its options.
     fn module(&mut self, name: &Token) -> Option<Match> {
-        let m = match name.text.as_ref() {
-            "tcp" => return self.ports_module(Protocol::Tcp),
-            "udp" => return self.ports_module(Protocol::Udp),
-            "sctp" => return self.ports_module(Protocol::Sctp),
-            "comment" => {
-                let opts = self.collect(&[("comment", 1)]);
-                let mut text = None;
-                for o in &opts {
-                    self.no_negation(o);
-                    text = Some(o.value().text.to_string());
-                }
-                match text {
-                    Some(t) if t.len() <= 256 => Match::Comment(t),
-                    Some(_) => {
-                        return self
-                            .fail(name.span, "comments are limited to 256 characters".into())
-                    }
-                    None => {
-                        return self.fail(name.span, "`-m comment` needs `--comment TEXT`".into())
-                    }
-                }
-            }
-            "statistic" => return self.statistic(name),
-            "multiport" => {
-                let opts = self.collect(&[
-                    ("sports", 1),
-                    ("source-ports", 1),
-                    ("dports", 1),
-                    ("destination-ports", 1),
-                    ("ports", 1),
-                ]);
-                let (mut sports, mut dports, mut ports) = (None, None, None);
-                for o in &opts {
-                    let list = match value::port_list(&o.value().text) {
-                        Ok(l) => l,
-                        Err(e) => return self.fail(o.value().span, e),
-                    };
-                    let slot = match o.name {
-                        "sports" | "source-ports" => &mut sports,
-                        "dports" | "destination-ports" => &mut dports,
-                        _ => &mut ports,
-                    };
-                    *slot = Some(Neg {
-                        negated: o.negated,
-                        value: list,
-                    });
-                }
-                if sports.is_none() && dports.is_none() && ports.is_none() {
-                    return self.fail(
-                        name.span,
-                        "`-m multiport` needs `--dports`, `--sports` or `--ports`".into(),
-                    );
-                }
-                Match::Multiport {
-                    sports,
-                    dports,
-                    ports,
-                }
-            }
-            "addrtype" => {
-                let opts = self.collect(&[
-                    ("src-type", 1),
-                    ("dst-type", 1),
-                    ("limit-iface-in", 0),
-                    ("limit-iface-out", 0),
-                ]);
-                let (mut src_type, mut dst_type, mut limit_iface) = (None, None, None);
-                for o in &opts {
-                    match o.name {
-                        "src-type" | "dst-type" => {
-                            let mut types = Vec::new();
-                            for t in o.value().text.split(',') {
-                                match AddrType::from_name(t) {
-                                    Some(a) => types.push(a),
-                                    None => {
-                                        return self.fail(
-                                            o.value().span,
-                                            format!("unknown address type `{t}` (expected LOCAL, UNICAST, BROADCAST, ...)"),
-                                        )
-                                    }
-                                }
-                            }
-                            let v = Some(Neg {
-                                negated: o.negated,
-                                value: types,
-                            });
-                            if o.name == "src-type" {
-                                src_type = v;
-                            } else {
-                                dst_type = v;
-                            }
-                        }
-                        other => limit_iface = Some(other.to_string()),
-                    }
-                }
-                if src_type.is_none() && dst_type.is_none() {
-                    return self.fail(
-                        name.span,
-                        "`-m addrtype` needs `--src-type` or `--dst-type`".into(),
-                    );
-                }
-                Match::AddrType {
-                    src_type,
-                    dst_type,
-                    limit_iface,
-                }
-            }
-            "conntrack" | "state" => {
-                let (module, opt) = if name.text == "state" {
-                    (CtModule::State, "state")
-                } else {
-                    (CtModule::Conntrack, "ctstate")
-                };
-                let opts = self.collect(&[(opt, 1)]);
-                let Some(o) = opts.last() else {
-                    return self.fail(
-                        name.span,
-                        format!(
-                            "`-m {}` needs `--{opt}` (other conntrack options are not modelled)",
-                            name.text
-                        ),
-                    );
-                };
-                let mut states = Vec::new();
-                for s in o.value().text.split(',') {
-                    match CtState::from_name(s) {
-                        Some(st) => states.push(st),
-                        None => {
-                            return self.fail(
-                                o.value().span,
-                                format!("unknown conntrack state `{s}` (expected NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED, SNAT, DNAT)"),
-                            )
-                        }
-                    }
-                }
-                Match::Conntrack {
-                    module,
-                    states: Neg {
-                        negated: o.negated,
-                        value: states,
-                    },
-                }
-            }
-            "mark" => {
-                let opts = self.collect(&[("mark", 1)]);
-                let Some(o) = opts.last() else {
-                    return self.fail(name.span, "`-m mark` needs `--mark VALUE[/MASK]`".into());
-                };
-                match value::value_mask(&o.value().text) {
-                    Ok((value, mask)) => Match::Mark(Neg {
-                        negated: o.negated,
-                        value: MarkMatch { value, mask },
-                    }),
-                    Err(e) => return self.fail(o.value().span, e),
-                }
-            }
-            "recent" => return self.recent(name),
-            "limit" => {
-                let opts = self.collect(&[("limit", 1), ("limit-burst", 1)]);
-                let (mut rate, mut burst) = (None, None);
-                for o in &opts {
-                    self.no_negation(o);
-                    if o.name == "limit" {
-                        rate = Some(o.value().text.to_string());
-                    } else {
-                        match o.value().text.parse() {
-                            Ok(b) => burst = Some(b),
-                            Err(_) => {
-                                return self
-                                    .fail(o.value().span, "`--limit-burst` takes a number".into())
-                            }
-                        }
-                    }
-                }
-                Match::Limit { rate, burst }
-            }
-            other => {
-                let module = other.to_string();
-                let args = self.skip_unknown();
-                self.ctx.unknown(
-                    ErrorKind::UnknownMatch,
-                    name.span,
-                    format!("match module `{module}` is not modelled (known: tcp, udp, sctp, multiport, comment, statistic, addrtype, conntrack, state, mark, recent, limit)"),
-                );
-                Match::Unknown { module, args }
-            }
-        };
-        Some(m)
+        if let Some(module) = spec::find(MATCHES, &name.text) {
+            return self.extension(module, name);
+        }
+        let module = name.text.to_string();
+        let args = self.skip_unknown();
+        self.ctx.unknown(
+            ErrorKind::UnknownMatch,
+            name.span,
+            format!(
+                "match module `{module}` is not modelled (known: {})",
+                spec::names(MATCHES)
+            ),
+        );
+        Some(Match::Unknown { module, args })
     }
 
-    fn fail<T>(&mut self, span: Span, message: String) -> Option<T> {
-        self.error(ErrorKind::Invalid, span, message);
-        None
-    }
-
-    fn no_negation(&mut self, o: &Opt) {
-        if o.negated {
-            self.error(
-                ErrorKind::Invalid,
-                o.span,
-                format!("`--{}` cannot be negated", o.name),
-            );
-        }
-    }
-
-    fn ports_module(&mut self, protocol: Protocol) -> Option<Match> {
-        let opts = self.collect(PORTS_OPTS);
-        let (mut sport, mut dport) = (None, None);
-        for o in &opts {
-            let range = match value::port_range(&o.value().text) {
-                Ok(r) => r,
-                Err(e) => return self.fail(o.value().span, e),
-            };
-            let v = Some(Neg {
-                negated: o.negated,
-                value: range,
-            });
-            if o.name.starts_with('s') {
-                sport = v;
-            } else {
-                dport = v;
-            }
-        }
-        Some(Match::Ports {
-            protocol,
-            sport,
-            dport,
-        })
-    }
-
-    fn statistic(&mut self, name: &Token) -> Option<Match> {
-        let opts = self.collect(&[("mode", 1), ("probability", 1), ("every", 1), ("packet", 1)]);
-        let (mut mode, mut prob, mut every, mut packet, mut negated) =
-            (None, None, None, 0u32, false);
-        for o in &opts {
-            negated |= o.negated;
-            let v = o.value();
-            match o.name {
-                "mode" => mode = Some((v.text.to_string(), v.span)),
-                "probability" => match Probability::parse(&v.text) {
-                    Ok(p) => prob = Some(p),
-                    Err(e) => return self.fail(v.span, e.to_string()),
-                },
-                "every" => match v.text.parse::<u32>() {
-                    Ok(n) if n > 0 => every = Some(n),
-                    _ => return self.fail(v.span, "`--every` takes a positive number".into()),
-                },
-                _ => match v.text.parse::<u32>() {
-                    Ok(n) => packet = n,
-                    Err(_) => return self.fail(v.span, "`--packet` takes a number".into()),
-                },
-            }
-        }
-        let stat = match (mode.as_ref().map(|(m, s)| (m.as_str(), *s)), prob, every) {
-            (Some(("random", _)), Some(p), None) => Statistic::Random(p),
-            (Some(("nth", _)), None, Some(every)) => {
-                if packet >= every {
-                    return self.fail(
-                        name.span,
-                        format!("`--packet {packet}` must be below `--every {every}`"),
-                    );
-                }
-                Statistic::Nth { every, packet }
-            }
-            (Some(("random", _)), _, _) => {
-                return self.fail(
-                    name.span,
-                    "`--mode random` needs `--probability P` (and no `--every`)".into(),
-                )
-            }
-            (Some(("nth", _)), _, _) => {
-                return self.fail(
-                    name.span,
-                    "`--mode nth` needs `--every N` (and no `--probability`)".into(),
-                )
-            }
-            (Some((m, span)), _, _) => {
-                return self.fail(
-                    span,
-                    format!("unknown statistic mode `{m}` (expected random or nth)"),
-                )
-            }
-            (None, _, _) => {
-                return self.fail(
-                    name.span,
-                    "`-m statistic` needs `--mode random` or `--mode nth`".into(),
-                )
-            }
-        };
-        Some(Match::Statistic(Neg {
-            negated,
-            value: stat,
-        }))
-    }
-
-    fn recent(&mut self, name: &Token) -> Option<Match> {
-        let opts = self.collect(&[
-            ("set", 0),
-            ("rcheck", 0),
-            ("update", 0),
-            ("remove", 0),
-            ("seconds", 1),
-            ("reap", 0),
-            ("hitcount", 1),
-            ("rttl", 0),
-            ("name", 1),
-            ("mask", 1),
-            ("rsource", 0),
-            ("rdest", 0),
-        ]);
-        let mut r = Recent {
-            negated: false,
-            action: RecentAction::Set,
-            name: "DEFAULT".into(),
-            seconds: None,
-            reap: false,
-            hitcount: None,
-            rttl: false,
-            mask: Ipv4Addr::BROADCAST,
-            side: RecentSide::Source,
-        };
-        let mut action = None;
-        for o in &opts {
-            let number = |o: &Opt| {
-                o.value()
-                    .text
-                    .parse::<u32>()
-                    .map_err(|_| format!("`--{}` takes a number", o.name))
-            };
-            match o.name {
-                "set" | "rcheck" | "update" | "remove" => {
-                    if action.is_some() {
-                        return self.fail(
-                            o.span,
-                            "`-m recent` takes only one of --set, --rcheck, --update, --remove"
-                                .into(),
-                        );
-                    }
-                    r.negated = o.negated;
-                    action = Some(match o.name {
-                        "set" => RecentAction::Set,
-                        "rcheck" => RecentAction::Rcheck,
-                        "update" => RecentAction::Update,
-                        _ => RecentAction::Remove,
-                    });
-                }
-                "seconds" => match number(o) {
-                    Ok(n) => r.seconds = Some(n),
-                    Err(e) => return self.fail(o.value().span, e),
-                },
-                "hitcount" => match number(o) {
-                    Ok(n) => r.hitcount = Some(n),
-                    Err(e) => return self.fail(o.value().span, e),
-                },
-                "reap" => r.reap = true,
-                "rttl" => r.rttl = true,
-                "name" => r.name = o.value().text.to_string(),
-                "mask" => match o.value().text.parse() {
-                    Ok(m) => r.mask = m,
-                    Err(_) => {
-                        return self.fail(
-                            o.value().span,
-                            format!("`{}` is not an IPv4 mask", o.value().text),
-                        )
-                    }
-                },
-                "rsource" => r.side = RecentSide::Source,
-                _ => r.side = RecentSide::Dest,
-            }
-        }
-        match action {
-            Some(a) => r.action = a,
-            None => {
-                return self.fail(
-                    name.span,
-                    "`-m recent` needs one of --set, --rcheck, --update, --remove".into(),
-                )
-            }
-        }
-        if r.reap && r.seconds.is_none() {
-            return self.fail(name.span, "`--reap` needs `--seconds`".into());
-        }
-        Some(Match::Recent(r))
-    }
-
+    /// `-j NAME` and its options.
     fn target(&mut self, name: &Token) -> Option<Target> {
-        let target = match name.text.as_ref() {
-            "ACCEPT" => Target::Accept,
-            "DROP" => Target::Drop,
-            "RETURN" => Target::Return,
-            "REJECT" => {
-                let opts = self.collect(&[("reject-with", 1)]);
-                Target::Reject {
-                    with: opts.last().map(|o| o.value().text.to_string()),
-                }
-            }
-            "DNAT" => {
-                let opts = self.collect(&[("to-destination", 1), ("random", 0), ("persistent", 0)]);
-                let Some(o) = opts.iter().find(|o| o.name == "to-destination") else {
-                    return self.fail(
-                        name.span,
-                        "`-j DNAT` needs `--to-destination ADDR[:PORT]`".into(),
-                    );
-                };
-                match value::nat_range(&o.value().text) {
-                    Ok(r) => Target::Dnat(r),
-                    Err(e) => return self.fail(o.value().span, e),
-                }
-            }
-            "SNAT" => {
-                let opts = self.collect(&[
-                    ("to-source", 1),
-                    ("random", 0),
-                    ("random-fully", 0),
-                    ("persistent", 0),
-                ]);
-                let Some(o) = opts.iter().find(|o| o.name == "to-source") else {
-                    return self.fail(
-                        name.span,
-                        "`-j SNAT` needs `--to-source ADDR[:PORT]`".into(),
-                    );
-                };
-                let to = match value::nat_range(&o.value().text) {
-                    Ok(r) => r,
-                    Err(e) => return self.fail(o.value().span, e),
-                };
-                let flags = opts
-                    .iter()
-                    .filter(|o| o.values.is_empty())
-                    .map(|o| o.name.to_string())
-                    .collect();
-                Target::Snat { to, flags }
-            }
-            "MASQUERADE" | "REDIRECT" => {
-                let opts = self.collect(&[("to-ports", 1), ("random", 0), ("random-fully", 0)]);
-                let mut to_ports = None;
-                let (mut random, mut random_fully) = (false, false);
-                for o in &opts {
-                    match o.name {
-                        "to-ports" => match value::port_range(&o.value().text) {
-                            Ok(r) => to_ports = Some(r),
-                            Err(e) => return self.fail(o.value().span, e),
-                        },
-                        "random" => random = true,
-                        _ => random_fully = true,
-                    }
-                }
-                if name.text == "REDIRECT" {
-                    Target::Redirect { to_ports }
-                } else {
-                    Target::Masquerade {
-                        to_ports,
-                        random_fully,
-                        random,
-                    }
-                }
-            }
-            "MARK" => {
-                let opts = self.collect(&[
-                    ("set-xmark", 1),
-                    ("set-mark", 1),
-                    ("and-mark", 1),
-                    ("or-mark", 1),
-                    ("xor-mark", 1),
-                ]);
-                let Some(o) = opts.last() else {
-                    return self.fail(name.span, "`-j MARK` needs --set-xmark, --set-mark, --and-mark, --or-mark or --xor-mark".into());
-                };
-                // libxt_MARK's translation of each spelling to (value, mask).
-                let op = match o.name {
-                    "set-xmark" | "set-mark" => match value::value_mask(&o.value().text) {
-                        Ok((v, m)) if o.name == "set-mark" => MarkOp {
-                            value: v,
-                            mask: v | m,
-                        },
-                        Ok((value, mask)) => MarkOp { value, mask },
-                        Err(e) => return self.fail(o.value().span, e),
-                    },
-                    _ => match value::u32_value(&o.value().text) {
-                        Ok(v) => match o.name {
-                            "and-mark" => MarkOp { value: 0, mask: !v },
-                            "or-mark" => MarkOp { value: v, mask: v },
-                            _ => MarkOp { value: v, mask: 0 },
-                        },
-                        Err(e) => return self.fail(o.value().span, e),
-                    },
-                };
-                Target::Mark(op)
-            }
-            "LOG" => {
-                let opts = self.collect(&[
-                    ("log-prefix", 1),
-                    ("log-level", 1),
-                    ("log-tcp-sequence", 0),
-                    ("log-tcp-options", 0),
-                    ("log-ip-options", 0),
-                    ("log-uid", 0),
-                    ("log-macdecode", 0),
-                ]);
-                let (mut prefix, mut level) = (None, None);
-                for o in &opts {
-                    match o.name {
-                        "log-prefix" => prefix = Some(o.value().text.to_string()),
-                        "log-level" => level = Some(o.value().text.to_string()),
-                        _ => {}
-                    }
-                }
-                Target::Log { prefix, level }
-            }
-            other => {
-                let followed_by_option = self
-                    .peek()
-                    .is_some_and(|t| t.is_option() && basic_option(&t.text).is_none());
-                if UNMODELLED_TARGETS.contains(&other) || followed_by_option {
-                    let name_s = other.to_string();
-                    let args = self.skip_unknown();
-                    self.ctx.unknown(
-                        ErrorKind::UnknownTarget,
-                        name.span,
-                        format!("target `{name_s}` is not modelled (known: ACCEPT, DROP, REJECT, RETURN, DNAT, SNAT, MASQUERADE, REDIRECT, MARK, LOG, or a chain)"),
-                    );
-                    Target::Unknown { name: name_s, args }
-                } else {
-                    Target::Jump(ChainName::new(other))
-                }
-            }
-        };
-        Some(target)
+        if let Some(target) = spec::find(TARGETS, &name.text) {
+            return self.extension(target, name);
+        }
+        let followed_by_option = self
+            .peek()
+            .is_some_and(|t| t.is_option() && basic_option(&t.text).is_none());
+        if !UNMODELLED.contains(&name.text.as_ref()) && !followed_by_option {
+            return Some(Target::Jump(ChainName::new(&name.text)));
+        }
+        let target = name.text.to_string();
+        let args = self.skip_unknown();
+        self.ctx.unknown(
+            ErrorKind::UnknownTarget,
+            name.span,
+            format!(
+                "target `{target}` is not modelled (known: {}, or a chain)",
+                spec::names(TARGETS)
+            ),
+        );
+        Some(Target::Unknown { name: target, args })
     }
-}
 
-fn resolve(spec: &[OptSpec], name: &str) -> Option<OptSpec> {
-    let name = name.strip_prefix("--").unwrap_or(name);
-    if name.is_empty() {
-        return None;
-    }
-    if let Some(exact) = spec.iter().find(|(n, _)| *n == name) {
-        return Some(*exact);
-    }
-    let mut candidates = spec.iter().filter(|(n, _)| n.starts_with(name));
-    match (candidates.next(), candidates.next()) {
-        (Some(only), None) => Some(*only),
-        _ => None,
+    /// Collects the options of a known module or target and builds it.
+    fn extension<T>(&mut self, ext: &'static Extension<T>, name: &Token) -> Option<T> {
+        let opts = self.collect(ext.options);
+        match (ext.build)(name, &opts) {
+            Ok(value) => Some(value),
+            Err((span, message)) => {
+                self.error(ErrorKind::Invalid, span, message);
+                None
+            }
+        }
     }
 }
 

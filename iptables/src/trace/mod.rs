@@ -65,7 +65,9 @@ mod walk;
 mod tests;
 
 pub use outcome::{format_probability, Action, Distribution, Outcome, Step};
-pub use packet::{Destination, FlowSource, Packet, EXTERNAL_IFACE, LOOPBACK_IFACE, SOURCE_PORT};
+pub use packet::{
+    Destination, DestinationError, FlowSource, Packet, EXTERNAL_IFACE, LOOPBACK_IFACE, SOURCE_PORT,
+};
 pub use recent::{RecentEntry, RecentState, MAX_ENTRIES, MAX_STAMPS};
 pub use walk::{TraceError, TraceErrorKind, Tracer, MAX_DEPTH, MAX_PATHS, MAX_RULE_EVALUATIONS};
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::str::FromStr;
 
 use ipnet::Ipv4Net;
 
@@ -37,6 +38,70 @@ pub struct Destination {
     pub protocol: Protocol,
 }
 
+/// `10.96.0.10:53/udp`: the spelling [`Destination::from_str`] reads.
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.protocol)
+    }
+}
+
+/// `203.0.113.7`, or `node`: the spelling scenarios and `--from` use.
+impl fmt::Display for FlowSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowSource::Ip(ip) => write!(f, "{ip}"),
+            FlowSource::Node => f.write_str("node"),
+        }
+    }
+}
+
+/// Why a text is not an `IP:PORT/PROTO` [`Destination`]; each variant holds
+/// the whole text, and the message says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// There is no `/` before a protocol.
+    #[error("`{0}` has no /PROTO; expected IP:PORT/PROTO like 10.96.0.10:53/udp")]
+    NoProtocol(String),
+    /// The protocol (second field) is not tcp, udp or sctp.
+    #[error("`{0}` has an unknown protocol `{1}` (tcp, udp or sctp); expected IP:PORT/PROTO like 10.96.0.10:53/udp")]
+    UnknownProtocol(String, String),
+    /// The part before the `/` is not an IPv4 address with a port in 1..=65535.
+    #[error(
+        "`{0}` is not a valid IPv4 address and port; expected IP:PORT/PROTO like 10.96.0.10:53/udp"
+    )]
+    Address(String),
+}
+
+/// `IP:PORT/PROTO`: an IPv4 address, a port in 1..=65535 (no flow goes to
+/// port 0), and `tcp`, `udp` or `sctp` in any case (`TCP` as kubectl
+/// writes it is read too). [`Destination`]'s `Display` writes it back.
+impl FromStr for Destination {
+    type Err = DestinationError;
+
+    fn from_str(s: &str) -> Result<Destination, DestinationError> {
+        let (addr, proto) = s
+            .split_once('/')
+            .ok_or_else(|| DestinationError::NoProtocol(s.to_string()))?;
+        let protocol = match proto.to_ascii_lowercase().as_str() {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            "sctp" => Protocol::Sctp,
+            _ => {
+                return Err(DestinationError::UnknownProtocol(
+                    s.to_string(),
+                    proto.to_string(),
+                ))
+            }
+        };
+        let addr = SocketAddrV4::from_str(addr)
+            .ok()
+            .filter(|a| a.port() != 0)
+            .ok_or_else(|| DestinationError::Address(s.to_string()))?;
+        Ok(Destination { addr, protocol })
+    }
+}
+
 /// The first packet of a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet {
@@ -59,11 +124,7 @@ impl Packet {
 /// `203.0.113.7 -> 192.168.0.10:30080/tcp`, or `node -> ...`.
 impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.from {
-            FlowSource::Ip(ip) => write!(f, "{ip}")?,
-            FlowSource::Node => f.write_str("node")?,
-        }
-        write!(f, " -> {}/{}", self.to.addr, self.to.protocol)
+        write!(f, "{} -> {}", self.from, self.to)
     }
 }
 
@@ -204,5 +265,79 @@ mod tests {
             Protocol::Udp,
         );
         assert_eq!(p.to_string(), "node -> 10.96.0.10:53/udp");
+    }
+
+    #[test]
+    fn destinations_parse_and_print_back() {
+        for text in [
+            "10.96.0.1:80/tcp",
+            "10.96.0.10:53/udp",
+            "192.168.0.10:65535/sctp",
+        ] {
+            let d: Destination = text.parse().expect(text);
+            assert_eq!(d.to_string(), text);
+        }
+        let d: Destination = "10.96.0.10:53/udp".parse().expect("dns");
+        assert_eq!(d.addr, SocketAddrV4::new(Ipv4Addr::new(10, 96, 0, 10), 53));
+        assert_eq!(d.protocol, Protocol::Udp);
+    }
+
+    #[test]
+    fn destination_protocols_are_case_insensitive() {
+        // kubectl spells protocols in upper case.
+        for (text, protocol) in [
+            ("10.96.0.1:80/TCP", Protocol::Tcp),
+            ("10.96.0.1:80/Udp", Protocol::Udp),
+            ("10.96.0.1:80/SCTP", Protocol::Sctp),
+        ] {
+            assert_eq!(
+                text.parse::<Destination>().map(|d| d.protocol),
+                Ok(protocol)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_destinations_say_why() {
+        let err = |s: &str| s.parse::<Destination>().expect_err(s);
+        assert_eq!(
+            err("10.96.0.10:53"),
+            DestinationError::NoProtocol("10.96.0.10:53".into())
+        );
+        assert_eq!(
+            err("10.96.0.1:80/icmp"),
+            DestinationError::UnknownProtocol("10.96.0.1:80/icmp".into(), "icmp".into())
+        );
+        assert_eq!(
+            err("10.96.0.1:80/"),
+            DestinationError::UnknownProtocol("10.96.0.1:80/".into(), "".into())
+        );
+        for bad in [
+            "10.96.0.10/tcp",
+            "10.96.0.10:0/tcp",
+            "10.96.0.256:53/tcp",
+            "10.96.0.1:65536/tcp",
+            ":80/tcp",
+            "10.96.0.0/24:80/tcp",
+        ] {
+            assert!(
+                matches!(
+                    err(bad),
+                    DestinationError::Address(_) | DestinationError::UnknownProtocol(..)
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err("10.96.0.10:0/tcp"),
+            DestinationError::Address("10.96.0.10:0/tcp".into())
+        );
+        assert_eq!(
+            err("10.96.0.10:53").to_string(),
+            "`10.96.0.10:53` has no /PROTO; expected IP:PORT/PROTO like 10.96.0.10:53/udp"
+        );
+        assert!(err("10.96.0.1:80/icmp")
+            .to_string()
+            .contains("unknown protocol `icmp`"));
     }
 }

@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 
 use super::Entropy;
 use kpconform_iptables::model::Protocol;
-use kpconform_suite::scenario::{Cluster, NodeSpec};
+use kpconform_suite::scenario::NodeSpec;
 
 pub(super) const NODE_NAMES: [&str; 3] = ["node-a", "node-b", "node-c"];
 pub(super) const ZONES: [&str; 2] = ["zone-a", "zone-b"];
@@ -240,17 +240,6 @@ impl World {
             masquerade_bit,
             node_port_addresses,
             services,
-        }
-    }
-
-    pub(super) fn to_cluster(&self) -> Cluster {
-        Cluster {
-            cluster_cidr: self.cluster_cidr,
-            masquerade_all: self.masquerade_all,
-            masquerade_bit: self.masquerade_bit,
-            node_port_addresses: self.node_port_addresses.clone(),
-            nodes: self.nodes.iter().map(|n| n.spec.clone()).collect(),
-            objects: super::objects::objects(self),
         }
     }
 

@@ -18,15 +18,29 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::cluster::{Condition, Kind, Node, Service, TargetPort, World};
 use kpconform_iptables::model::Protocol;
-use kpconform_suite::scenario::Object;
+use kpconform_suite::scenario::{Cluster, Object};
 
 /// Slice name suffixes, as the controller's `generateName` makes them.
 const SLICE_SUFFIXES: [&str; 2] = ["x7k2p", "m4q9z"];
 
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
+impl World {
+    /// The scenario cluster this world is: its settings, nodes and objects.
+    pub(super) fn to_cluster(&self) -> Cluster {
+        Cluster {
+            cluster_cidr: self.cluster_cidr,
+            masquerade_all: self.masquerade_all,
+            masquerade_bit: self.masquerade_bit,
+            node_port_addresses: self.node_port_addresses.clone(),
+            nodes: self.nodes.iter().map(|n| n.spec.clone()).collect(),
+            objects: objects(self),
+        }
+    }
+}
+
 /// Node objects first, then each Service followed by its slices.
-pub(super) fn objects(world: &World) -> Vec<Object> {
+fn objects(world: &World) -> Vec<Object> {
     let mut out = Vec::new();
     for node in &world.nodes {
         if let Some(o) = node_object(node) {

@@ -8,6 +8,7 @@ use std::net::SocketAddrV4;
 use bigdecimal::BigDecimal;
 
 use super::Prediction;
+use crate::exact::{self, BigRational};
 use crate::scenario::Expect;
 use kpconform_iptables::{format_probability, Distribution, Packet, Verdict};
 
@@ -24,17 +25,13 @@ pub struct Mismatch {
     pub tolerance: BigDecimal,
     /// Each difference, one line each.
     pub problems: Vec<String>,
-    /// Every outcome with the oracle's and the other side's probability
+    /// Every outcome with the oracle's (exact) and the traced probability
     /// (only when compared with a trace).
-    pub table: Vec<(Key, BigDecimal, BigDecimal)>,
+    pub table: Vec<(Key, BigRational, BigDecimal)>,
     /// The oracle's reasoning.
     pub reasons: Vec<String>,
     /// The traced paths, when compared with a trace.
     pub paths: Option<String>,
-}
-
-fn within(a: &BigDecimal, b: &BigDecimal, tol: &BigDecimal) -> bool {
-    (a - b).abs() <= *tol
 }
 
 fn show_key((verdict, dst, masq): &Key) -> String {
@@ -50,18 +47,18 @@ impl Prediction {
         tolerance: &BigDecimal,
     ) -> Result<(), Box<Mismatch>> {
         let actual = traced.summary();
-        let zero = BigDecimal::from(0);
+        let (zero, none) = (BigDecimal::from(0), exact::integer(0));
         let keys: BTreeSet<&Key> = self.outcomes.keys().chain(actual.keys()).collect();
         let mut table = Vec::new();
         let mut problems = Vec::new();
         for key in keys {
-            let want = self.outcomes.get(key).unwrap_or(&zero);
+            let want = self.outcomes.get(key).unwrap_or(&none);
             let got = actual.get(key).unwrap_or(&zero);
-            if !within(want, got, tolerance) {
+            if !exact::decimal_within(got, want, tolerance) {
                 problems.push(format!(
                     "{}: oracle {}, traced {}",
                     show_key(key),
-                    format_probability(want),
+                    exact::show(want),
                     format_probability(got)
                 ));
             }
@@ -92,15 +89,16 @@ impl Prediction {
     ) -> Result<(), Box<Mismatch>> {
         let mut problems = Vec::new();
         let accepted = self.accepted();
-        let zero = BigDecimal::from(0);
+        let zero = exact::integer(0);
+        let tol = exact::from_decimal(tolerance);
         if let Some(endpoints) = &expect.endpoints {
             for (dst, want) in endpoints {
                 let got = accepted.get(dst).unwrap_or(&zero);
-                if !within(want, got, tolerance) {
+                if !exact::within(want, got, &tol) {
                     problems.push(format!(
                         "endpoint {dst}: expected {}, oracle {}",
-                        format_probability(want),
-                        format_probability(got)
+                        exact::show(want),
+                        exact::show(got)
                     ));
                 }
             }
@@ -108,29 +106,29 @@ impl Prediction {
                 if !endpoints.contains_key(dst) && *got != zero {
                     problems.push(format!(
                         "oracle accepts {} to unlisted {dst}",
-                        format_probability(got)
+                        exact::show(got)
                     ));
                 }
             }
-            let want: BigDecimal = endpoints.values().sum();
-            let got: BigDecimal = accepted.values().sum();
-            if !within(&want, &got, tolerance) {
+            let want: BigRational = endpoints.values().sum();
+            let got: BigRational = accepted.values().sum();
+            if !exact::within(&want, &got, &tol) {
                 problems.push(format!(
                     "listed endpoints sum to {}, oracle accepts {}",
-                    format_probability(&want),
-                    format_probability(&got)
+                    exact::show(&want),
+                    exact::show(&got)
                 ));
             }
         }
         if let Some(verdict) = expect.verdict {
-            let mut elsewhere: BTreeMap<Verdict, BigDecimal> = BTreeMap::new();
+            let mut elsewhere: BTreeMap<Verdict, BigRational> = BTreeMap::new();
             for ((v, _, _), p) in self.outcomes.iter().filter(|((v, _, _), _)| *v != verdict) {
-                *elsewhere.entry(*v).or_default() += p;
+                *elsewhere.entry(*v).or_insert_with(|| exact::integer(0)) += p;
             }
             for (v, p) in elsewhere {
                 problems.push(format!(
                     "expected verdict {verdict}, oracle sends {} to {v}",
-                    format_probability(&p)
+                    exact::show(&p)
                 ));
             }
         }
@@ -193,14 +191,14 @@ impl fmt::Display for Mismatch {
                 .table
                 .iter()
                 .map(|(k, a, b)| {
-                    let mark = if within(a, b, &self.tolerance) {
+                    let mark = if exact::decimal_within(b, a, &self.tolerance) {
                         ""
                     } else {
                         "  <"
                     };
                     (
                         show_key(k),
-                        format_probability(a),
+                        exact::show(a),
                         format!("{}{mark}", format_probability(b)),
                     )
                 })

@@ -4,16 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use bigdecimal::{BigDecimal, RoundingMode};
-
 use super::endpoints::{categorize, Usable};
 use super::model::{Endpoint, ServicePort};
 use super::{Oracle, OracleError, Prediction};
+use crate::exact::{self, BigRational};
 use crate::scenario::FlowSource;
 use kpconform_iptables::{Packet, Verdict};
-
-/// Decimal places kept for `1/n` (as for fractions written in scenarios).
-const SCALE: i64 = 30;
 
 /// How the packet addressed a service port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,7 +304,7 @@ impl Oracle {
         source: &Source,
         packet: &Packet,
         reasons: &mut Vec<String>,
-    ) -> BTreeMap<(Verdict, SocketAddrV4, bool), BigDecimal> {
+    ) -> BTreeMap<(Verdict, SocketAddrV4, bool), BigRational> {
         let dst = packet.to.addr;
         let mut out = BTreeMap::new();
         let verdict = match fate {
@@ -316,8 +312,7 @@ impl Oracle {
                 endpoints,
                 masquerade,
             } if !endpoints.is_empty() => {
-                let share = (BigDecimal::from(1) / BigDecimal::from(endpoints.len() as u64))
-                    .with_scale_round(SCALE, RoundingMode::HalfEven);
+                let share = BigRational::new(1.into(), endpoints.len().into());
                 for ep in endpoints {
                     let mut masq = masquerade;
                     if ep.addr.ip() == &source.ip {
@@ -337,7 +332,7 @@ impl Oracle {
                         masq = false;
                     }
                     *out.entry((Verdict::Accept, ep.addr, masq))
-                        .or_insert_with(|| BigDecimal::from(0)) += &share;
+                        .or_insert_with(|| exact::integer(0)) += &share;
                 }
                 return out;
             }
@@ -358,7 +353,7 @@ impl Oracle {
         } else {
             verdict
         };
-        out.insert((verdict, dst, false), BigDecimal::from(1));
+        out.insert((verdict, dst, false), exact::integer(1));
         out
     }
 }

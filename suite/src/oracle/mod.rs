@@ -135,9 +135,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 
+use crate::exact::BigRational;
 use crate::scenario::GeneratorInput;
 use kpconform_iptables::{Packet, Verdict};
 
@@ -172,8 +172,9 @@ pub struct Prediction {
     /// The packet.
     pub packet: Packet,
     /// Probability per (verdict, destination after DNAT, masqueraded), in
-    /// the terms of [`kpconform_iptables::Distribution::summary`]; they sum to 1.
-    pub outcomes: BTreeMap<(Verdict, SocketAddrV4, bool), BigDecimal>,
+    /// the terms of [`kpconform_iptables::Distribution::summary`]; exact
+    /// (`1/n` per endpoint), they sum to exactly 1.
+    pub outcomes: BTreeMap<(Verdict, SocketAddrV4, bool), BigRational>,
     /// Session affinity applies: a second connection from the same client
     /// reaches the first one's endpoint.
     pub sticky: bool,
@@ -268,8 +269,8 @@ impl Oracle {
 
 impl Prediction {
     /// The accepted mass per destination.
-    pub fn accepted(&self) -> BTreeMap<SocketAddrV4, BigDecimal> {
-        let mut out: BTreeMap<SocketAddrV4, BigDecimal> = BTreeMap::new();
+    pub fn accepted(&self) -> BTreeMap<SocketAddrV4, BigRational> {
+        let mut out: BTreeMap<SocketAddrV4, BigRational> = BTreeMap::new();
         for ((verdict, dst, _), p) in &self.outcomes {
             if *verdict == Verdict::Accept {
                 *out.entry(*dst).or_default() += p;

@@ -52,7 +52,7 @@ fn show(p: &Prediction) -> Vec<String> {
             format!(
                 "{v} {d}{} {}",
                 if *m { " masq" } else { "" },
-                format_probability(p)
+                crate::exact::show(p)
             )
         })
         .collect()
@@ -111,8 +111,9 @@ fn cluster_ip_from_a_pod_spreads_evenly_and_keeps_the_source() {
         ]
     );
     let p = o.predict(&packet(POD, "10.96.0.50:80")).unwrap();
-    let total: BigDecimal = p.outcomes.values().sum();
-    assert!((total - BigDecimal::from(1)).abs() < BigDecimal::new(1.into(), 25));
+    // Exactly 1: thirds are thirds.
+    let total: crate::exact::BigRational = p.outcomes.values().sum();
+    assert_eq!(total, crate::exact::integer(1));
 }
 
 #[test]
@@ -678,8 +679,13 @@ fn expect(yaml_endpoints: &[(&str, &str)]) -> Expect {
         endpoints: Some(
             yaml_endpoints
                 .iter()
-                .map(|(d, p)| (d.parse().unwrap(), p.parse().unwrap()))
-                .collect::<BTreeMap<_, BigDecimal>>(),
+                .map(|(d, p)| {
+                    (
+                        d.parse().unwrap(),
+                        crate::exact::from_decimal(&p.parse().unwrap()),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
         ),
         ..Expect::default()
     }

@@ -4,20 +4,17 @@ use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::str::FromStr;
 
-use bigdecimal::{BigDecimal, RoundingMode};
+use bigdecimal::BigDecimal;
 
 use super::error::{did_you_mean, key_path, ErrorKind, Problem};
 use super::fields::{boolean, ipv4, mapping, sequence, text, At, Fields};
 use super::yaml::{is_decimal, Resolved};
 use super::{Destination, Expect, Flow, FlowSource, NodeSpec};
-use kpconform_iptables::model::Protocol;
+use crate::exact::{self, BigRational};
 use kpconform_iptables::Verdict;
 
 const FLOW_KEYS: [&str; 6] = ["name", "node", "from", "to", "expect", "tolerance"];
 const EXPECT_KEYS: [&str; 4] = ["endpoints", "verdict", "masquerade", "sticky"];
-
-/// Decimal places kept when a probability is written as a fraction like `1/3`.
-const FRACTION_SCALE: i64 = 30;
 
 /// Exponents beyond this are refused: they cannot be meant, and a scale of
 /// a billion digits would make every later comparison slow.
@@ -89,29 +86,26 @@ fn source(at: At<'_>) -> Result<FlowSource, Problem> {
     })
 }
 
-/// `IP:PORT/PROTO`, PROTO one of tcp, udp, sctp (lowercase).
+/// `IP:PORT/PROTO` as [`Destination`]'s `FromStr` reads it, its error at the
+/// value's span; scenarios keep the contract's lower-case protocol (the
+/// spelling `Display` writes), which the parser alone would not insist on.
 fn destination(at: At<'_>) -> Result<Destination, Problem> {
     let t = text(at)?;
-    let bad = |why: &str| {
-        Problem::invalid(
+    let d: Destination = t
+        .parse()
+        .map_err(|e: kpconform_iptables::DestinationError| {
+            Problem::invalid(at.node.span, at.path, e.to_string())
+        })?;
+    if t.rsplit_once('/').is_some_and(|(_, p)| p != p.to_ascii_lowercase()) {
+        return Err(Problem::invalid(
             at.node.span,
             at.path,
-            format!("`{t}` {why}; expected IP:PORT/PROTO like 10.96.0.10:53/udp"),
-        )
-    };
-    let (addr, proto) = t.split_once('/').ok_or_else(|| bad("has no /PROTO"))?;
-    let protocol = match proto {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "sctp" => Protocol::Sctp,
-        _ => {
-            return Err(bad(
-                "has a protocol other than tcp, udp or sctp (lowercase)",
-            ))
-        }
-    };
-    let addr = socket(addr).ok_or_else(|| bad("is not a valid IPv4 address and port"))?;
-    Ok(Destination { addr, protocol })
+            format!(
+                "`{t}` spells its protocol in upper case; scenarios write tcp, udp or sctp in lower case, like {d}"
+            ),
+        ));
+    }
+    Ok(d)
 }
 
 /// An IPv4 `IP:PORT` with a port in 1..=65535.
@@ -156,9 +150,9 @@ fn expect(at: At<'_>) -> Result<Expect, Problem> {
     Ok(expect)
 }
 
-fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddrV4, BigDecimal>, Problem> {
+fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddrV4, BigRational>, Problem> {
     let mut out = BTreeMap::new();
-    let mut total = BigDecimal::from(0);
+    let mut total = exact::integer(0);
     for (key, value) in mapping(at)? {
         let key_text = key.scalar().map(|s| s.text.as_str()).unwrap_or("");
         let path = key_path(at.path, key_text);
@@ -183,41 +177,39 @@ fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddrV4, BigDecimal>, Problem> 
             ));
         }
     }
-    // Fractions are rounded to FRACTION_SCALE places, each by at most half a
-    // unit there, so six `1/6` may sum to a hair above 1; only a real excess
-    // is an error.
-    let slack = BigDecimal::new(out.len().into(), FRACTION_SCALE);
-    if total > BigDecimal::from(1) + slack {
+    // Exact: six `1/6` sum to 1, not a hair above.
+    if total > exact::integer(1) {
         return Err(Problem::invalid(
             at.node.span,
             at.path,
             format!(
                 "endpoint probabilities sum to {}, more than 1",
-                total.normalized()
+                exact::exact_text(&total)
             ),
         ));
     }
     Ok(out)
 }
 
-/// An exact probability in 0..=1: a decimal as written, or a fraction `a/b`.
-fn probability(at: At<'_>) -> Result<BigDecimal, Problem> {
+/// An exact probability in 0..=1: a decimal as written, or a fraction `a/b`
+/// of decimals, kept as the fraction it is.
+fn probability(at: At<'_>) -> Result<BigRational, Problem> {
     let p = match text(at).ok().and_then(|t| t.split_once('/')) {
         Some((num, den)) => {
-            let num = exact(num).ok_or_else(|| not_a_probability(at))?;
-            let den = exact(den).ok_or_else(|| not_a_probability(at))?;
+            let num = parse_decimal(num).ok_or_else(|| not_a_probability(at))?;
+            let den = parse_decimal(den).ok_or_else(|| not_a_probability(at))?;
             if den == 0 {
                 return Err(not_a_probability(at));
             }
-            (num / den).with_scale_round(FRACTION_SCALE, RoundingMode::HalfEven)
+            exact::from_decimal(&num) / exact::from_decimal(&den)
         }
-        None => decimal(at).map_err(|_| not_a_probability(at))?,
+        None => exact::from_decimal(&decimal(at).map_err(|_| not_a_probability(at))?),
     };
-    if !(BigDecimal::from(0)..=BigDecimal::from(1)).contains(&p) {
+    if p < exact::integer(0) || p > exact::integer(1) {
         return Err(Problem::invalid(
             at.node.span,
             at.path,
-            format!("probability {} is outside 0..1", p.normalized()),
+            format!("probability {} is outside 0..1", exact::exact_text(&p)),
         ));
     }
     Ok(p)
@@ -237,7 +229,7 @@ fn decimal(at: At<'_>) -> Result<BigDecimal, Problem> {
         .node
         .scalar()
         .filter(|s| matches!(s.resolve(), Resolved::Int | Resolved::Float | Resolved::Str))
-        .and_then(|s| exact(&s.text))
+        .and_then(|s| parse_decimal(&s.text))
         .ok_or_else(|| super::fields::expected(at, "a decimal number"))?;
     if value < 0 {
         return Err(Problem::invalid(
@@ -249,7 +241,7 @@ fn decimal(at: At<'_>) -> Result<BigDecimal, Problem> {
     Ok(value)
 }
 
-fn exact(t: &str) -> Option<BigDecimal> {
+fn parse_decimal(t: &str) -> Option<BigDecimal> {
     let t = t.trim();
     if !is_decimal(t) {
         return None;
@@ -267,6 +259,7 @@ fn exact(t: &str) -> Option<BigDecimal> {
 mod tests {
     use super::*;
     use crate::scenario::yaml::parse_documents;
+    use kpconform_iptables::model::Protocol;
 
     fn at_root<T>(text: &str, f: impl Fn(At<'_>) -> Result<T, Problem>) -> Result<T, Problem> {
         let node = parse_documents(text).expect("yaml").remove(0);
@@ -283,18 +276,21 @@ mod tests {
     #[test]
     fn probabilities_are_exact() {
         let eps = at_root(
-            "{10.0.0.1:80: 0.3333333333, 10.0.0.2:80: '1/3', 10.0.0.3:80: 1e-1}",
+            "{10.0.0.1:80: 0.3333333333, 10.0.0.2:80: '1/3', 10.0.0.3:80: 1e-1, 10.0.0.4:80: '0.5/1.5'}",
             endpoints,
         )
         .expect("endpoints");
         let a = |ip: &str| eps[&SocketAddrV4::from_str(ip).expect("addr")].clone();
-        assert_eq!(a("10.0.0.1:80"), dec("0.3333333333"));
-        assert_eq!(a("10.0.0.2:80"), dec("0.333333333333333333333333333333"));
-        assert_eq!(a("10.0.0.3:80"), dec("0.1"));
-        // 0.1 as f64 is not 0.1; the decimal must be.
+        let ratio = |n: i64, d: i64| BigRational::new(n.into(), d.into());
+        assert_eq!(a("10.0.0.1:80"), ratio(3333333333, 10000000000));
+        // A third is a third, not 30 decimals of one.
+        assert_eq!(a("10.0.0.2:80"), ratio(1, 3));
+        assert_eq!(a("10.0.0.3:80"), ratio(1, 10));
+        assert_eq!(a("10.0.0.4:80"), ratio(1, 3));
+        // 0.1 as f64 is not 0.1; the probability must be.
         assert_ne!(
             a("10.0.0.3:80"),
-            BigDecimal::try_from(0.1f64).expect("finite")
+            exact::from_decimal(&BigDecimal::try_from(0.1f64).expect("finite"))
         );
     }
 
@@ -311,7 +307,7 @@ mod tests {
         }
         let err = at_root("{10.0.0.1:80: 0.6, 10.0.0.2:80: 0.6}", endpoints).expect_err("sum");
         assert!(err.message.contains("sum to 1.2"), "{}", err.message);
-        // Rounded fractions that are exactly 1 between them are fine.
+        // Fractions that are exactly 1 between them are fine; a hair more is not.
         let six = (1..=6)
             .map(|i| format!("10.0.0.{i}:80: '1/6'"))
             .collect::<Vec<_>>()
@@ -328,6 +324,18 @@ mod tests {
             at_root(&format!("{{{two51}}}"), endpoints).map(|e| e.len()),
             Ok(251)
         );
+        let err = at_root(
+            "{10.0.0.1:80: '1/3', 10.0.0.2:80: '1/3', 10.0.0.3:80: 0.3333333334}",
+            endpoints,
+        )
+        .expect_err("a hair above 1");
+        assert!(
+            err.message.contains("sum to 15000000001/15000000000, more than 1"),
+            "{}",
+            err.message
+        );
+        let err = at_root("{10.0.0.1:80: '4/3'}", endpoints).expect_err("4/3");
+        assert!(err.message.contains("probability 4/3 is outside"), "{}", err.message);
         let err = at_root("{10.0.0.1: 1}", endpoints).expect_err("no port");
         assert_eq!(err.span.start, 1);
     }
@@ -349,6 +357,14 @@ mod tests {
         ] {
             assert!(at_root(bad, destination).is_err(), "{bad}");
         }
+        let err = at_root("10.96.0.10:53", destination).expect_err("no proto");
+        assert_eq!(
+            err.message,
+            "`10.96.0.10:53` has no /PROTO; expected IP:PORT/PROTO like 10.96.0.10:53/udp"
+        );
+        let err = at_root("10.96.0.10:53/UDP", destination).expect_err("upper case");
+        assert!(err.message.contains("lower case"), "{}", err.message);
+        assert_eq!(err.path, "x");
     }
 
     #[test]

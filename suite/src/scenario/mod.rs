@@ -37,6 +37,7 @@ use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::exact::BigRational;
 use kpconform_iptables::Span;
 pub use kpconform_iptables::{Destination, FlowSource};
 use kpconform_iptables::{Packet, Verdict};
@@ -138,8 +139,8 @@ impl Flow {
 /// A flow's expectations (contract §3). Unset keys are not checked.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Expect {
-    /// Accepted mass per destination after DNAT.
-    pub endpoints: Option<BTreeMap<SocketAddrV4, BigDecimal>>,
+    /// Accepted mass per destination after DNAT, exact (`1/3` is a third).
+    pub endpoints: Option<BTreeMap<SocketAddrV4, BigRational>>,
     /// Where all the mass ends.
     pub verdict: Option<Verdict>,
     /// Whether every accepted outcome is masqueraded.

@@ -135,7 +135,7 @@ fn contract_example_reads_with_its_values() {
     assert_eq!(f.to.protocol, kpconform_iptables::model::Protocol::Tcp);
     let endpoints = f.expect.endpoints.as_ref().expect("endpoints");
     let ep = SocketAddrV4::from_str("10.64.1.5:8080").expect("addr");
-    assert_eq!(endpoints.get(&ep), Some(&BigDecimal::from(1)));
+    assert_eq!(endpoints.get(&ep), Some(&crate::exact::integer(1)));
     assert_eq!(f.expect.masquerade, Some(false));
     assert_eq!((f.expect.verdict, f.expect.sticky), (None, None));
     assert_eq!(f.tolerance, BigDecimal::from_str("0.000001").expect("1e-6"));
