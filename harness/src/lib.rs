@@ -50,7 +50,8 @@
 //! Setting `KPCONFORM_GENERATOR='./my-proxy --dump-rules'` runs an external
 //! command speaking the generator protocol (contract §2) instead of the
 //! in-process generator, with snapshots under the program's name (or
-//! `KPCONFORM_GENERATOR_NAME`).
+//! `KPCONFORM_GENERATOR_NAME`), and a time limit per run of
+//! `KPCONFORM_TIMEOUT` seconds (default 10).
 //!
 //! The same [`evaluate`] function backs `kpconform run`, which compares
 //! snapshots read-only ([`Snapshots::read_only`]).
@@ -67,10 +68,10 @@ mod trials;
 pub use corpus::{Case, Corpus};
 pub use evaluate::{evaluate, Evaluation, Status};
 pub use generator::{
-    Command, FnGenerator, Generator, GeneratorError, GeneratorErrorKind, RecordedDir, Request,
-    DEFAULT_TIMEOUT, OUTPUT_LIMIT,
+    kill_running_generators, Command, FnGenerator, Generator, GeneratorError, GeneratorErrorKind,
+    RecordedDir, Request, DEFAULT_TIMEOUT, OUTPUT_LIMIT,
 };
 /// The generator input is the suite's; re-exported for generator authors.
 pub use kpconform_suite::scenario::GeneratorInput;
 pub use snapshot::{SnapshotCheck, Snapshots};
-pub use trials::{Conformance, GENERATOR_ENV, GENERATOR_NAME_ENV, GOLDEN_SCENARIOS};
+pub use trials::{Conformance, GENERATOR_ENV, GENERATOR_NAME_ENV, GOLDEN_SCENARIOS, TIMEOUT_ENV};

@@ -305,8 +305,15 @@ mod tests {
         let dir = temp_dir("metadata");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.snap");
-        std::fs::write(&path, "---\nsource: x.rs\ndescription: d\n---\n*nat\nCOMMIT\n").unwrap();
-        assert_eq!(read_snapshot(&path).unwrap().as_deref(), Some("*nat\nCOMMIT"));
+        std::fs::write(
+            &path,
+            "---\nsource: x.rs\ndescription: d\n---\n*nat\nCOMMIT\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_snapshot(&path).unwrap().as_deref(),
+            Some("*nat\nCOMMIT")
+        );
         assert_eq!(read_snapshot(&dir.join("absent.snap")), Ok(None));
         assert_eq!(comparable("a\r\nb\n\n"), "a\nb\n");
     }

@@ -22,6 +22,10 @@ pub const GENERATOR_ENV: &str = "KPCONFORM_GENERATOR";
 /// snapshot directory); by default the program's file name.
 pub const GENERATOR_NAME_ENV: &str = "KPCONFORM_GENERATOR_NAME";
 
+/// Environment variable setting the external generator's time limit per
+/// run, in seconds (default 10).
+pub const TIMEOUT_ENV: &str = "KPCONFORM_TIMEOUT";
+
 /// A conformance run of one generator over a directory of scenarios, as a
 /// `cargo test` harness (`harness = false`): see the [module docs](super).
 pub struct Conformance {
@@ -42,7 +46,8 @@ impl Conformance {
 
     /// Like [`new`](Conformance::new), but when `KPCONFORM_GENERATOR` is set
     /// (and not empty) its shell-like command line is run instead of
-    /// `default`, as an external generator (contract §2).
+    /// `default`, as an external generator (contract §2), with the time
+    /// limit `KPCONFORM_TIMEOUT` (seconds) when that is set.
     pub fn from_env(default: impl Generator + 'static) -> Conformance {
         let mut conformance = Conformance::new(default);
         let Some(command) = std::env::var(GENERATOR_ENV)
@@ -51,10 +56,24 @@ impl Conformance {
         else {
             return conformance;
         };
+        let timeout = match std::env::var(TIMEOUT_ENV) {
+            Ok(text) if !text.trim().is_empty() => match parse_timeout(&text) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    conformance.generator = Err(format!("{TIMEOUT_ENV}: {e}"));
+                    return conformance;
+                }
+            },
+            _ => None,
+        };
         conformance.generator = Command::parse(&command)
             .map(|c| match std::env::var(GENERATOR_NAME_ENV) {
                 Ok(name) if !name.is_empty() => c.with_name(name),
                 _ => c,
+            })
+            .map(|c| match timeout {
+                Some(t) => c.with_timeout(t),
+                None => c,
             })
             .map(|c| Arc::new(c) as Arc<dyn Generator>)
             .map_err(|e| format!("{GENERATOR_ENV}: {e}"));
@@ -227,6 +246,17 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_are_positive_finite_seconds() {
+        assert_eq!(
+            parse_timeout("2.5"),
+            Ok(std::time::Duration::from_millis(2500))
+        );
+        for bad in ["-1", "0", "nan", "inf", "1e300", "ten"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn counts_summarize_by_status() {
         let counts = Counts::default();
         assert_eq!(counts.summary("g"), None);
@@ -238,4 +268,18 @@ mod tests {
             "kpconform conformance of `g`: 2 passed, 0 broken, 1 changed, 0 error"
         );
     }
+}
+
+/// A time limit in seconds: positive and finite (`0.5`, `30`).
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "`{text}`: the time limit must be more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

@@ -12,9 +12,11 @@ use std::fmt;
 
 mod external;
 mod recorded;
+mod running;
 
 pub use external::{Command, DEFAULT_TIMEOUT, OUTPUT_LIMIT};
 pub use recorded::RecordedDir;
+pub use running::kill_running_generators;
 
 use kpconform_suite::scenario::GeneratorInput;
 
