@@ -355,6 +355,82 @@ mod tests {
         assert!(!t.is_option());
     }
 
+    /// Checks that `text`'s lines and tokens are ordered, inside their line,
+    /// and that only whitespace and `\` continuations lie between tokens.
+    fn check_spans(text: &str) -> Result<(), String> {
+        let bytes = text.as_bytes();
+        let mut prev_line_end = 0;
+        for line in lines(text) {
+            let (ls, le) = (line.span.start as usize, line.span.end as usize);
+            if ls > le || ls < prev_line_end || le > text.len() {
+                return Err(format!("line span {ls}..{le} out of order"));
+            }
+            prev_line_end = le;
+            let mut pos = ls;
+            for t in &line.tokens {
+                let (ts, te) = (t.span.start as usize, t.span.end as usize);
+                if ts >= te {
+                    return Err(format!("empty or reversed token span {ts}..{te}"));
+                }
+                if ts < pos || te > le {
+                    return Err(format!(
+                        "token {ts}..{te} overlaps the previous one or leaves line {ls}..{le}"
+                    ));
+                }
+                if t.span.line < line.span.line {
+                    return Err(format!("token {ts}..{te} starts before its line"));
+                }
+                gap(bytes, pos, ts)?;
+                pos = te;
+            }
+            gap(bytes, pos, le)?;
+            for (p, _) in &line.problems {
+                if (p.start as usize) < ls || p.end as usize > le {
+                    return Err(format!("problem {p:?} outside its line"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `bytes[from..to]` is blank: whitespace and continuation backslashes.
+    fn gap(bytes: &[u8], from: usize, to: usize) -> Result<(), String> {
+        for i in from..to {
+            let ok = match bytes[i] {
+                b' ' | b'\t' | b'\r' | b'\n' => true,
+                b'\\' => matches!(bytes.get(i + 1), Some(b'\n' | b'\r')),
+                _ => false,
+            };
+            if !ok {
+                return Err(format!("byte {i} ({:?}) is in no token", bytes[i] as char));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn spans_of_known_lines() {
+        for text in [
+            "-A X -m comment --comment \"a  b\" -j Y\n",
+            "sudo iptables \\\n  -t nat \\\r\n -N X\n\n*nat\r\n",
+            "-A X --log-prefix 'a b'\"c\"d \"unterminated\n-A Y\n",
+            "\\",
+        ] {
+            check_spans(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn spans_are_ordered_inside_their_line_and_cover_it(
+            text in "[ a!#:*\"'\\\\\n\r\t\u{e9}-]{0,48}"
+        ) {
+            if let Err(e) = check_spans(&text) {
+                proptest::prop_assert!(false, "{:?}: {}", text, e);
+            }
+        }
+    }
+
     #[test]
     fn never_panics_on_odd_bytes() {
         for text in ["\\", "\"", "'", "\\\n", "a\\", "é\"\\é", "\r\n\r", "\"\\"] {

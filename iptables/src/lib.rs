@@ -47,6 +47,7 @@ mod normalize;
 mod parse;
 mod print;
 mod probability;
+mod shape;
 mod source;
 mod trace;
 
@@ -59,6 +60,7 @@ pub use print::{print, rule_line, rule_spec};
 pub use probability::{
     kernel_fraction, Probability, ProbabilityError, ProbabilityMode, KERNEL_SCALE,
 };
+pub use shape::require_tables;
 pub use source::{SourceFile, Span};
 pub use trace::{
     format_probability, Action, Destination, DestinationError, Distribution, FlowSource, Outcome,

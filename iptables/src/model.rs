@@ -7,6 +7,8 @@
 //! the source position of every rule so that tracer walks and invariant
 //! violations can point at a line.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -684,7 +686,68 @@ impl RuleSet {
     }
 }
 
+/// Chain name → position in [`Table::chains`] of its first declaration: the
+/// one lookup structure for chains by name (the parser, the tracer and the
+/// invariants all resolve jumps through it).
+///
+/// Keys borrow from the table when it is built with [`Table::chain_index`],
+/// and are owned when the table is still being built (the parser). Only ever
+/// looked up, never iterated, so hash order cannot leak into any output.
+#[derive(Debug, Clone, Default)]
+pub struct ChainIndex<'a> {
+    by_name: HashMap<Cow<'a, str>, usize>,
+}
+
+impl<'a> ChainIndex<'a> {
+    /// An index of `table`'s chains, borrowing their names.
+    pub fn new(table: &'a Table) -> ChainIndex<'a> {
+        let mut index = ChainIndex {
+            by_name: HashMap::with_capacity(table.chains.len()),
+        };
+        for (i, c) in table.chains.iter().enumerate() {
+            index.declare(Cow::Borrowed(c.name.as_str()), i);
+        }
+        index
+    }
+
+    /// Where the first chain called `name` is.
+    pub fn get(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Whether a chain called `name` is declared.
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// Records that chain `i` is called `name`, unless an earlier chain
+    /// already is (a duplicate declaration keeps pointing at the first).
+    pub fn declare(&mut self, name: impl Into<Cow<'a, str>>, i: usize) {
+        self.by_name.entry(name.into()).or_insert(i);
+    }
+
+    /// Forgets everything and indexes `table` again, copying the names
+    /// (after chains were removed or renamed).
+    pub fn rebuild(&mut self, table: &Table) {
+        self.by_name.clear();
+        for (i, c) in table.chains.iter().enumerate() {
+            self.declare(Cow::Owned(c.name.as_str().to_string()), i);
+        }
+    }
+
+    /// The chain called `name` in `table`, which this index was built from.
+    pub fn chain<'t>(&self, table: &'t Table, name: &str) -> Option<&'t Chain> {
+        self.get(name).and_then(|i| table.chains.get(i))
+    }
+}
+
 impl Table {
+    /// An index of this table's chains by name, for many lookups (the
+    /// lookups below search linearly).
+    pub fn chain_index(&self) -> ChainIndex<'_> {
+        ChainIndex::new(self)
+    }
+
     /// The chain with this name, if declared.
     pub fn chain(&self, name: &ChainName) -> Option<&Chain> {
         self.chains.iter().find(|c| &c.name == name)

@@ -15,8 +15,15 @@
 //!
 //! Lines it does not understand are kept, in order: before the first table,
 //! or at the end of their table. `normalize(normalize(x)) == normalize(x)`.
+//!
+//! Each line is split into words by the parser's [lexer](crate::lex), so a
+//! quoted comment is one word whatever it contains (`"a  -j KUBE-NODEPORTS"`
+//! neither jumps anywhere nor loses its spaces). Rules are kept as written,
+//! from their first word on.
 
 use std::collections::BTreeMap;
+
+use crate::lex::{self, Token};
 
 /// Chains kube-proxy fills in map order: their rule order carries no meaning.
 pub const ORDER_FREE_CHAINS: [&str; 4] = [
@@ -35,10 +42,17 @@ struct TableText {
     /// Chain name → declaration line without counters.
     declarations: BTreeMap<String, String>,
     /// Chain name → `-A` lines without counters, in order.
-    rules: BTreeMap<String, Vec<String>>,
+    rules: BTreeMap<String, Vec<RuleText>>,
     /// Anything else inside the table, in order.
     other: Vec<String>,
     committed: bool,
+}
+
+/// An `-A` line as written, with what the order-free sort looks at.
+struct RuleText {
+    text: String,
+    comment: String,
+    to_nodeports: bool,
 }
 
 /// Normalizes iptables-save text for snapshots. Never fails.
@@ -47,11 +61,22 @@ pub fn normalize(text: &str) -> String {
     let mut tables: BTreeMap<(usize, String), TableText> = BTreeMap::new();
     let mut current: Option<(usize, String)> = None;
 
+    // Physical lines: iptables-save never continues a line with `\`.
     for raw in text.lines() {
+        let Some(lexed) = lex::lines(raw).next() else {
+            continue; // blank or `#`
+        };
         // Counters may stand before anything; drop them first so that what
         // the line is does not change on a second pass (idempotence).
-        let line = strip_leading_counters(raw.trim());
-        if line.is_empty() || line.starts_with('#') {
+        let skip = lexed
+            .tokens
+            .iter()
+            .take_while(|t| is_counter_token(t))
+            .count();
+        let toks = &lexed.tokens[skip..];
+        let Some(first) = toks.first() else { continue };
+        let line = raw[first.span.start as usize..].trim();
+        if line.starts_with('#') {
             continue;
         }
         if let Some(name) = line.strip_prefix('*') {
@@ -69,32 +94,31 @@ pub fn normalize(text: &str) -> String {
             preamble.push(line.to_string());
             continue;
         };
-        if line == "COMMIT" {
+        if toks.len() == 1 && first.is("COMMIT") {
             table.committed = true;
             current = None;
             continue;
         }
-        if let Some(decl) = line.strip_prefix(':') {
-            let decl = strip_trailing_counters(decl);
-            // Stray counters (`:P [0:0] :`) must not become the policy, or a
-            // second pass would read another one (normalize is idempotent).
-            let mut words = decl.split_whitespace().filter(|w| !is_counters(w));
-            if let Some(name) = words.next() {
-                let policy = words.next().unwrap_or("-");
-                table
-                    .declarations
-                    .insert(name.to_string(), format!(":{name} {policy}"));
+        if line.starts_with(':') {
+            if let Some((name, decl)) = declaration(raw, toks) {
+                table.declarations.insert(name, decl);
                 continue;
             }
         }
-        let rule = strip_leading_counters(line);
-        let mut words = rule.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("-A"), Some(chain)) => {
-                let chain = chain.to_string();
-                table.rules.entry(chain).or_default().push(rule.to_string());
+        match toks {
+            [a, chain, ..] if a.is("-A") => {
+                let rule = RuleText {
+                    text: line.to_string(),
+                    comment: comment_of(toks).unwrap_or_default(),
+                    to_nodeports: jumps_to_nodeports(toks),
+                };
+                table
+                    .rules
+                    .entry(chain.text.to_string())
+                    .or_default()
+                    .push(rule);
             }
-            _ => table.other.push(rule.to_string()),
+            _ => table.other.push(line.to_string()),
         }
     }
 
@@ -122,7 +146,7 @@ pub fn normalize(text: &str) -> String {
                 sort_order_free(rules);
             }
             for rule in rules.iter() {
-                out.push_str(rule);
+                out.push_str(&rule.text);
                 out.push('\n');
             }
         }
@@ -158,69 +182,73 @@ fn chain_order(table: &TableText) -> Vec<String> {
 }
 
 /// Sorts by (comment, text), the jumps to KUBE-NODEPORTS last.
-fn sort_order_free(rules: &mut [String]) {
+fn sort_order_free(rules: &mut [RuleText]) {
     rules.sort_by(|a, b| {
-        let key = |r: &String| {
-            (
-                jumps_to_nodeports(r),
-                comment_of(r).unwrap_or_default(),
-                r.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
+        (a.to_nodeports, &a.comment, &a.text).cmp(&(b.to_nodeports, &b.comment, &b.text))
     });
 }
 
-fn jumps_to_nodeports(rule: &str) -> bool {
-    let words: Vec<&str> = rule.split_whitespace().collect();
-    words
-        .windows(2)
-        .any(|w| (w[0] == "-j" || w[0] == "-g") && w[1] == "KUBE-NODEPORTS")
+/// Whether the rule's target (`-j`/`-g`, unquoted) is KUBE-NODEPORTS.
+fn jumps_to_nodeports(toks: &[Token]) -> bool {
+    toks.windows(2)
+        .any(|w| (w[0].is("-j") || w[0].is("-g")) && w[1].text == "KUBE-NODEPORTS")
 }
 
-/// The text after `--comment`, unquoted.
-fn comment_of(rule: &str) -> Option<String> {
-    let start = rule.find("--comment")? + "--comment".len();
-    let rest = rule[start..].trim_start();
-    let mut chars = rest.chars();
-    match chars.next()? {
-        '"' => {
-            let mut text = String::new();
-            let mut escaped = false;
-            for c in chars {
-                match (escaped, c) {
-                    (false, '\\') => escaped = true,
-                    (false, '"') => return Some(text),
-                    _ => {
-                        text.push(c);
-                        escaped = false;
-                    }
-                }
-            }
-            Some(text)
+/// The value of the first (unquoted) `--comment` option, unquoted.
+fn comment_of(toks: &[Token]) -> Option<String> {
+    let i = toks.iter().position(|t| t.is("--comment"))?;
+    toks.get(i + 1).map(|t| t.text.to_string())
+}
+
+/// `:NAME POLICY [p:b]` (or `: NAME ...`) → (`NAME`, `:NAME POLICY`), with
+/// `-` for a missing policy. `None` without a name.
+fn declaration(raw: &str, toks: &[Token]) -> Option<(String, String)> {
+    let first = &toks[0];
+    let first_raw = &raw[first.span.start as usize..first.span.end as usize];
+    // `:NAME` is one word; a bare `:` is followed by the name.
+    let mut words: Vec<(&str, bool)> = Vec::new();
+    if first_raw != ":" {
+        let name = first.text.strip_prefix(':').unwrap_or(&first.text);
+        words.push((name, first.quoted));
+    }
+    words.extend(toks[1..].iter().map(|t| (t.text.as_ref(), t.quoted)));
+    // Stray counters (`:P [0:0] :`) must not become the policy, or a
+    // second pass would read another one (normalize is idempotent).
+    let mut words = words
+        .into_iter()
+        .filter(|&(w, quoted)| quoted || !is_counters(w))
+        .map(|(w, _)| w);
+    let name = words.next()?;
+    let policy = words.next().unwrap_or("-");
+    Some((
+        name.to_string(),
+        format!(":{} {}", word(name), word(policy)),
+    ))
+}
+
+/// `w` written so that the lexer reads it back as `w`: bare when that is
+/// safe, else double-quoted with `\"` and `\\` escaped.
+fn word(w: &str) -> String {
+    let bare = !w.is_empty()
+        && !is_counters(w)
+        && !w.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'));
+    if bare {
+        return w.to_string();
+    }
+    let mut out = String::with_capacity(w.len() + 2);
+    out.push('"');
+    for c in w.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
         }
-        _ => Some(rest.split_whitespace().next().unwrap_or("").to_string()),
+        out.push(c);
     }
+    out.push('"');
+    out
 }
 
-/// `NAME POLICY [p:b]` → `NAME POLICY`.
-fn strip_trailing_counters(decl: &str) -> &str {
-    let decl = decl.trim_end();
-    match decl.rfind(' ') {
-        Some(i) if is_counters(&decl[i + 1..]) => decl[..i].trim_end(),
-        _ => decl,
-    }
-}
-
-/// `[p:b] -A ...` → `-A ...`.
-fn strip_leading_counters(mut rule: &str) -> &str {
-    while let Some((first, rest)) = rule.split_once(' ') {
-        if !is_counters(first) {
-            break;
-        }
-        rule = rest.trim_start();
-    }
-    rule
+fn is_counter_token(t: &Token) -> bool {
+    !t.quoted && is_counters(&t.text)
 }
 
 fn is_counters(word: &str) -> bool {
@@ -329,18 +357,63 @@ COMMIT
         );
     }
 
+    fn comment(rule: &str) -> Option<String> {
+        lex::lines(rule).next().and_then(|l| comment_of(&l.tokens))
+    }
+
     #[test]
     fn comment_extraction() {
         assert_eq!(
-            comment_of(r#"-m comment --comment "a \"b\" c" -j X"#).as_deref(),
+            comment(r#"-m comment --comment "a \"b\" c" -j X"#).as_deref(),
             Some(r#"a "b" c"#)
         );
         assert_eq!(
-            comment_of("-m comment --comment plain -j X").as_deref(),
+            comment("-m comment --comment plain -j X").as_deref(),
             Some("plain")
         );
-        assert_eq!(comment_of("-j X"), None);
-        assert_eq!(comment_of("--comment"), None);
+        assert_eq!(comment("-j X"), None);
+        assert_eq!(comment("--comment"), None);
+        // Only the option counts, not the word inside another quoted value.
+        assert_eq!(
+            comment(r#"-j LOG --log-prefix "--comment z" -m comment --comment "a  b""#).as_deref(),
+            Some("a  b")
+        );
+    }
+
+    #[test]
+    fn quoted_words_are_one_word() {
+        // With whitespace splitting, the comment's `-j KUBE-NODEPORTS` made
+        // the first rule sort last, as if it jumped to KUBE-NODEPORTS.
+        let text = "*nat\n:KUBE-SERVICES - [0:0]\n\
+            -A KUBE-SERVICES -m comment --comment \"b  -j KUBE-NODEPORTS\" -j KUBE-SVC-B\n\
+            -A KUBE-SERVICES -m comment --comment \"a  two  spaces\" -j KUBE-SVC-A\n\
+            -A KUBE-SERVICES -m comment --comment \"nodeports\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n\
+            -A KUBE-SERVICES -m comment --comment \"c\" -j KUBE-SVC-C\n\
+            COMMIT\n";
+        let out = normalize(text);
+        let rules: Vec<&str> = out.lines().filter(|l| l.starts_with("-A")).collect();
+        assert_eq!(
+            rules,
+            [
+                "-A KUBE-SERVICES -m comment --comment \"a  two  spaces\" -j KUBE-SVC-A",
+                "-A KUBE-SERVICES -m comment --comment \"b  -j KUBE-NODEPORTS\" -j KUBE-SVC-B",
+                "-A KUBE-SERVICES -m comment --comment \"c\" -j KUBE-SVC-C",
+                "-A KUBE-SERVICES -m comment --comment \"nodeports\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS",
+            ]
+        );
+        assert_eq!(normalize(&out), out);
+    }
+
+    #[test]
+    fn a_quoted_dash_a_is_not_a_rule_and_quoted_names_stay_quoted() {
+        let text =
+            "*nat\n: \"KUBE X\" - [0:0]\n\"-A\" KUBE-X -j DROP\n-A \"KUBE-Y\" -j DROP\nCOMMIT\n";
+        let out = normalize(text);
+        assert_eq!(
+            out,
+            "*nat\n:\"KUBE X\" -\n-A \"KUBE-Y\" -j DROP\n\"-A\" KUBE-X -j DROP\nCOMMIT\n"
+        );
+        assert_eq!(normalize(&out), out);
     }
 
     #[test]

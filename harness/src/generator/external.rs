@@ -81,8 +81,9 @@ impl Command {
         let found = if self.argv[0].contains('/') {
             executable(program)
         } else {
-            std::env::var_os("PATH")
-                .is_some_and(|path| std::env::split_paths(&path).any(|d| executable(&d.join(program))))
+            std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|d| executable(&d.join(program)))
+            })
         };
         if found {
             return Ok(());
@@ -496,16 +497,31 @@ mod tests {
 
     #[test]
     fn availability_is_checked_before_running() {
-        assert!(Command::parse("sh -c true").unwrap().ensure_available().is_ok());
-        let missing = Command::parse("/nonexistent/gen").unwrap().ensure_available();
+        assert!(Command::parse("sh -c true")
+            .unwrap()
+            .ensure_available()
+            .is_ok());
+        let missing = Command::parse("/nonexistent/gen")
+            .unwrap()
+            .ensure_available();
         assert!(missing.unwrap_err().message.contains("does not exist"));
         let plain = std::env::temp_dir().join(format!("kpconform-plain-{}", std::process::id()));
         std::fs::write(&plain, "#!/bin/sh\n").unwrap();
-        let not_exec = Command::parse(&plain.display().to_string()).unwrap().ensure_available();
+        let not_exec = Command::parse(&plain.display().to_string())
+            .unwrap()
+            .ensure_available();
         let _ = std::fs::remove_file(&plain);
-        assert!(not_exec.unwrap_err().message.contains("not an executable file"));
-        let unknown = Command::parse("kpconform-no-such-program").unwrap().ensure_available();
-        assert!(unknown.unwrap_err().message.contains("in any PATH directory"));
+        assert!(not_exec
+            .unwrap_err()
+            .message
+            .contains("not an executable file"));
+        let unknown = Command::parse("kpconform-no-such-program")
+            .unwrap()
+            .ensure_available();
+        assert!(unknown
+            .unwrap_err()
+            .message
+            .contains("in any PATH directory"));
     }
 
     #[test]

@@ -394,12 +394,11 @@ fn limit(_: &Token, opts: &[Opt]) -> Result<Match, Fail> {
         if o.name == "limit" {
             rate = Some(o.value().text.to_string());
         } else {
-            let b = o.value().text.parse().map_err(|_| {
-                (
-                    o.value().span,
-                    "`--limit-burst` takes a number".to_string(),
-                )
-            })?;
+            let b = o
+                .value()
+                .text
+                .parse()
+                .map_err(|_| (o.value().span, "`--limit-burst` takes a number".to_string()))?;
             burst = Some(b);
         }
     }

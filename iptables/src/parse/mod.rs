@@ -11,17 +11,18 @@
 //! Errors are collected, not fatal on the first one: every problem in the
 //! text is reported, each with its span.
 
+mod command;
 mod matches;
 mod rule;
+mod save;
 mod spec;
 mod targets;
 mod value;
 
-use std::collections::HashMap;
 use std::fmt;
 
 use super::lex::{self, Token};
-use super::model::{Chain, ChainName, Counters, Policy, Rule, RuleSet, Table, TableName};
+use super::model::{Chain, ChainIndex, ChainName, Policy, RuleSet, Table, TableName};
 use crate::source::{SourceFile, Span};
 
 /// How unknown matches and targets are treated.
@@ -118,6 +119,16 @@ const MAX_ERRORS: usize = 100;
 
 /// Parses with explicit [`Options`].
 pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError>> {
+    // A byte-order mark (Windows editors add one) is blanked with as many
+    // spaces, so that every span still points into the caller's text.
+    let blanked;
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            blanked = format!("   {rest}");
+            blanked.as_str()
+        }
+        None => text,
+    };
     let mut p = Parser {
         ctx: Ctx {
             mode: options.mode,
@@ -140,6 +151,13 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
         }
     }
     check_chain_names(&p.tables, &mut p.ctx);
+    if !p.ctx.errors.is_empty() {
+        // A pasted `iptables -L` listing fails on every line; one error
+        // saying what it is helps more than a hundred.
+        if let Some(listing) = crate::shape::listing(text) {
+            return Err(vec![listing]);
+        }
+    }
     // An unterminated block stays in the model (uncommitted) so that the
     // invariants can point at it; iptables-restore would refuse it.
     if !p.ctx.errors.is_empty() {
@@ -194,7 +212,7 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    fn error(&mut self, kind: ErrorKind, span: Span, message: String) {
+    pub(super) fn error(&mut self, kind: ErrorKind, span: Span, message: String) {
         self.errors.push(ParseError {
             kind,
             span,
@@ -218,8 +236,9 @@ impl Ctx {
 
 struct TableBuilder {
     table: Table,
-    /// First declaration of each chain name.
-    index: HashMap<String, usize>,
+    /// First declaration of each chain name (owned: the table is still
+    /// being built).
+    index: ChainIndex<'static>,
     /// Chains are declared on first use (command replay and fragments).
     implicit_chains: bool,
 }
@@ -230,14 +249,6 @@ struct Parser {
     /// The `*table` block being read.
     open: Option<usize>,
     options: Options,
-}
-
-/// How a command line names its table.
-enum TableSource {
-    /// An open `*table` block.
-    Block(usize),
-    /// An `iptables [-t T]` command or a fragment with a default table.
-    Implicit(TableName),
 }
 
 impl Parser {
@@ -261,7 +272,7 @@ impl Parser {
             }
             if text.starts_with('[') {
                 return match value::counters(text) {
-                    Some(_) => self.command(&toks[1..], line.span, false),
+                    Some(_) => self.restore_command(&toks[1..], line.span),
                     None => self.ctx.error(
                         ErrorKind::Invalid,
                         first.span,
@@ -281,10 +292,10 @@ impl Parser {
         let Some(head) = rest.first() else { return };
         let program = head.text.rsplit('/').next().unwrap_or_default();
         if !head.quoted && matches!(program, "iptables" | "iptables-legacy" | "iptables-nft") {
-            return self.command(&rest[1..], line.span, true);
+            return self.program_command(&rest[1..], line.span);
         }
         if head.is_option() {
-            return self.command(rest, line.span, false);
+            return self.restore_command(rest, line.span);
         }
         self.ctx.error(
             ErrorKind::Invalid,
@@ -296,148 +307,7 @@ impl Parser {
         );
     }
 
-    fn table_header(&mut self, tok: &Token, name: &str, extra: &[Token]) {
-        if let Some(t) = extra.first() {
-            self.ctx.error(
-                ErrorKind::Invalid,
-                t.span,
-                "unexpected text after the table name".into(),
-            );
-        }
-        let Some(table) = TableName::from_name(name) else {
-            return self.ctx.error(
-                ErrorKind::Invalid,
-                tok.span,
-                format!("unknown table `{name}` (expected raw, mangle, filter, nat or security)"),
-            );
-        };
-        self.tables.push(TableBuilder {
-            table: Table {
-                name: table,
-                chains: Vec::new(),
-                span: tok.span,
-                committed: false,
-            },
-            index: HashMap::new(),
-            implicit_chains: false,
-        });
-        self.open = Some(self.tables.len() - 1);
-    }
-
-    fn commit(&mut self, tok: &Token, extra: &[Token]) {
-        if let Some(t) = extra.first() {
-            self.ctx.error(
-                ErrorKind::Invalid,
-                t.span,
-                "unexpected text after COMMIT".into(),
-            );
-        }
-        match self.open.take() {
-            Some(i) => self.tables[i].table.committed = true,
-            None => self.ctx.error(
-                ErrorKind::Invalid,
-                tok.span,
-                "COMMIT without a `*table` line before it".into(),
-            ),
-        }
-    }
-
-    fn chain_declaration(&mut self, tok: &Token, name: &str, rest: &[Token], line_span: Span) {
-        let Some(ti) = self.open else {
-            return self.ctx.error(
-                ErrorKind::Invalid,
-                tok.span,
-                "chain declaration outside a `*table` ... `COMMIT` block".into(),
-            );
-        };
-        if name.is_empty() {
-            return self.ctx.error(
-                ErrorKind::Invalid,
-                tok.span,
-                "chain declaration without a name".into(),
-            );
-        }
-        let chain = ChainName::new(name);
-        let policy_tok = rest.first();
-        let policy = match policy_tok.map(|t| t.text.as_ref()) {
-            Some("ACCEPT") => Some(Policy::Accept),
-            Some("DROP") => Some(Policy::Drop),
-            Some("-") => None,
-            Some(other) => {
-                let span = policy_tok.map(|t| t.span).unwrap_or(tok.span);
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    span,
-                    format!("`{other}` is not a chain policy (expected ACCEPT, DROP, or `-` for a user chain)"),
-                );
-            }
-            None => {
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    tok.span,
-                    format!("declaration of `{name}` has no policy (expected `:{name} ACCEPT [0:0]` or `:{name} - [0:0]`)"),
-                )
-            }
-        };
-        let table = self.tables[ti].table.name;
-        match (&chain, policy) {
-            (ChainName::Builtin(b), _) if !table.builtin_chains().contains(b) => {
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    tok.span,
-                    format!("table `{table}` has no built-in chain `{name}`"),
-                )
-            }
-            (ChainName::Builtin(_), None) => {
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    tok.span,
-                    format!("built-in chain `{name}` needs a policy (ACCEPT or DROP), not `-`"),
-                )
-            }
-            (ChainName::User(_), Some(_)) => {
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    tok.span,
-                    format!("user chain `{name}` cannot have a policy (write `:{name} - [0:0]`)"),
-                )
-            }
-            _ => {}
-        }
-        let mut counters = None;
-        if let Some(c) = rest.get(1) {
-            match value::counters(&c.text) {
-                Some((packets, bytes)) => counters = Some(Counters { packets, bytes }),
-                None => {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        c.span,
-                        format!("`{}` is not a counter (expected [packets:bytes])", c.text),
-                    )
-                }
-            }
-        }
-        if let Some(t) = rest.get(2) {
-            self.ctx.error(
-                ErrorKind::Invalid,
-                t.span,
-                "unexpected text after the chain declaration".into(),
-            );
-        }
-        let tb = &mut self.tables[ti];
-        tb.table.chains.push(Chain {
-            name: chain,
-            policy,
-            counters,
-            rules: Vec::new(),
-            span: line_span,
-        });
-        let idx = tb.table.chains.len() - 1;
-        // A duplicate declaration is kept as its own entry for the invariants
-        // to report; rules keep going to the first one.
-        tb.index.entry(name.to_string()).or_insert(idx);
-    }
-
+    /// The table that commands and fragments naming `name` edit, made on first use.
     fn implicit_table(&mut self, name: TableName) -> usize {
         if let Some(i) = self
             .tables
@@ -453,7 +323,7 @@ impl Parser {
                 span: Span::default(),
                 committed: true,
             },
-            index: HashMap::new(),
+            index: ChainIndex::default(),
             implicit_chains: true,
         });
         self.tables.len() - 1
@@ -462,7 +332,7 @@ impl Parser {
     /// Resolves a chain for modification, declaring it where that is allowed.
     fn chain_index(&mut self, ti: usize, name: &Token, create: bool) -> Option<usize> {
         let tb = &mut self.tables[ti];
-        if let Some(&i) = tb.index.get(name.text.as_ref()) {
+        if let Some(i) = tb.index.get(&name.text) {
             return Some(i);
         }
         let chain = ChainName::new(&name.text);
@@ -488,7 +358,7 @@ impl Parser {
                 span: name.span,
             });
             let i = tb.table.chains.len() - 1;
-            tb.index.insert(name.text.to_string(), i);
+            tb.index.declare(name.text.to_string(), i);
             return Some(i);
         }
         let table = tb.table.name;
@@ -503,318 +373,7 @@ impl Parser {
         None
     }
 
-    /// A `-A`/`-I`/`-N`/... line, from iptables-restore input or an `iptables` command.
-    fn command(&mut self, toks: &[Token], line_span: Span, is_program: bool) {
-        // `-t TABLE` may stand anywhere in a command; pull it out first.
-        let mut table_name = None;
-        let mut args: Vec<&Token> = Vec::with_capacity(toks.len());
-        let mut i = 0;
-        while i < toks.len() {
-            let t = &toks[i];
-            if is_program && !t.quoted && matches!(t.text.as_ref(), "-t" | "--table") {
-                match toks.get(i + 1) {
-                    Some(v) => match TableName::from_name(&v.text) {
-                        Some(n) => table_name = Some(n),
-                        None => {
-                            return self.ctx.error(
-                                ErrorKind::Invalid,
-                                v.span,
-                                format!("unknown table `{}` (expected raw, mangle, filter, nat or security)", v.text),
-                            )
-                        }
-                    },
-                    None => return self.ctx.error(ErrorKind::Invalid, t.span, "`-t` needs a table name".into()),
-                }
-                i += 2;
-                continue;
-            }
-            if is_program
-                && !t.quoted
-                && matches!(t.text.as_ref(), "-w" | "--wait" | "-W" | "--wait-interval")
-            {
-                i += 1;
-                if toks.get(i).is_some_and(|v| v.text.parse::<f64>().is_ok()) {
-                    i += 1;
-                }
-                continue;
-            }
-            args.push(t);
-            i += 1;
-        }
-        // Global flags of listing commands before the command itself.
-        let mut pos = 0;
-        while args.get(pos).is_some_and(|t| {
-            is_program
-                && !t.quoted
-                && matches!(
-                    t.text.as_ref(),
-                    "-v" | "--verbose" | "-n" | "--numeric" | "-x" | "--exact" | "--line-numbers"
-                )
-        }) {
-            pos += 1;
-        }
-        let Some(cmd_tok) = args.get(pos).copied() else {
-            return self.ctx.error(
-                ErrorKind::Invalid,
-                line_span,
-                "an `iptables` command without a command such as `-A`".into(),
-            );
-        };
-        let Some(cmd) = command_name(&cmd_tok.text).filter(|_| !cmd_tok.quoted) else {
-            return self.ctx.error(
-                ErrorKind::Invalid,
-                cmd_tok.span,
-                format!(
-                    "expected a command (-A, -I, -D, -R, -N, -X, -F, -P, -E), found `{}`",
-                    cmd_tok.text
-                ),
-            );
-        };
-        if matches!(cmd, Command::List) {
-            return;
-        }
-        let source = match (table_name, self.open, is_program) {
-            (Some(t), _, true) => TableSource::Implicit(t),
-            (None, _, true) => TableSource::Implicit(TableName::Filter),
-            (_, Some(ti), false) => TableSource::Block(ti),
-            (_, None, false) => match self.options.default_table {
-                Some(t) => TableSource::Implicit(t),
-                None => {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        cmd_tok.span,
-                        "rule outside a `*table` ... `COMMIT` block (add a `*nat`/`*filter` line above it, or name a default table)".into(),
-                    )
-                }
-            },
-        };
-        let ti = match source {
-            TableSource::Block(ti) => ti,
-            TableSource::Implicit(t) => self.implicit_table(t),
-        };
-        let rest: Vec<Token> = args[pos + 1..].iter().map(|t| (*t).clone()).collect();
-        self.apply(cmd, cmd_tok, ti, &rest, line_span);
-    }
-
-    fn apply(&mut self, cmd: Command, cmd_tok: &Token, ti: usize, rest: &[Token], line_span: Span) {
-        let need_chain = |p: &mut Parser| {
-            p.ctx.error(
-                ErrorKind::Invalid,
-                cmd_tok.span,
-                format!("`{}` needs a chain name", cmd_tok.text),
-            );
-        };
-        match cmd {
-            Command::List => {}
-            Command::NewChain => {
-                let Some(name) = rest.first() else {
-                    return need_chain(self);
-                };
-                let tb = &self.tables[ti];
-                if tb.index.contains_key(name.text.as_ref()) && !tb.implicit_chains {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        name.span,
-                        format!("chain `{}` already exists", name.text),
-                    );
-                }
-                if ChainName::new(&name.text).is_builtin() {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        name.span,
-                        format!("`{}` is a built-in chain name", name.text),
-                    );
-                }
-                self.chain_index(ti, name, true);
-                self.extra(&rest[1..]);
-            }
-            Command::Append | Command::Insert | Command::Replace | Command::Delete => {
-                let Some(name) = rest.first() else {
-                    return need_chain(self);
-                };
-                let mut spec = &rest[1..];
-                let mut number = None;
-                if matches!(cmd, Command::Insert | Command::Replace | Command::Delete) {
-                    if let Some(n) = spec
-                        .first()
-                        .filter(|t| !t.quoted)
-                        .and_then(|t| t.text.parse::<usize>().ok())
-                    {
-                        if n == 0 {
-                            return self.ctx.error(
-                                ErrorKind::Invalid,
-                                spec[0].span,
-                                "rule numbers start at 1".into(),
-                            );
-                        }
-                        number = Some((n, spec[0].span));
-                        spec = &spec[1..];
-                    } else if cmd == Command::Replace {
-                        return self.ctx.error(
-                            ErrorKind::Invalid,
-                            name.span,
-                            "`-R` needs a rule number".into(),
-                        );
-                    }
-                }
-                let Some(ci) = self.chain_index(ti, name, false) else {
-                    return;
-                };
-                let rule_span = line_span;
-                let rule = if cmd == Command::Delete && number.is_some() {
-                    self.extra(spec);
-                    None
-                } else {
-                    match rule::parse_rule(&mut self.ctx, spec, rule_span) {
-                        Some(r) => Some(r),
-                        None => return,
-                    }
-                };
-                self.edit(ti, ci, cmd, number, rule, name);
-            }
-            Command::Flush | Command::DeleteChain => {
-                let tb = &mut self.tables[ti];
-                match rest.first() {
-                    None if cmd == Command::Flush => {
-                        tb.table.chains.iter_mut().for_each(|c| c.rules.clear())
-                    }
-                    None => {
-                        tb.table.chains.retain(|c| c.name.is_builtin());
-                        reindex(tb);
-                    }
-                    Some(name) => {
-                        let Some(&ci) = tb.index.get(name.text.as_ref()) else {
-                            return self.ctx.error(
-                                ErrorKind::Invalid,
-                                name.span,
-                                format!("no chain `{}` to flush or delete", name.text),
-                            );
-                        };
-                        if cmd == Command::Flush {
-                            tb.table.chains[ci].rules.clear();
-                        } else if tb.table.chains[ci].name.is_builtin() {
-                            return self.ctx.error(
-                                ErrorKind::Invalid,
-                                name.span,
-                                "built-in chains cannot be deleted".into(),
-                            );
-                        } else {
-                            tb.table.chains.remove(ci);
-                            reindex(tb);
-                        }
-                        self.extra(&rest[1..]);
-                    }
-                }
-            }
-            Command::Policy => {
-                let (Some(name), Some(pol)) = (rest.first(), rest.get(1)) else {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        cmd_tok.span,
-                        "`-P` needs a chain and a policy".into(),
-                    );
-                };
-                let policy = match pol.text.as_ref() {
-                    "ACCEPT" => Policy::Accept,
-                    "DROP" => Policy::Drop,
-                    other => {
-                        return self.ctx.error(
-                            ErrorKind::Invalid,
-                            pol.span,
-                            format!("`{other}` is not a policy (ACCEPT or DROP)"),
-                        )
-                    }
-                };
-                if !ChainName::new(&name.text).is_builtin() {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        name.span,
-                        "only built-in chains have a policy".into(),
-                    );
-                }
-                if let Some(ci) = self.chain_index(ti, name, false) {
-                    self.tables[ti].table.chains[ci].policy = Some(policy);
-                }
-                self.extra(&rest[2..]);
-            }
-            Command::Rename => {
-                let (Some(old), Some(new)) = (rest.first(), rest.get(1)) else {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        cmd_tok.span,
-                        "`-E` needs the old and the new chain name".into(),
-                    );
-                };
-                let tb = &mut self.tables[ti];
-                let Some(&ci) = tb.index.get(old.text.as_ref()) else {
-                    return self.ctx.error(
-                        ErrorKind::Invalid,
-                        old.span,
-                        format!("no chain `{}` to rename", old.text),
-                    );
-                };
-                tb.table.chains[ci].name = ChainName::new(&new.text);
-                reindex(tb);
-            }
-        }
-    }
-
-    fn edit(
-        &mut self,
-        ti: usize,
-        ci: usize,
-        cmd: Command,
-        number: Option<(usize, Span)>,
-        rule: Option<Rule>,
-        name: &Token,
-    ) {
-        let rules = &mut self.tables[ti].table.chains[ci].rules;
-        let len = rules.len();
-        let out_of_range = |ctx: &mut Ctx, span: Span, n: usize| {
-            ctx.error(
-                ErrorKind::Invalid,
-                span,
-                format!(
-                    "chain `{}` has {len} rules, there is no rule {n}",
-                    name.text
-                ),
-            );
-        };
-        match (cmd, number, rule) {
-            (Command::Append, _, Some(r)) => rules.push(r),
-            (Command::Insert, None, Some(r)) => rules.insert(0, r),
-            (Command::Insert, Some((n, span)), Some(r)) => {
-                if n > len + 1 {
-                    return out_of_range(&mut self.ctx, span, n);
-                }
-                rules.insert(n - 1, r);
-            }
-            (Command::Replace, Some((n, span)), Some(r)) => {
-                if n > len {
-                    return out_of_range(&mut self.ctx, span, n);
-                }
-                rules[n - 1] = r;
-            }
-            (Command::Delete, Some((n, span)), None) => {
-                if n > len {
-                    return out_of_range(&mut self.ctx, span, n);
-                }
-                rules.remove(n - 1);
-            }
-            (Command::Delete, None, Some(r)) => match rules.iter().position(|x| *x == r) {
-                Some(i) => {
-                    rules.remove(i);
-                }
-                None => self.ctx.error(
-                    ErrorKind::Invalid,
-                    r.span,
-                    format!("`-D`: chain `{}` has no rule like this one", name.text),
-                ),
-            },
-            _ => {}
-        }
-    }
-
+    /// Reports the first token of `rest`, which nothing expected.
     fn extra(&mut self, rest: &[Token]) {
         if let Some(t) = rest.first() {
             self.ctx.error(
@@ -826,71 +385,18 @@ impl Parser {
     }
 }
 
-fn reindex(tb: &mut TableBuilder) {
-    tb.index.clear();
-    for (i, c) in tb.table.chains.iter().enumerate() {
-        tb.index.entry(c.name.as_str().to_string()).or_insert(i);
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Command {
-    Append,
-    Insert,
-    Delete,
-    Replace,
-    NewChain,
-    DeleteChain,
-    Flush,
-    Policy,
-    Rename,
-    List,
-}
-
-fn command_name(text: &str) -> Option<Command> {
-    const LONG: &[(&str, Command)] = &[
-        ("append", Command::Append),
-        ("insert", Command::Insert),
-        ("delete", Command::Delete),
-        ("replace", Command::Replace),
-        ("new-chain", Command::NewChain),
-        ("delete-chain", Command::DeleteChain),
-        ("flush", Command::Flush),
-        ("policy", Command::Policy),
-        ("rename-chain", Command::Rename),
-        ("list", Command::List),
-        ("list-rules", Command::List),
-        ("zero", Command::List),
-        ("check", Command::List),
-    ];
-    Some(match text {
-        "-A" => Command::Append,
-        "-I" => Command::Insert,
-        "-D" => Command::Delete,
-        "-R" => Command::Replace,
-        "-N" => Command::NewChain,
-        "-X" => Command::DeleteChain,
-        "-F" => Command::Flush,
-        "-P" => Command::Policy,
-        "-E" => Command::Rename,
-        "-L" | "-S" | "-Z" | "-C" => Command::List,
-        long => {
-            let name = long.strip_prefix("--")?;
-            if let Some((_, c)) = LONG.iter().find(|(n, _)| *n == name) {
-                return Some(*c);
-            }
-            // getopt_long accepts unambiguous prefixes: `--new` is `--new-chain`.
-            let mut hits = LONG.iter().filter(|(n, _)| n.starts_with(name));
-            match (hits.next(), hits.next()) {
-                (Some((_, c)), None) => *c,
-                _ => return None,
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_byte_order_mark_is_whitespace_and_spans_still_fit() {
+        let text =
+            "\u{feff}*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m nope -j ACCEPT\nCOMMIT\n";
+        let errors = parse_str(text).unwrap_err();
+        let span = errors[0].span;
+        assert_eq!(&text[span.start as usize..span.end as usize], "nope");
+        assert!(parse_str(&text.replace(" -m nope", "")).is_ok());
+    }
+
     use super::*;
     use crate::model::{Match, Target};
 

@@ -73,7 +73,11 @@ pub(super) static TARGETS: &[Extension<Target>] = &[
     Extension {
         name: "REDIRECT",
         options: TO_PORTS,
-        build: |_, o| Ok(Target::Redirect { to_ports: to_ports(o)?.0 }),
+        build: |_, o| {
+            Ok(Target::Redirect {
+                to_ports: to_ports(o)?.0,
+            })
+        },
     },
     Extension {
         name: "MARK",

@@ -5,15 +5,14 @@
 //! statistic rules nor deep jumps grow the Rust call stack. Probability mass
 //! is only touched at `-m statistic --mode random` rules.
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 
 use crate::model::{
-    BuiltinChain, Chain, ChainName, NatRange, Neg, Policy, Rule, RuleSet, Statistic, Table,
-    TableName, Target,
+    BuiltinChain, Chain, ChainIndex, ChainName, NatRange, Neg, Policy, Rule, RuleSet, Statistic,
+    Table, TableName, Target,
 };
 use crate::probability::ProbabilityMode;
 use crate::source::Span;
@@ -59,7 +58,7 @@ pub struct Tracer<'a> {
 #[derive(Debug, Clone)]
 struct TableIndex<'a> {
     table: &'a Table,
-    chains: HashMap<&'a str, usize>,
+    chains: ChainIndex<'a>,
 }
 
 /// Why a trace could not be completed.
@@ -140,10 +139,7 @@ impl<'a> Tracer<'a> {
             if tables.iter().any(|(n, _)| *n == table.name) {
                 continue;
             }
-            let mut chains = HashMap::with_capacity(table.chains.len());
-            for (i, c) in table.chains.iter().enumerate() {
-                chains.entry(c.name.as_str()).or_insert(i);
-            }
+            let chains = table.chain_index();
             tables.push((table.name, TableIndex { table, chains }));
         }
         Tracer {
@@ -259,7 +255,7 @@ impl<'a> Tracer<'a> {
                 continue;
             };
             if b.frames.is_empty() {
-                let Some(&builtin) = index.chains.get(hook.as_str()) else {
+                let Some(builtin) = index.chains.get(hook.as_str()) else {
                     b.stage += 1;
                     continue;
                 };
@@ -555,7 +551,7 @@ impl<'a> Tracer<'a> {
         let builtin = self
             .table(table_name)
             .and_then(|t| t.chains.get(hook.as_str()))
-            .and_then(|&i| table.chains.get(i));
+            .and_then(|i| table.chains.get(i));
         match builtin.and_then(|c| c.policy) {
             Some(Policy::Drop) => {
                 b.walk
@@ -591,7 +587,7 @@ impl<'a> Tracer<'a> {
         }
         let next = self
             .table(table_name)
-            .and_then(|t| t.chains.get(name.as_str()).copied())
+            .and_then(|t| t.chains.get(name.as_str()))
             .ok_or_else(|| {
                 err(
                     TraceErrorKind::UndeclaredChain,
