@@ -1,7 +1,7 @@
 //! kpconform's golden corpus, as data: `scenarios/<group>/<name>.yaml`,
 //! `snapshots/<generator>/<scenario-id>@<node>.snap`, the recordings of real
-//! kube-proxy releases in `recordings/` and the pasted tutorials in
-//! `tutorials/`. The formats are documented in `docs/` at the repository root.
+//! kube-proxy releases in `recordings/`, the pasted tutorials in
+//! `tutorials/` and hand-written test fixtures in `fixtures/`. The formats are documented in `docs/` at the repository root.
 //!
 //! ```
 //! let v130 = kpconform_golden::recordings().join("kube-proxy-v1.30");
@@ -37,6 +37,12 @@ pub fn recordings() -> PathBuf {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/recordings")),
     }
+}
+
+/// Hand-written rule sets shared by unit tests (`kube-proxy.rules`: a
+/// synthetic kube-proxy-shaped node, described in `fixtures/README.md`).
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
 }
 
 /// The tutorials that trace kube-proxy's rules by hand (what operators

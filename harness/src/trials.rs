@@ -199,6 +199,20 @@ impl Counts {
     }
 }
 
+/// A time limit in seconds: positive and finite (`0.5`, `30`).
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "`{text}`: the time limit must be more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,18 +282,4 @@ mod tests {
             "kpconform conformance of `g`: 2 passed, 0 broken, 1 changed, 0 error"
         );
     }
-}
-
-/// A time limit in seconds: positive and finite (`0.5`, `30`).
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!(
-            "`{text}`: the time limit must be more than 0 and at most 86400 seconds"
-        ));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }

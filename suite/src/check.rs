@@ -688,7 +688,7 @@ mod tests {
         assert_eq!(
             report.failures,
             vec![Failure::EndpointSum {
-                expected: dec("1.2"),
+                expected: BigRational::new(6.into(), 5.into()),
                 actual: dec("1")
             }]
         );

@@ -5,14 +5,14 @@
 //! Kubernetes semantics before committing (the file says so).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 
 use crate::oracle::Oracle;
-use crate::scenario::{FlowSource, GeneratorInput, NodeConfig, Object};
+use crate::scenario::{
+    Cluster, Expect, FlowSource, GeneratorInput, NodeConfig, NodeSpec, Object, ScenarioWriter,
+};
 use kpconform_iptables::model::Protocol;
 use kpconform_iptables::{Packet, Verdict};
 
@@ -84,81 +84,58 @@ pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, Skeleto
     };
     let oracle = Oracle::new(&input);
 
-    let mut y = String::new();
+    let cluster = Cluster {
+        cluster_cidr,
+        masquerade_all: false,
+        masquerade_bit: 14,
+        node_port_addresses: Vec::new(),
+        nodes: nodes
+            .iter()
+            .map(|(name, addresses)| NodeSpec {
+                name: name.clone(),
+                addresses: addresses.clone(),
+            })
+            .collect(),
+        objects: kept,
+    };
     let description = options.description.clone().unwrap_or_else(|| {
         format!("TODO: what this scenario shows ({services} service(s), from kubectl output).")
     });
-    let _ = writeln!(y, "description: {}", quote(&description));
-    y.push_str("tags: [from-kubectl]\ncluster:\n");
-    match cluster_cidr {
-        Some(c) => {
-            let _ = writeln!(y, "  clusterCIDR: {c}");
-        }
-        None => {
-            y.push_str("  # TODO: kube-proxy's --cluster-cidr (the pod network), if it has one.\n")
-        }
-    }
-    y.push_str("  masqueradeAll: false\n  masqueradeBit: 14\n  nodePortAddresses: []\n  nodes:\n");
-    for (name, addresses) in &nodes {
-        let list: Vec<String> = addresses.iter().map(|a| show(*a)).collect();
-        let _ = writeln!(
-            y,
-            "    - name: {}\n      addresses: [{}]",
-            quote(name),
-            list.join(", ")
+    let mut y = ScenarioWriter::new();
+    y.description(&description)
+        .tags(&["from-kubectl"])
+        .cluster(
+            &cluster,
+            Some("TODO: kube-proxy's --cluster-cidr (the pod network), if it has one."),
+        )
+        .comment(
+            0,
+            "Suggested by kpconform's semantic oracle, one flow per service address on the first\n\
+             node. Check every expectation against Kubernetes Service semantics before committing.",
         );
-    }
-    y.push_str("  objects:\n");
-    // Kubernetes objects are plain maps, lists and scalars, which always serialize.
-    let objects_yaml = serde_saphyr::to_string(&kept).unwrap_or_default();
-    for line in objects_yaml.lines() {
-        let _ = writeln!(y, "    {line}");
-    }
-    y.push_str(
-        "# Suggested by kpconform's semantic oracle, one flow per service address on the first\n\
-         # node. Check every expectation against Kubernetes Service semantics before committing.\n\
-         flows:\n",
-    );
     let mut names_used = BTreeSet::new();
     let node_ip = first_addresses.first().map(Ipv4Net::addr);
-    for (name, packet) in suggested_packets(&kept, node_ip, cluster_cidr) {
+    for (name, packet) in suggested_packets(&cluster.objects, node_ip, cluster_cidr) {
         let Ok(prediction) = oracle.predict(&packet) else {
             continue;
         };
         if !names_used.insert(name.clone()) {
             continue;
         }
-        let _ = writeln!(y, "  - name: {}", quote(&name));
-        let _ = writeln!(y, "    node: {}", quote(first));
-        let from = match packet.from {
-            FlowSource::Node => "node".to_string(),
-            FlowSource::Ip(ip) => ip.to_string(),
-        };
-        let _ = writeln!(y, "    from: {from}");
-        let _ = writeln!(y, "    to: {}/{}", packet.to.addr, packet.to.protocol);
-        y.push_str("    expect:\n");
         let accepted = prediction.accepted();
-        if !accepted.is_empty() {
-            y.push_str("      endpoints:\n");
-            for (dst, p) in &accepted {
-                let _ = writeln!(y, "        {dst}: {}", fraction(p));
-            }
-        }
-        match prediction.verdict() {
-            Some(Verdict::Accept) if !accepted.is_empty() => {}
-            Some(v) => {
-                let _ = writeln!(y, "      verdict: {v}");
-            }
-            None => {}
-        }
-        if let Some(m) = prediction.masquerade() {
-            let _ = writeln!(y, "      masquerade: {m}");
-        }
-        if prediction.sticky {
-            y.push_str("      sticky: true\n");
-        }
+        let verdict = match prediction.verdict() {
+            Some(Verdict::Accept) if !accepted.is_empty() => None,
+            v => v,
+        };
+        let expect = Expect {
+            endpoints: (!accepted.is_empty()).then_some(accepted),
+            verdict,
+            masquerade: prediction.masquerade(),
+            sticky: prediction.sticky.then_some(true),
+        };
+        y.flow(&name, first, packet.from, packet.to, &expect);
     }
-    Ok(y)
+    Ok(y.finish())
 }
 
 /// One packet per service address: the cluster IP from a pod (or the node),
@@ -346,72 +323,9 @@ fn strip_managed_fields(mut o: Object) -> Object {
     o
 }
 
-/// `1/n` when the probability is one over a whole number (to 1e-20), else the decimal.
-fn fraction(p: &BigDecimal) -> String {
-    if *p == 1 {
-        return "1".into();
-    }
-    let zero = BigDecimal::from(0);
-    if *p > zero {
-        let n = (BigDecimal::from(1) / p).round(0);
-        let diff = (p * &n - BigDecimal::from(1)).abs();
-        if diff < BigDecimal::new(1.into(), 20) {
-            return format!("\"1/{n}\"");
-        }
-    }
-    format!("{}", p.normalized())
-}
-
-fn show(a: Ipv4Net) -> String {
-    if a.prefix_len() == 32 {
-        a.addr().to_string()
-    } else {
-        a.to_string()
-    }
-}
-
-/// A YAML scalar, quoted when it would not read back as the same string.
-fn quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || " -_./()".contains(c))
-        && !s.starts_with(['-', ' ', '.'])
-        && !s.ends_with(' ')
-        && !matches!(
-            s,
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
-        )
-        && s.parse::<f64>().is_err();
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fractions_are_written_exactly() {
-        assert_eq!(fraction(&BigDecimal::from(1)), "1");
-        let third = BigDecimal::from(1) / BigDecimal::from(3);
-        assert_eq!(fraction(&third), "\"1/3\"");
-        let quarter: BigDecimal = "0.25".parse().unwrap();
-        assert_eq!(fraction(&quarter), "\"1/4\"");
-        let odd: BigDecimal = "0.3".parse().unwrap();
-        assert_eq!(fraction(&odd), "0.3");
-    }
-
-    #[test]
-    fn scalars_are_quoted_when_needed() {
-        assert_eq!(quote("node-a"), "node-a");
-        assert_eq!(quote("a: b"), "\"a: b\"");
-        assert_eq!(quote("true"), "\"true\"");
-        assert_eq!(quote("1.5"), "\"1.5\"");
-        assert_eq!(quote("say \"x\""), "\"say \\\"x\\\"\"");
-    }
 
     #[test]
     fn cluster_cidr_covers_every_pod_cidr() {

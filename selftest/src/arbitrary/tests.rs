@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use bigdecimal::BigDecimal;
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kpconform_suite::exact::BigRational;
 
 use super::properties::{self, shuffle_order_free};
 use super::{Case, Entropy, Seeded};
@@ -401,7 +401,7 @@ fn the_reproducer_is_a_scenario_with_the_same_state() {
         let case = Case::from_seed(seed);
         let expect = |p: &super::Probe| {
             (p.name.len() % 2 == 0).then(|| Expect {
-                endpoints: Some([(p.to.addr, BigDecimal::from(1) / BigDecimal::from(4))].into()),
+                endpoints: Some([(p.to.addr, BigRational::new(1.into(), 4.into()))].into()),
                 verdict: Some(Verdict::Accept),
                 masquerade: Some(true),
                 sticky: None,
@@ -437,21 +437,6 @@ fn the_reproducer_is_a_scenario_with_the_same_state() {
             assert_eq!(Some(flow.expect.clone()), expect(probe));
         }
     }
-}
-
-#[test]
-fn probabilities_are_written_as_small_fractions_when_exact() {
-    let p = |s: &str| super::yaml::probability(&s.parse::<BigDecimal>().unwrap());
-    assert_eq!(p("1"), "1");
-    assert_eq!(p("0"), "0");
-    assert_eq!(p("0.5"), "\"1/2\"");
-    assert_eq!(p("0.3"), "\"3/10\"");
-    assert_eq!(p("0.125"), "\"1/8\"");
-    assert_eq!(p("0.00048828125"), "\"0.00048828125\"");
-    assert_eq!(p("0.076923076923076923076923076923"), "\"1/13\"");
-    assert_eq!(p("0.666666666666666666666666666667"), "\"2/3\"");
-    // kube-proxy's 10-decimal spelling is not a third.
-    assert_eq!(p("0.3333333333"), "\"0.3333333333\"");
 }
 
 const DUMP: &str =

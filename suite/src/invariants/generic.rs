@@ -77,12 +77,12 @@ pub(super) fn no_jump_loop(cx: &Context<'_>, r: &mut Report<'_>) {
         // targets are `jump-target-declared`'s business.
         let mut edges: Vec<Vec<(usize, &Chain, &Rule)>> = vec![Vec::new(); chains.len()];
         for chain in chains {
-            let Some(&from) = t.by_name.get(chain.name.as_str()) else {
+            let Some(from) = t.by_name.get(chain.name.as_str()) else {
                 continue;
             };
             for rule in &chain.rules {
                 if let Some(ChainName::User(target)) = rule.jump_target() {
-                    if let Some(&to) = t.by_name.get(target.as_str()) {
+                    if let Some(to) = t.by_name.get(target.as_str()) {
                         edges[from].push((to, chain, rule));
                     }
                 }
@@ -161,7 +161,7 @@ fn elide(cycle: &[&str]) -> String {
 pub(super) fn unique_chain(cx: &Context<'_>, r: &mut Report<'_>) {
     for t in &cx.tables {
         for (i, chain) in t.table.chains.iter().enumerate() {
-            let Some(&first) = t.by_name.get(chain.name.as_str()) else {
+            let Some(first) = t.by_name.get(chain.name.as_str()) else {
                 continue;
             };
             if first != i {

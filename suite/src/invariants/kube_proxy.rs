@@ -377,13 +377,13 @@ fn snat_name(rule: &Rule) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{edit, line_of, only_line, run, KUBE_OK};
+    use super::super::test_util::{edit, kube_ok, line_of, only_line, run};
 
     #[test]
     fn nat_hooks() {
-        assert!(run("nat-hooks", KUBE_OK).is_empty());
+        assert!(run("nat-hooks", kube_ok()).is_empty());
         let text = edit(
-            KUBE_OK,
+            kube_ok(),
             "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n",
             "",
         );
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn nat_hooks_without_a_nat_table() {
-        let filter_only = &KUBE_OK[..KUBE_OK.find("*nat").unwrap_or(KUBE_OK.len())];
+        let filter_only = &kube_ok()[..kube_ok().find("*nat").unwrap_or(kube_ok().len())];
         let v = run("nat-hooks", filter_only);
         assert_eq!(only_line(&v), 1);
         assert!(v[0].message.contains("no nat table"), "{}", v[0].message);
@@ -404,9 +404,9 @@ mod tests {
 
     #[test]
     fn filter_hooks() {
-        assert!(run("filter-hooks", KUBE_OK).is_empty());
+        assert!(run("filter-hooks", kube_ok()).is_empty());
         let text = edit(
-            KUBE_OK,
+            kube_ok(),
             "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n",
             "",
         );
@@ -421,21 +421,22 @@ mod tests {
 
     #[test]
     fn nodeports_last() {
-        assert!(run("nodeports-last", KUBE_OK).is_empty());
+        assert!(run("nodeports-last", kube_ok()).is_empty());
         let nodeports = "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n";
         let moved = edit(
-            &edit(KUBE_OK, nodeports, ""),
-            "-A KUBE-SERVICES -d",
-            &format!("{nodeports}-A KUBE-SERVICES -d"),
+            &edit(kube_ok(), nodeports, ""),
+            "-A KUBE-SERVICES -d 10.96.0.50/32",
+            &format!("{nodeports}-A KUBE-SERVICES -d 10.96.0.50/32"),
         );
         let v = run("nodeports-last", &moved);
         assert_eq!(
             only_line(&v),
             line_of(&moved, "--dst-type LOCAL -j KUBE-NODEPORTS")
         );
-        assert!(v[0]
-            .message
-            .contains(&format!("line {}", line_of(&moved, "-A KUBE-SERVICES -d"))));
+        assert!(v[0].message.contains(&format!(
+            "line {}",
+            line_of(&moved, "-A KUBE-SERVICES -d 10.96.0.50/32")
+        )));
     }
 
     #[test]
@@ -443,12 +444,12 @@ mod tests {
         // nodePortAddresses gives one jump per address.
         let tail = "-A KUBE-SERVICES -d 192.168.0.10/32 -j KUBE-NODEPORTS\n-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n";
         let text = edit(
-            KUBE_OK,
-            "-A KUBE-SVC-X ! -s",
-            &format!("{tail}-A KUBE-SVC-X ! -s"),
+            kube_ok(),
+            "-A KUBE-SVC-DNS ! -s",
+            &format!("{tail}-A KUBE-SVC-DNS ! -s"),
         );
         assert!(run("nodeports-last", &text).is_empty());
-        let split = edit(&text, "-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n", "-A KUBE-SERVICES -d 10.96.0.9/32 -j KUBE-SVC-X\n-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n");
+        let split = edit(&text, "-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n", "-A KUBE-SERVICES -d 10.96.0.9/32 -j KUBE-SVC-WEB\n-A KUBE-SERVICES -d 172.16.5.10/32 -j KUBE-NODEPORTS\n");
         let v = run("nodeports-last", &split);
         // Both the addrtype jump and the first -d jump are followed by the service rule.
         assert_eq!(v.len(), 2, "{v:#?}");
@@ -460,10 +461,10 @@ mod tests {
 
     #[test]
     fn masq_mark_consistent() {
-        assert!(run("masq-mark-consistent", KUBE_OK).is_empty());
+        assert!(run("masq-mark-consistent", kube_ok()).is_empty());
         // Bit 5 in KUBE-MARK-MASQ only: both tests and the clear are wrong.
         let text = edit(
-            KUBE_OK,
+            kube_ok(),
             "-j MARK --set-xmark 0x4000/0x4000",
             "-j MARK --set-xmark 0x20/0x20",
         );
@@ -491,10 +492,10 @@ mod tests {
 
     #[test]
     fn masq_mark_consistent_with_another_bit_everywhere() {
-        let text = KUBE_OK.replace("0x4000", "0x20");
+        let text = kube_ok().replace("0x4000", "0x20");
         assert!(run("masq-mark-consistent", &text).is_empty());
         let unset = edit(
-            KUBE_OK,
+            kube_ok(),
             "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n",
             "-A KUBE-MARK-MASQ -j RETURN\n",
         );
@@ -504,9 +505,9 @@ mod tests {
 
     #[test]
     fn postrouting_masquerade() {
-        assert!(run("postrouting-masquerade", KUBE_OK).is_empty());
+        assert!(run("postrouting-masquerade", kube_ok()).is_empty());
         let no_return = edit(
-            KUBE_OK,
+            kube_ok(),
             "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n",
             "",
         );
@@ -524,7 +525,7 @@ mod tests {
     fn postrouting_masquerade_unreachable() {
         // A RETURN for marked packets (negation dropped) hides the MASQUERADE.
         let inverted = edit(
-            KUBE_OK,
+            kube_ok(),
             "-m mark ! --mark 0x4000/0x4000 -j RETURN",
             "-j RETURN",
         );
@@ -537,13 +538,13 @@ mod tests {
             .message
             .contains("leave the chain here before any MASQUERADE"));
         // Testing the mark after clearing it: the MASQUERADE never matches.
-        let late = edit(KUBE_OK, "--comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE", "--comment \"kubernetes service traffic requiring SNAT\" -m mark --mark 0x4000/0x4000 -j MASQUERADE");
+        let late = edit(kube_ok(), "--comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE", "--comment \"kubernetes service traffic requiring SNAT\" -m mark --mark 0x4000/0x4000 -j MASQUERADE");
         let v = run("postrouting-masquerade", &late);
         assert_eq!(only_line(&v), line_of(&late, "-j MASQUERADE"));
         assert!(v[0]
             .message
             .contains("no MASQUERADE rule matches packets marked 0x4000"));
-        let none = edit(KUBE_OK, "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n", "");
+        let none = edit(kube_ok(), "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n", "");
         assert_eq!(
             only_line(&run("postrouting-masquerade", &none)),
             line_of(&none, ":KUBE-POSTROUTING")

@@ -20,10 +20,9 @@
 //! assert_eq!(violations[0].span.line, 3);
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 
-use kpconform_iptables::model::{Chain, ChainName, RuleSet, Table, TableName};
+use kpconform_iptables::model::{Chain, ChainIndex, ChainName, RuleSet, Table, TableName};
 use kpconform_iptables::Span;
 
 mod generic;
@@ -270,9 +269,8 @@ struct Context<'a> {
 /// One table block and its chain lookup.
 struct TableIndex<'a> {
     table: &'a Table,
-    /// Chain name → index in `table.chains` of its first declaration. Only
-    /// ever looked up, never iterated, so hash order cannot leak into output.
-    by_name: HashMap<&'a str, usize>,
+    /// Chain name → index in `table.chains` of its first declaration.
+    by_name: ChainIndex<'a>,
 }
 
 impl<'a> Context<'a> {
@@ -280,12 +278,9 @@ impl<'a> Context<'a> {
         let tables = rules
             .tables
             .iter()
-            .map(|table| {
-                let mut by_name = HashMap::with_capacity(table.chains.len());
-                for (i, chain) in table.chains.iter().enumerate() {
-                    by_name.entry(chain.name.as_str()).or_insert(i);
-                }
-                TableIndex { table, by_name }
+            .map(|table| TableIndex {
+                table,
+                by_name: table.chain_index(),
             })
             .collect();
         Context { rules, tables }
@@ -310,7 +305,7 @@ impl<'a> Context<'a> {
 impl<'a> TableIndex<'a> {
     /// The first declaration of chain `name`.
     fn chain(&self, name: &str) -> Option<&'a Chain> {
-        self.by_name.get(name).map(|&i| &self.table.chains[i])
+        self.by_name.get(name).map(|i| &self.table.chains[i])
     }
 
     /// User chains whose name starts with one of `prefixes`, in declaration order.

@@ -1,5 +1,7 @@
 //! Helpers for the invariants' unit tests.
 
+use std::sync::OnceLock;
+
 use super::{catalogue, Context, Report, Violation};
 use kpconform_iptables::model::RuleSet;
 
@@ -57,79 +59,18 @@ pub(super) fn line_of(text: &str, needle: &str) -> u32 {
     }
 }
 
-/// A small rule set shaped like kube-proxy's: one service with three
-/// endpoints (KUBE-SVC-X) and a Local-policy chain with session affinity
-/// over two of them (KUBE-SVL-X). It satisfies every invariant.
-pub(super) const KUBE_OK: &str = r#"*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:KUBE-EXTERNAL-SERVICES - [0:0]
-:KUBE-FIREWALL - [0:0]
-:KUBE-FORWARD - [0:0]
-:KUBE-NODEPORTS - [0:0]
-:KUBE-PROXY-FIREWALL - [0:0]
-:KUBE-SERVICES - [0:0]
--A INPUT -j KUBE-FIREWALL
--A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
--A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS
--A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
--A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
--A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
--A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
--A OUTPUT -j KUBE-FIREWALL
--A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
--A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-:KUBE-EXT-X - [0:0]
-:KUBE-MARK-MASQ - [0:0]
-:KUBE-NODEPORTS - [0:0]
-:KUBE-POSTROUTING - [0:0]
-:KUBE-SEP-A - [0:0]
-:KUBE-SEP-B - [0:0]
-:KUBE-SEP-C - [0:0]
-:KUBE-SERVICES - [0:0]
-:KUBE-SVC-X - [0:0]
-:KUBE-SVL-X - [0:0]
--A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
--A KUBE-EXT-X -s 10.64.0.0/16 -j KUBE-SVC-X
--A KUBE-EXT-X -j KUBE-SVL-X
--A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
--A KUBE-NODEPORTS -p tcp -m tcp --dport 30080 -j KUBE-EXT-X
--A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
--A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
--A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
--A KUBE-SEP-A -s 10.64.0.5/32 -j KUBE-MARK-MASQ
--A KUBE-SEP-A -p tcp -m recent --set --name KUBE-SEP-A --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.64.0.5:8080
--A KUBE-SEP-B -s 10.64.0.6/32 -j KUBE-MARK-MASQ
--A KUBE-SEP-B -p tcp -m recent --set --name KUBE-SEP-B --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.64.0.6:8080
--A KUBE-SEP-C -s 10.64.1.7/32 -j KUBE-MARK-MASQ
--A KUBE-SEP-C -p tcp -m recent --set --name KUBE-SEP-C --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.64.1.7:8080
--A KUBE-SERVICES -d 10.96.0.50/32 -p tcp -m comment --comment "default/api:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-X
--A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
--A KUBE-SVC-X ! -s 10.64.0.0/16 -d 10.96.0.50/32 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
--A KUBE-SVC-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-A --mask 255.255.255.255 --rsource -j KUBE-SEP-A
--A KUBE-SVC-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-B --mask 255.255.255.255 --rsource -j KUBE-SEP-B
--A KUBE-SVC-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-C --mask 255.255.255.255 --rsource -j KUBE-SEP-C
--A KUBE-SVC-X -m comment --comment "-> A" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-A
--A KUBE-SVC-X -m comment --comment "-> B" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-B
--A KUBE-SVC-X -m comment --comment "-> C" -j KUBE-SEP-C
--A KUBE-SVL-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-A --mask 255.255.255.255 --rsource -j KUBE-SEP-A
--A KUBE-SVL-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-B --mask 255.255.255.255 --rsource -j KUBE-SEP-B
--A KUBE-SVL-X -m comment --comment "local -> A" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A
--A KUBE-SVL-X -m comment --comment "local -> B" -j KUBE-SEP-B
-COMMIT
-"#;
+/// The shared kube-proxy-shaped fixture, `golden/fixtures/kube-proxy.rules`
+/// (what it holds: `golden/fixtures/README.md`), which the mutants' tests use
+/// too. Among others: shop/web's KUBE-SVC-WEB dispatches to KUBE-SEP-A,
+/// -B (10.64.0.5, 10.64.0.6) and -C (10.64.2.7) with session affinity, and
+/// its Local-policy KUBE-SVL-WEB to A and B. It satisfies every invariant.
+pub(super) fn kube_ok() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let path = kpconform_golden::fixtures().join("kube-proxy.rules");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
+}
 
 /// `text` with the first occurrence of `from` replaced, failing the test if
 /// `from` is not there (so a typo cannot make a test pass vacuously).

@@ -79,7 +79,8 @@
 //!    endpoints are the ready ones hinted for that zone. The terminating
 //!    fallback ignores hints; Local lists ignore them.
 //! 8. Each of n endpoints gets exactly 1/n (the oracle's probabilities are the
-//!    ideal ones, to 30 decimals; comparisons use a tolerance).
+//!    ideal ones, exact fractions; comparisons with a trace use a tolerance,
+//!    applied exactly: see [`crate::exact`]).
 //!
 //! Cluster IP:
 //! 9. No usable endpoint anywhere: reject. That includes a service with no
@@ -308,7 +309,7 @@ impl fmt::Display for Prediction {
                 f,
                 "  {verdict} {dst}{}  p={}",
                 if *masq { " masquerade" } else { "" },
-                kpconform_iptables::format_probability(p)
+                crate::exact::show(p)
             )?;
         }
         if self.sticky {

@@ -8,8 +8,8 @@ use bigdecimal::BigDecimal;
 use super::*;
 use crate::scenario::{Expect, FlowSource};
 use kpconform_iptables::model::Protocol;
+use kpconform_iptables::Distribution;
 use kpconform_iptables::SourceFile;
-use kpconform_iptables::{format_probability, Distribution};
 
 const NODE: &str =
     "name: node-a, addresses: [192.168.0.10, 172.16.5.10], clusterCIDR: 10.64.0.0/16";

@@ -94,42 +94,6 @@ impl GeneratorInput {
     pub fn from_yaml(source: &SourceFile) -> Result<GeneratorInput, ScenarioError> {
         read_input(source).map_err(|p| p.in_file(source))
     }
-
-    /// Writes the input in the contract §2 layout; [`GeneratorInput::from_yaml`]
-    /// reads it back equal.
-    pub fn to_yaml(&self) -> String {
-        let n = &self.node;
-        let mut out = String::from("node:\n");
-        out.push_str(&format!("  name: {}\n", scalar(&n.name)));
-        push_list(
-            &mut out,
-            "addresses",
-            n.addresses.iter().map(|a| show_address(*a)),
-        );
-        let cidr = n.cluster_cidr.map_or("''".to_string(), |c| c.to_string());
-        out.push_str(&format!("  clusterCIDR: {cidr}\n"));
-        out.push_str(&format!("  masqueradeAll: {}\n", n.masquerade_all));
-        out.push_str(&format!("  masqueradeBit: {}\n", n.masquerade_bit));
-        push_list(
-            &mut out,
-            "nodePortAddresses",
-            n.node_port_addresses.iter().map(|c| c.to_string()),
-        );
-        if self.objects.is_empty() {
-            out.push_str("objects: []\n");
-        } else {
-            out.push_str("objects:\n");
-            // k8s-openapi's types serialize to plain maps, sequences and
-            // strings/numbers/booleans, which serde-saphyr always accepts.
-            let objects = serde_saphyr::to_string(&self.objects)
-                .expect("Kubernetes objects serialize to YAML");
-            out.push_str(&objects);
-            if !objects.ends_with('\n') {
-                out.push('\n');
-            }
-        }
-        out
-    }
 }
 
 fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
@@ -166,45 +130,6 @@ fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
         },
         objects,
     })
-}
-
-/// A bare IP for a /32, as scenarios write node addresses.
-fn show_address(a: Ipv4Net) -> String {
-    if a.prefix_len() == 32 {
-        a.addr().to_string()
-    } else {
-        a.to_string()
-    }
-}
-
-fn push_list(out: &mut String, key: &str, items: impl Iterator<Item = String>) {
-    let items: Vec<String> = items.collect();
-    if items.is_empty() {
-        out.push_str(&format!("  {key}: []\n"));
-    } else {
-        out.push_str(&format!("  {key}:\n"));
-        for item in items {
-            out.push_str(&format!("  - {item}\n"));
-        }
-    }
-}
-
-/// A string as a YAML scalar, quoted only when it must be.
-fn scalar(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && super::yaml::Scalar {
-            text: s.to_string(),
-            plain: true,
-        }
-        .resolve()
-            == super::yaml::Resolved::Str;
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
-    }
 }
 
 #[cfg(test)]
@@ -262,13 +187,5 @@ mod tests {
         let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", "node: {name: a}\n---\n"))
             .expect_err("two documents");
         assert_eq!(err.kind(), ErrorKind::MultipleDocuments);
-    }
-
-    #[test]
-    fn odd_names_are_quoted() {
-        assert_eq!(scalar("node-a"), "node-a");
-        assert_eq!(scalar("true"), "'true'");
-        assert_eq!(scalar("12"), "'12'");
-        assert_eq!(scalar("it's: x"), "'it''s: x'");
     }
 }

@@ -49,11 +49,13 @@ mod flows;
 mod input;
 mod load;
 mod objects;
+pub mod write;
 mod yaml;
 
 pub use error::{ErrorKind, ScenarioError};
 pub use load::discover;
 pub use objects::parse_objects;
+pub use write::ScenarioWriter;
 
 /// One scenario file.
 #[derive(Debug, Clone)]

@@ -391,30 +391,30 @@ pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::test_util::{edit, line_of, only_line, run, KUBE_OK};
+    use super::super::super::test_util::{edit, kube_ok, line_of, only_line, run};
 
     #[test]
     fn masquerade_before_dispatch() {
-        assert!(run("masquerade-before-dispatch", KUBE_OK).is_empty());
-        let late = edit(KUBE_OK, "-A KUBE-SVL-X -m comment --comment \"local -> B\" -j KUBE-SEP-B\n", "-A KUBE-SVL-X -m comment --comment \"local -> B\" -j KUBE-SEP-B\n-A KUBE-SVL-X -j KUBE-MARK-MASQ\n");
+        assert!(run("masquerade-before-dispatch", kube_ok()).is_empty());
+        let late = edit(kube_ok(), "-A KUBE-SVL-WEB -m comment --comment \"shop/web:http -> 10.64.0.6:8080\" -j KUBE-SEP-B\n", "-A KUBE-SVL-WEB -m comment --comment \"shop/web:http -> 10.64.0.6:8080\" -j KUBE-SEP-B\n-A KUBE-SVL-WEB -j KUBE-MARK-MASQ\n");
         let v = run("masquerade-before-dispatch", &late);
         assert_eq!(
             only_line(&v),
-            line_of(&late, "-A KUBE-SVL-X -j KUBE-MARK-MASQ")
+            line_of(&late, "-A KUBE-SVL-WEB -j KUBE-MARK-MASQ")
         );
-        assert!(v[0]
-            .message
-            .starts_with("KUBE-SVL-X: KUBE-MARK-MASQ jump comes after the endpoint jump at line"));
+        assert!(v[0].message.starts_with(
+            "KUBE-SVL-WEB: KUBE-MARK-MASQ jump comes after the endpoint jump at line"
+        ));
     }
 
     #[test]
     fn affinity_before_dispatch() {
-        assert!(run("affinity-before-dispatch", KUBE_OK).is_empty());
-        let rcheck_c = "-A KUBE-SVC-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-C --mask 255.255.255.255 --rsource -j KUBE-SEP-C\n";
+        assert!(run("affinity-before-dispatch", kube_ok()).is_empty());
+        let rcheck_c = "-A KUBE-SVC-WEB -m comment --comment \"shop/web:http -> 10.64.2.7:8080\" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-C --mask 255.255.255.255 --rsource -j KUBE-SEP-C\n";
         let late = edit(
-            &edit(KUBE_OK, rcheck_c, ""),
-            "-A KUBE-SVC-X -m comment --comment \"-> C\" -j KUBE-SEP-C\n",
-            &format!("-A KUBE-SVC-X -m comment --comment \"-> C\" -j KUBE-SEP-C\n{rcheck_c}"),
+            &edit(kube_ok(), rcheck_c, ""),
+            "-A KUBE-SVC-WEB -m comment --comment \"shop/web:http -> 10.64.2.7:8080\" -j KUBE-SEP-C\n",
+            &format!("-A KUBE-SVC-WEB -m comment --comment \"shop/web:http -> 10.64.2.7:8080\" -j KUBE-SEP-C\n{rcheck_c}"),
         );
         let v = run("affinity-before-dispatch", &late);
         assert_eq!(
@@ -428,10 +428,13 @@ mod tests {
 
     #[test]
     fn dispatch_unique() {
-        assert!(run("dispatch-unique", KUBE_OK).is_empty());
-        let twice = edit(KUBE_OK, "--comment \"-> B\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-B", "--comment \"-> B\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A");
+        assert!(run("dispatch-unique", kube_ok()).is_empty());
+        let twice = edit(kube_ok(), "--comment \"shop/web:http -> 10.64.0.6:8080\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-B", "--comment \"shop/web:http -> 10.64.0.6:8080\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A");
         let v = run("dispatch-unique", &twice);
-        assert_eq!(only_line(&v), line_of(&twice, "--comment \"-> B\""));
+        assert_eq!(
+            only_line(&v),
+            line_of(&twice, "10.64.0.6:8080\" -m statistic")
+        );
         assert!(v[0]
             .message
             .contains("second dispatch rule to KUBE-SEP-A (first at line"));
@@ -439,10 +442,10 @@ mod tests {
 
     #[test]
     fn dispatch_even() {
-        assert!(run("dispatch-even", KUBE_OK).is_empty());
+        assert!(run("dispatch-even", kube_ok()).is_empty());
         // Every rule given 1/3: A gets 1/3, B 2/9, C the remaining 4/9.
         let flat = edit(
-            KUBE_OK,
+            kube_ok(),
             "--probability 0.50000000000 -j KUBE-SEP-B",
             "--probability 0.33333333349 -j KUBE-SEP-B",
         );
@@ -451,11 +454,11 @@ mod tests {
         assert_eq!(
             lines,
             [
-                line_of(&flat, "--comment \"-> B\""),
-                line_of(&flat, "--comment \"-> C\"")
+                line_of(&flat, "10.64.0.6:8080\" -m statistic"),
+                line_of(&flat, "10.64.2.7:8080\" -j KUBE-SEP-C")
             ]
         );
-        assert_eq!(v[0].message, "KUBE-SVC-X: endpoint KUBE-SEP-B gets 0.2222222223 of the traffic, expected 1/3 (3 endpoints)");
+        assert_eq!(v[0].message, "KUBE-SVC-WEB: endpoint KUBE-SEP-B gets 0.2222222223 of the traffic, expected 1/3 (3 endpoints)");
         assert!(
             v[1].message.contains("KUBE-SEP-C gets 0.4444444442 of"),
             "{}",
@@ -467,7 +470,7 @@ mod tests {
     fn dispatch_even_uses_kernel_quantization() {
         // 7 decimals are 3.3e-8 off 1/3, which moves every share out of the
         // tolerance; 10 decimals quantize to the same k as the recording.
-        let coarse = edit(KUBE_OK, "0.33333333349", "0.3333333");
+        let coarse = edit(kube_ok(), "0.33333333349", "0.3333333");
         let v = run("dispatch-even", &coarse);
         assert_eq!(v.len(), 3, "{v:#?}");
         assert!(
@@ -475,14 +478,14 @@ mod tests {
             "{}",
             v[0].message
         );
-        let fine = edit(KUBE_OK, "0.33333333349", "0.3333333333");
+        let fine = edit(kube_ok(), "0.33333333349", "0.3333333333");
         assert!(run("dispatch-even", &fine).is_empty());
     }
 
     #[test]
     fn dispatch_even_refuses_nth() {
         let nth = edit(
-            KUBE_OK,
+            kube_ok(),
             "--mode random --probability 0.50000000000 -j KUBE-SEP-A",
             "--mode nth --every 2 --packet 0 -j KUBE-SEP-A",
         );
@@ -493,32 +496,35 @@ mod tests {
 
     #[test]
     fn dispatch_complete() {
-        assert!(run("dispatch-complete", KUBE_OK).is_empty());
-        let open = edit(KUBE_OK, "--comment \"-> C\" -j KUBE-SEP-C", "--comment \"-> C\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-C");
+        assert!(run("dispatch-complete", kube_ok()).is_empty());
+        let open = edit(kube_ok(), "--comment \"shop/web:http -> 10.64.2.7:8080\" -j KUBE-SEP-C", "--comment \"shop/web:http -> 10.64.2.7:8080\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-C");
         let v = run("dispatch-complete", &open);
-        assert_eq!(only_line(&v), line_of(&open, "--comment \"-> C\""));
+        assert_eq!(
+            only_line(&v),
+            line_of(&open, "10.64.2.7:8080\" -m statistic")
+        );
         assert!(
             v[0].message.contains("(to KUBE-SEP-C) is conditional (-m statistic); 0.1666666666 of the traffic reaches no endpoint"),
             "{}",
             v[0].message
         );
-        let empty = KUBE_OK
+        let empty = kube_ok()
             .lines()
-            .filter(|l| !l.starts_with("-A KUBE-SVL-X"))
+            .filter(|l| !l.starts_with("-A KUBE-SVL-WEB"))
             .collect::<Vec<_>>()
             .join("\n");
         assert_eq!(
             only_line(&run("dispatch-complete", &empty)),
-            line_of(&empty, ":KUBE-SVL-X")
+            line_of(&empty, ":KUBE-SVL-WEB")
         );
     }
 
     #[test]
     fn sep_hairpin() {
-        assert!(run("sep-hairpin", KUBE_OK).is_empty());
+        assert!(run("sep-hairpin", kube_ok()).is_empty());
         let missing = edit(
-            KUBE_OK,
-            "-A KUBE-SEP-B -s 10.64.0.6/32 -j KUBE-MARK-MASQ\n",
+            kube_ok(),
+            "-A KUBE-SEP-B -s 10.64.0.6/32 -m comment --comment \"shop/web:http\" -j KUBE-MARK-MASQ\n",
             "",
         );
         let v = run("sep-hairpin", &missing);
@@ -535,7 +541,7 @@ mod tests {
     #[test]
     fn sep_hairpin_wrong_address_or_order() {
         let wrong = edit(
-            KUBE_OK,
+            kube_ok(),
             "-A KUBE-SEP-B -s 10.64.0.6/32",
             "-A KUBE-SEP-B -s 10.64.0.5/32",
         );
@@ -547,11 +553,12 @@ mod tests {
             "{}",
             v[0].message
         );
-        let hairpin = "-A KUBE-SEP-C -s 10.64.1.7/32 -j KUBE-MARK-MASQ\n";
+        let hairpin =
+            "-A KUBE-SEP-C -s 10.64.2.7/32 -m comment --comment \"shop/web:http\" -j KUBE-MARK-MASQ\n";
         let after = edit(
-            &edit(KUBE_OK, hairpin, ""),
-            "-A KUBE-SERVICES -d",
-            &format!("{hairpin}-A KUBE-SERVICES -d"),
+            &edit(kube_ok(), hairpin, ""),
+            "-A KUBE-SERVICES -d 10.96.0.50/32",
+            &format!("{hairpin}-A KUBE-SERVICES -d 10.96.0.50/32"),
         );
         // The parser groups rules by chain, so the hairpin still follows the DNAT.
         let v = run("sep-hairpin", &after);
@@ -561,9 +568,9 @@ mod tests {
             "{}",
             v[0].message
         );
-        let no_dnat = KUBE_OK
+        let no_dnat = kube_ok()
             .lines()
-            .filter(|l| !l.contains("10.64.1.7:8080"))
+            .filter(|l| !l.contains("--to-destination 10.64.2.7:8080"))
             .collect::<Vec<_>>()
             .join("\n");
         assert_eq!(
