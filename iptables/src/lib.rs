@@ -61,7 +61,7 @@ pub use probability::{
     kernel_fraction, Probability, ProbabilityError, ProbabilityMode, KERNEL_SCALE,
 };
 pub use shape::require_tables;
-pub use source::{SourceFile, Span};
+pub use source::{NotUtf8, SourceFile, Span};
 pub use trace::{
     format_probability, Action, Destination, DestinationError, Distribution, FlowSource, Outcome,
     Packet, RecentEntry, RecentState, Step, TraceError, TraceErrorKind, Tracer, Verdict,

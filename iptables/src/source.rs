@@ -37,6 +37,20 @@ impl Span {
     }
 }
 
+/// Bytes that are not UTF-8 text, and where the first bad byte is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}:{line}:{column}: not UTF-8 text (byte 0x{byte:02x}); kpconform reads UTF-8 (or ASCII) text")]
+pub struct NotUtf8 {
+    /// The file's name.
+    pub name: String,
+    /// 1-based line of the bad byte.
+    pub line: usize,
+    /// 1-based column (in characters) of the bad byte.
+    pub column: usize,
+    /// The bad byte.
+    pub byte: u8,
+}
+
 /// A named source text, for rendering positions.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -46,6 +60,27 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// Decodes bytes read from `name` as UTF-8, or says at which line and
+    /// column they stop being text.
+    pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Result<SourceFile, NotUtf8> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(name, text)),
+            Err(e) => {
+                let bytes = e.as_bytes();
+                let at = e.utf8_error().valid_up_to();
+                // The prefix is valid UTF-8, so it can be counted in characters.
+                let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                Err(NotUtf8 {
+                    name: name.into(),
+                    line: before.matches('\n').count() + 1,
+                    column: before[line_start..].chars().count() + 1,
+                    byte: bytes[at],
+                })
+            }
+        }
+    }
+
     /// Wraps a text read from `name` (a path, or `<stdin>`).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
@@ -124,6 +159,22 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn invalid_utf8_is_reported_at_its_line_and_column() {
+        let e = SourceFile::from_bytes(
+            "r.rules",
+            b"*nat\n-A X -m comment --comment \"\xc3\xa9\xff\"".to_vec(),
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column, e.byte), (2, 29, 0xff));
+        assert!(
+            e.to_string()
+                .starts_with("r.rules:2:29: not UTF-8 text (byte 0xff)"),
+            "{e}"
+        );
+        assert!(SourceFile::from_bytes("ok", b"*nat\n".to_vec()).is_ok());
+    }
+
     use super::*;
 
     #[test]

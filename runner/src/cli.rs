@@ -76,7 +76,7 @@ pub(crate) struct MutantsArgs {
     #[arg(long, value_enum, default_value_t = MutantsFormatArg::Human)]
     pub(crate) format: MutantsFormatArg,
     /// Cases mutated in parallel [default: the number of CPUs].
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub(crate) jobs: Option<NonZeroUsize>,
     /// List the mutants and exit.
     #[arg(long, conflicts_with_all = ["filter", "format"])]
@@ -300,7 +300,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     pub(crate) timeout: Duration,
     /// Cases evaluated in parallel [default: the number of CPUs].
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub(crate) jobs: Option<NonZeroUsize>,
 }
 
@@ -329,15 +329,78 @@ pub(crate) struct GenerateArgs {
     pub(crate) input: Option<PathBuf>,
 }
 
-/// Parses a time limit in seconds (`10`, `0.5`).
+/// The longest time limit per generator run, in seconds (a day): longer is
+/// surely a typo, and far longer would overflow the generator's deadline.
+const MAX_TIMEOUT_SECS: u32 = 86_400;
+
+/// Parses a time limit per generator run in seconds (`10`, `0.5`): finite,
+/// positive (at least a millisecond) and at most [`MAX_TIMEOUT_SECS`].
 fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let range = format!("expected seconds from 0.001 to {MAX_TIMEOUT_SECS}, e.g. 10 or 0.5");
     let secs: f64 = s
+        .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{s}` is not a number of seconds ({range})"))?;
+    let what = if secs.is_nan() || secs.is_infinite() {
+        "is not a finite number"
+    } else if secs < 0.0 {
+        "is negative"
+    } else if secs < 0.001 {
+        "is too short"
+    } else if secs > f64::from(MAX_TIMEOUT_SECS) {
+        "is too long"
+    } else {
+        return Ok(Duration::from_secs_f64(secs));
+    };
+    Err(format!("`{s}` {what} ({range})"))
+}
+
+/// Parses a whole number from `min` to `u64::MAX`; the message says what
+/// was wrong (negative, too large, too small, not a number) and gives
+/// `example`.
+fn parse_at_least(s: &str, min: u64, example: &str) -> Result<u64, String> {
+    use std::num::IntErrorKind;
+    let expected = format!(
+        "expected a whole number from {min} to {}, e.g. {example}",
+        u64::MAX
+    );
+    let n: u64 = s.trim().parse().map_err(|e: std::num::ParseIntError| {
+        let what = match e.kind() {
+            IntErrorKind::PosOverflow => "is too large",
+            IntErrorKind::Empty => "is empty",
+            _ if s.trim().starts_with('-') => "is negative",
+            _ => "is not a whole number",
+        };
+        format!("`{s}` {what} ({expected})")
+    })?;
+    if n < min {
+        return Err(format!("`{s}` is too small ({expected})"));
+    }
+    Ok(n)
+}
+
+/// `--jobs`: at least one thread.
+fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
+    let n = parse_at_least(s, 1, "4")?;
+    usize::try_from(n)
         .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("`{s}` is not a positive number of seconds"))
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| format!("`{s}` is too many threads for this machine"))
+}
+
+/// `fuzz --cases`: at least one case (zero would pass having checked nothing).
+fn parse_cases(s: &str) -> Result<u64, String> {
+    parse_at_least(s, 1, "200")
+}
+
+/// `fuzz --seed`: any `u64`.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    parse_at_least(s, 0, "42")
+}
+
+/// `fuzz --time`: at least a second (zero would stop before the first case).
+fn parse_whole_seconds(s: &str) -> Result<u64, String> {
+    parse_at_least(s, 1, "60")
 }
 
 /// Parses `IP:PORT/PROTO` (protocol in any case) with [`kpconform_iptables::Destination`]'s `FromStr`.
@@ -367,17 +430,17 @@ pub(crate) struct FuzzArgs {
     #[arg(long)]
     pub(crate) reference: bool,
     /// How many cases to try at most.
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = parse_cases)]
     pub(crate) cases: u64,
     /// First case's seed (cases use SEED, SEED+1, ...) [default: the current time, printed].
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = parse_seed)]
     pub(crate) seed: Option<u64>,
     /// Stop after this many seconds even if fewer cases ran.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds)]
     pub(crate) time: Option<u64>,
     /// Time limit per generator run, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub(crate) timeout: f64,
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) timeout: Duration,
     /// Write the shrunk reproducer scenario here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,

@@ -27,11 +27,13 @@ macro_rules! out {
 
 mod cli;
 mod cmd;
+mod parallel;
 mod report;
 mod rules_file;
 mod scenario_file;
 
 fn main() -> ExitCode {
+    stop_generators_on_signals();
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
         Ok(outcome) => outcome.into(),
@@ -40,4 +42,20 @@ fn main() -> ExitCode {
             cmd::Outcome::InputError.into()
         }
     }
+}
+
+/// On SIGINT or SIGTERM, kills the process group of every generator still
+/// running (they would otherwise live on, re-parented to init) and exits
+/// with the shell's status for that signal (130, 143).
+fn stop_generators_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return; // without handlers the default action still ends kpconform
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            kpconform_harness::kill_running_generators();
+            std::process::exit(128 + signal);
+        }
+    });
 }

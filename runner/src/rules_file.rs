@@ -6,28 +6,24 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use kpconform_iptables::model::{RuleSet, TableName};
 use kpconform_iptables::SourceFile;
-use kpconform_iptables::{parse_with, Mode, Options};
+use kpconform_iptables::{parse_with, require_tables, Mode, Options, ParseErrorKind};
 
 use crate::cli::{ParseArgs, TableArg};
 
-/// Reads a file, or standard input for `-`.
+/// Reads a file, or standard input for `-`, as UTF-8 text (a bad byte is
+/// an error at its line and column).
 pub(crate) fn read(path: &Path) -> Result<SourceFile> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
+    let (name, bytes) = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .context("reading standard input")?;
-        return Ok(SourceFile::new("<stdin>", text));
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    Ok(SourceFile::new(path.display().to_string(), text))
+        ("<stdin>".to_string(), bytes)
+    } else {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        (path.display().to_string(), bytes)
+    };
+    Ok(SourceFile::from_bytes(name, bytes)?)
 }
 
 /// Parses a rules file, printing every error with its position; lax-mode
@@ -43,7 +39,18 @@ pub(crate) fn parse(source: &SourceFile, args: &ParseArgs) -> Result<RuleSet> {
             TableArg::Security => TableName::Security,
         }),
     };
-    match parse_with(source.text(), options) {
+    // A node's rules live in `filter` and `nat`; a fragment (`--table`)
+    // must at least hold its own table. Nothing at all is never "ok".
+    let required = match options.default_table {
+        Some(table) => vec![table],
+        None => vec![TableName::Filter, TableName::Nat],
+    };
+    let parsed = parse_with(source.text(), options).and_then(|parsed| {
+        require_tables(&parsed.rules, source.text(), &required)
+            .map(|()| parsed)
+            .map_err(|e| vec![e])
+    });
+    match parsed {
         Ok(parsed) => {
             for w in &parsed.warnings {
                 eprintln!("warning: {}\n", w.render(source));
@@ -54,7 +61,13 @@ pub(crate) fn parse(source: &SourceFile, args: &ParseArgs) -> Result<RuleSet> {
             for e in &errors {
                 eprintln!("error: {}\n", e.render(source));
             }
-            let hint = if args.lax {
+            let unmodelled = errors.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    ParseErrorKind::UnknownMatch | ParseErrorKind::UnknownTarget
+                )
+            });
+            let hint = if args.lax || !unmodelled {
                 ""
             } else {
                 " (--lax accepts unmodelled matches and targets)"

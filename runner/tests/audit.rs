@@ -1,16 +1,12 @@
 //! `kpconform audit`: every node real kube-proxy set up is right for its
 //! cluster state; a broken copy is not, and the report says where.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
 
-fn recordings() -> PathBuf {
-    kpconform_golden::recordings().join("kube-proxy-v1.30")
-}
+use crate::util::{kpconform, recordings, Output, TempDir};
 
 /// The audit arguments that describe a recorded case's node and settings,
 /// and its objects as one kubectl List file.
@@ -55,34 +51,16 @@ fn case_args(case: &str, dir: &Path) -> Vec<String> {
     args
 }
 
+/// `kpconform audit ARGS --rules -` with `rules` on standard input.
 fn audit(args: &[String], rules: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kpconform"))
-        .args(args)
-        .args(["--rules", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rules.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn tmp() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kpconform-audit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    let mut args = args.to_vec();
+    args.extend(["--rules".into(), "-".into()]);
+    kpconform(&args, Some(rules))
 }
 
 #[test]
 fn every_recorded_node_is_right_for_its_cluster_state() {
-    let dir = tmp().join("all");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("audit-all");
     let mut cases: Vec<String> = std::fs::read_dir(recordings().join("inputs"))
         .unwrap()
         .map(|e| {
@@ -99,23 +77,17 @@ fn every_recorded_node_is_right_for_its_cluster_state() {
     for case in cases {
         let rules =
             std::fs::read_to_string(recordings().join(format!("outputs/{case}.rules"))).unwrap();
-        let out = audit(&case_args(&case, &dir), &rules);
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{case}:\n{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = audit(&case_args(&case, dir.path()), &rules);
+        let text = &out.stdout;
+        assert_eq!(out.code, 0, "{case}:\n{text}{}", out.stderr);
         assert!(text.contains(", 0 not,"), "{case}: {text}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
 }
 
 #[test]
 fn a_node_that_rejects_instead_of_dropping_is_reported() {
-    let dir = tmp().join("broken");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("audit-broken");
     // ETP Local with no local endpoint must drop external traffic, not reject it.
     let case = "extra-loadbalancer-etp-local-no-local-endpoint";
     let rules =
@@ -132,10 +104,10 @@ fn a_node_that_rejects_instead_of_dropping_is_reported() {
         })
         .map(|l| l + "\n")
         .collect();
-    let out = audit(&case_args(case, &dir), &broken);
-    let _ = std::fs::remove_dir_all(&dir);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let out = audit(&case_args(case, dir.path()), &broken);
+    drop(dir);
+    let text = &out.stdout;
+    assert_eq!(out.code, 1, "{text}");
     assert!(
         text.contains("reject") && text.contains("oracle's reasoning"),
         "{text}"

@@ -3,18 +3,12 @@
 //! and fed on stdin, never written over a recording) fail with the right
 //! explanation, and bad input is an error with a position, exit 2.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::util::{kpconform, recordings, root, Output, TempDir};
 
 fn recording(case: &str) -> PathBuf {
-    kpconform_golden::recordings()
-        .join("kube-proxy-v1.30/outputs")
-        .join(format!("{case}.rules"))
+    recordings().join("outputs").join(format!("{case}.rules"))
 }
 
 fn read_recording(case: &str) -> String {
@@ -23,28 +17,6 @@ fn read_recording(case: &str) -> String {
 
 fn scenario(id: &str) -> PathBuf {
     root().join("golden/scenarios").join(format!("{id}.yaml"))
-}
-
-fn kpconform(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kpconform"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `check` of scenario `id` on `node` against rules given on stdin.
@@ -130,8 +102,8 @@ fn real_kube_proxy_output_passes() {
             ],
             None,
         );
-        assert_eq!(out.status.code(), Some(0), "{id}: {}", text(&out));
-        assert!(text(&out).contains("ok: "), "{}", text(&out));
+        assert_eq!(out.code, 0, "{id}: {}", out.text());
+        assert!(out.text().contains("ok: "), "{}", out.text());
     }
 }
 
@@ -140,8 +112,8 @@ fn equal_probabilities_fail_the_flow_and_the_invariant() {
     // Every endpoint rule given 1/3 instead of 1/3, 1/2, rest.
     let rules = read_recording("clusterip-3-endpoints").replace("0.50000000000", "0.33333333349");
     let out = check_stdin("clusterip/three-endpoints", "node-a", &rules);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("FAIL"), "{t}");
     assert!(t.contains("dispatch-even"), "{t}");
     // The explanation shows expected against actual: 2/9 and 4/9 instead of 1/3.
@@ -163,8 +135,8 @@ fn conditional_last_endpoint_rule_leaks_traffic() {
     );
     let rules = rules.replace(&last, &broken);
     let out = check_stdin("clusterip/three-endpoints", "node-a", &rules);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("dispatch-complete"), "{t}");
     // Some traffic now falls through the service chain untouched: the flow
     // sees the cluster IP itself accepted, which no endpoint list allows.
@@ -189,8 +161,8 @@ fn nodeports_jump_moved_first_is_caught() {
             .replacen(&format!("{np}\n"), "", 1)
             .replacen(&first, &format!("{np}\n{first}"), 1);
     let out = check_stdin("nodeport/etp-cluster", "node-a", &moved);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("nodeports-last"), "{t}");
 }
 
@@ -201,8 +173,8 @@ fn missing_masquerade_in_the_ext_chain_keeps_the_client_address() {
     let rules = read_recording("nodeport-etp-cluster");
     let rules = edit_line(&rules, &["-A KUBE-EXT-", "-j KUBE-MARK-MASQ"], None);
     let out = check_stdin("nodeport/etp-cluster", "node-a", &rules);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(
         t.contains("external client is spread and masqueraded"),
         "{t}"
@@ -227,8 +199,8 @@ fn dangling_jump_and_jump_loop_are_reported_at_their_lines() {
         .map(|l| format!("{l}\n"))
         .collect();
     let out = check_stdin("clusterip/one-endpoint", "node-a", &dangling);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("jump-target-declared"), "{t}");
 
     // KUBE-SEP jumps back to its KUBE-SVC chain.
@@ -243,8 +215,8 @@ fn dangling_jump_and_jump_loop_are_reported_at_their_lines() {
         1,
     );
     let out = check_stdin("clusterip/one-endpoint", "node-a", &looped);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("no-jump-loop"), "{t}");
     assert!(t.contains("loop"), "{t}");
 }
@@ -253,8 +225,8 @@ fn dangling_jump_and_jump_loop_are_reported_at_their_lines() {
 fn bad_rules_are_an_input_error_with_line_and_column() {
     let rules = read_recording("clusterip-1-endpoint").replacen("--dport 80", "--dport eighty", 1);
     let out = check_stdin("clusterip/one-endpoint", "node-a", &rules);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 2, "{t}");
     let line = rules.lines().position(|l| l.contains("eighty")).unwrap() + 1;
     assert!(t.contains(&format!("<stdin>:{line}:")), "{t}");
     assert!(t.contains("not a port number"), "{t}");
@@ -262,9 +234,8 @@ fn bad_rules_are_an_input_error_with_line_and_column() {
 
 #[test]
 fn bad_scenario_yaml_is_an_input_error_with_line_and_column() {
-    let dir = std::env::temp_dir().join(format!("kpconform-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.yaml");
+    let dir = TempDir::new("check-bad-scenario");
+    let path = dir.path().join("bad.yaml");
     std::fs::write(
         &path,
         "description: x\ncluster:\n  nodes:\n    - name: node-a\n      adresses: [192.168.0.10]\n",
@@ -283,9 +254,9 @@ fn bad_scenario_yaml_is_an_input_error_with_line_and_column() {
         ],
         None,
     );
-    let t = text(&out);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(2), "{t}");
+    let t = out.text();
+    drop(dir);
+    assert_eq!(out.code, 2, "{t}");
     assert!(t.contains("bad.yaml:5:7"), "{t}");
     assert!(t.contains("addresses"), "did you mean: {t}");
 }
@@ -306,11 +277,11 @@ fn unknown_node_is_an_input_error() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code, 2);
     assert!(
-        text(&out).contains("node-a"),
+        out.text().contains("node-a"),
         "lists the scenario's nodes: {}",
-        text(&out)
+        out.text()
     );
 }
 
@@ -351,8 +322,8 @@ fn trace_prints_every_path_with_its_probability() {
         ],
         None,
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 0, "{t}");
     assert_eq!(t.matches("\npath ").count(), 3, "{t}");
     assert!(t.contains("PREROUTING > KUBE-SERVICES > KUBE-SVC-"), "{t}");
     assert!(t.contains("p=0.333333333489"), "kernel-quantized 1/3: {t}");
@@ -373,7 +344,7 @@ fn trace_prints_every_path_with_its_probability() {
         ],
         None,
     );
-    assert!(text(&out).contains("p=0.33333333349"), "{}", text(&out));
+    assert!(out.text().contains("p=0.33333333349"), "{}", out.text());
 }
 
 #[test]
@@ -393,8 +364,8 @@ fn trace_rejects_bad_arguments() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("--from"), "{}", text(&out));
+    assert_eq!(out.code, 2);
+    assert!(out.text().contains("--from"), "{}", out.text());
     let out = kpconform(
         &[
             "trace",
@@ -409,35 +380,35 @@ fn trace_rejects_bad_arguments() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("unknown protocol"), "{}", text(&out));
+    assert_eq!(out.code, 2);
+    assert!(out.text().contains("unknown protocol"), "{}", out.text());
 }
 
 #[test]
 fn lint_passes_recordings_and_fails_broken_ones() {
     let r = recording("multinode-etp-local-node-a");
     let out = kpconform(&["lint", "--rules", r.to_str().unwrap()], None);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     let broken = read_recording("multinode-etp-local-node-a").replace(
         "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n",
         "",
     );
     let out = kpconform(&["lint", "--rules", "-"], Some(&broken));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("nat-hooks"), "{}", text(&out));
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(out.text().contains("nat-hooks"), "{}", out.text());
     // The generic profile does not know kube-proxy's hooks.
     let out = kpconform(
         &["lint", "--rules", "-", "--profile", "generic"],
         Some(&broken),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
 }
 
 #[test]
 fn lint_lists_its_invariants_without_rules() {
     let out = kpconform(&["lint", "--list"], None);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let t = text(&out);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let t = out.text();
     for id in [
         "jump-target-declared",
         "no-jump-loop",
@@ -447,7 +418,7 @@ fn lint_lists_its_invariants_without_rules() {
         assert!(t.contains(id), "{id} missing from --list:\n{t}");
     }
     let out = kpconform(&["lint"], None);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.code, 2, "{}", out.text());
 }
 
 #[test]
@@ -463,8 +434,8 @@ fn input_prints_the_generator_input() {
         ],
         None,
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 0, "{t}");
     assert!(t.starts_with("node:\n  name: node-b\n"), "{t}");
     assert!(t.contains("kind: EndpointSlice"), "{t}");
 }

@@ -2,69 +2,53 @@
 //! broken external generator it finds, shrinks and prints a scenario that
 //! reproduces the bug (it fails that generator and passes the reference).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn kpconform(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpconform"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::util::{kpconform, TempDir, KPCONFORM};
 
 /// The reference generator, minus ETP Cluster's masquerade rule in KUBE-EXT.
 fn broken_generator() -> String {
     format!(
         "sh -c '{} generate --input - | grep -v \"masquerade traffic for\"'",
-        env!("CARGO_BIN_EXE_kpconform")
+        KPCONFORM
     )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kpconform-fuzz-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
 fn the_reference_generator_has_no_finding() {
-    let out = kpconform(&["fuzz", "--reference", "--cases", "40", "--seed", "11"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = kpconform(
+        &["fuzz", "--reference", "--cases", "40", "--seed", "11"],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.text());
     assert!(
-        text(&out).contains("ok: 40 case(s) from seed 11"),
+        out.text().contains("ok: 40 case(s) from seed 11"),
         "{}",
-        text(&out)
+        out.text()
     );
 }
 
 #[test]
 fn a_broken_generator_is_found_shrunk_and_reproduced() {
-    let dir = tmp("broken");
-    let scenarios = dir.join("scenarios");
+    let dir = TempDir::new("fuzz-broken");
+    let scenarios = dir.path().join("scenarios");
     std::fs::create_dir_all(&scenarios).unwrap();
     let repro = scenarios.join("finding.yaml");
     let generator = broken_generator();
-    let out = kpconform(&[
-        "fuzz",
-        "--generator",
-        &generator,
-        "--cases",
-        "200",
-        "--seed",
-        "1",
-        "--out",
-        repro.to_str().unwrap(),
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let out = kpconform(
+        &[
+            "fuzz",
+            "--generator",
+            &generator,
+            "--cases",
+            "200",
+            "--seed",
+            "1",
+            "--out",
+            repro.to_str().unwrap(),
+        ],
+        None,
+    );
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(
         t.contains("finding in case seed") && t.contains("shrinking"),
         "{t}"
@@ -81,28 +65,27 @@ fn a_broken_generator_is_found_shrunk_and_reproduced() {
     let run = |generator: &[&str]| {
         let mut args = vec!["run", "--scenarios", scenarios.to_str().unwrap()];
         args.extend_from_slice(generator);
-        kpconform(&args)
+        kpconform(&args, None)
     };
     let on_reference = run(&["--reference"]);
     assert_eq!(
-        on_reference.status.code(),
-        Some(0),
+        on_reference.code,
+        0,
         "reproducer must pass the reference:\n{}",
-        text(&on_reference)
+        on_reference.text()
     );
     let on_broken = run(&["--generator", &generator]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
-        on_broken.status.code(),
-        Some(1),
+        on_broken.code,
+        1,
         "reproducer must fail the broken generator:\n{}",
-        text(&on_broken)
+        on_broken.text()
     );
-    assert!(text(&on_broken).contains("broken"), "{}", text(&on_broken));
+    assert!(on_broken.text().contains("broken"), "{}", on_broken.text());
 }
 
 #[test]
 fn a_generator_or_the_reference_is_required() {
-    let out = kpconform(&["fuzz", "--cases", "1"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = kpconform(&["fuzz", "--cases", "1"], None);
+    assert_eq!(out.code, 2, "{}", out.text());
 }

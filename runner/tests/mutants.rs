@@ -2,32 +2,9 @@
 //! corpus every applicable mutant must be caught (the CI gate); a corpus
 //! that cannot see a mutant says so and fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
-/// The workspace root: the binary runs there so `golden/` resolves.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("runner/ is inside the workspace")
-        .to_path_buf()
-}
-
-/// Runs `kpconform ARGS` in the workspace root: exit code, stdout, stderr.
-fn kpconform(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kpconform"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the kpconform binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::util::{kpconform, Output, TempDir};
 
 /// The catalogue the issue asks for, by id (plus the localnet guard, split
 /// from "missing DROP" because no golden flow saw it).
@@ -58,7 +35,12 @@ const ISSUE_CATALOGUE: &[&str] = &[
 
 #[test]
 fn the_golden_corpus_catches_every_applicable_mutant() {
-    let (code, stdout, stderr) = kpconform(&["mutants", "--format", "json"]);
+    let Output {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = kpconform(&["mutants", "--format", "json"], None);
     assert_eq!(code, 0, "exit code\n{stderr}\n{stdout}");
     let doc: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     let summary = &doc["summary"];
@@ -111,7 +93,12 @@ fn a_scenario_that_cannot_see_a_mutant_reports_it_not_caught() {
     // One cluster-IP service with one endpoint: no flow goes to 127.0.0.1,
     // so removing the localnet DROP goes unnoticed; with one endpoint there
     // are no probabilities to get wrong.
-    let (code, stdout, stderr) = kpconform(&["mutants", "--filter", "clusterip/one-endpoint"]);
+    let Output {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = kpconform(&["mutants", "--filter", "clusterip/one-endpoint"], None);
     assert_eq!(code, 1, "exit code\n{stderr}\n{stdout}");
     let row = |id: &str| {
         stdout
@@ -142,12 +129,11 @@ fn a_scenario_that_cannot_see_a_mutant_reports_it_not_caught() {
     assert!(stdout.contains("  not caught        1\n"), "{stdout}");
 }
 
-/// A scratch scenario directory under the target directory.
-fn scratch(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
+/// A scratch scenario directory holding `files`.
+fn scratch(name: &str, files: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new(name);
     for (path, text) in files {
-        let path = dir.join(path);
+        let path = dir.path().join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
@@ -167,7 +153,12 @@ flows:
 #[test]
 fn unmutated_output_that_fails_is_a_setup_error() {
     let dir = scratch("mutants-setup", &[("g/wrong.yaml", WRONG_EXPECTATION)]);
-    let (code, stdout, stderr) = kpconform(&["mutants", "--scenarios", dir.to_str().unwrap()]);
+    let Output {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = kpconform(&["mutants", "--scenarios", dir.str()], None);
     assert_eq!(code, 2, "exit code\n{stderr}\n{stdout}");
     assert!(
         stdout.contains("setup error: g/wrong@node-a: the generator's own output does not pass"),
@@ -176,7 +167,7 @@ fn unmutated_output_that_fails_is_a_setup_error() {
     assert!(stdout.contains("  setup errors      1\n"), "{stdout}");
 
     let dir = scratch("mutants-load", &[("g/typo.yaml", "clutser: {}\n")]);
-    let (code, stdout, _) = kpconform(&["mutants", "--scenarios", dir.to_str().unwrap()]);
+    let Output { code, stdout, .. } = kpconform(&["mutants", "--scenarios", dir.str()], None);
     assert_eq!(code, 2, "{stdout}");
     assert!(
         stdout.contains("error: scenario g/typo does not load"),
@@ -186,7 +177,12 @@ fn unmutated_output_that_fails_is_a_setup_error() {
 
 #[test]
 fn list_names_every_mutant_with_its_bug() {
-    let (code, stdout, stderr) = kpconform(&["mutants", "--list"]);
+    let Output {
+        code,
+        stdout,
+        stderr,
+        ..
+    } = kpconform(&["mutants", "--list"], None);
     assert_eq!(code, 0, "{stderr}");
     for id in ISSUE_CATALOGUE {
         assert!(

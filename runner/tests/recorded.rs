@@ -7,44 +7,80 @@
 //! Recordings gathered later may sit in `kube-proxy-v1.30/golden/` as
 //! `<scenario-id>@<node>.rules` (scenario ids keep their `/`); each of those
 //! must pass its scenario too. Without that directory the check is skipped
-//! (an ignored trial says so).
+//! (with a note on stderr).
+//!
+//! Each test checks every case and reports every failure at once, one
+//! paragraph per case, rather than stopping at the first.
 //!
 //! The recordings are `golden/recordings/kube-proxy-v1.30/` (see
 //! `kpconform_golden::recordings`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kpconform_harness::FnGenerator;
 use kpconform_harness::{evaluate, Corpus, Status};
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::{GeneratorInput, Scenario};
-use libtest_mimic::{Arguments, Failed, Trial};
 
-fn recordings() -> PathBuf {
-    kpconform_golden::recordings().join("kube-proxy-v1.30")
+use crate::util::{recordings, root};
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn read(path: &Path) -> Result<String, Failed> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
+/// The golden scenarios.
+fn corpus() -> Corpus {
+    let dir = root().join("golden/scenarios");
+    Corpus::load(&dir).unwrap_or_else(|e| panic!("cannot set up: {}: {e}", dir.display()))
+}
+
+/// Every `(case, scenario)` of a `recorded:<case>` tag, in corpus order.
+fn tagged(corpus: &Corpus) -> Vec<(String, &Scenario)> {
+    corpus
+        .scenarios()
+        .iter()
+        .flat_map(|scenario| {
+            scenario
+                .tags
+                .iter()
+                .filter_map(|t| t.strip_prefix("recorded:"))
+                .map(move |case| (case.to_string(), &**scenario))
+        })
+        .collect()
+}
+
+/// Fails with every failure of `checked` checks, each a (name, why).
+fn report(what: &str, checked: usize, failures: &[(String, String)]) {
+    if failures.is_empty() {
+        return;
+    }
+    let all: Vec<String> = failures
+        .iter()
+        .map(|(name, why)| format!("--- {name}\n{why}"))
+        .collect();
+    panic!(
+        "{what}: {} of {checked} failed:\n\n{}",
+        failures.len(),
+        all.join("\n\n")
+    );
 }
 
 /// `scenario`'s `node` judged on the rules in `rules`, through the same
 /// evaluation `kpconform run` and the harness use.
-fn passes(scenario: &Scenario, node: &str, rules: &Path) -> Result<(), Failed> {
+fn passes(scenario: &Scenario, node: &str, rules: &Path) -> Result<(), String> {
     let text = read(rules)?;
     let name = rules.display().to_string();
     let generator = FnGenerator::new(name, move |_| Ok(text.clone()));
     let e = evaluate(&generator, scenario, node, None);
     match e.status() {
         Status::Passed => Ok(()),
-        _ => Err(e.render().into()),
+        _ => Err(e.render()),
     }
 }
 
 /// Checks one `recorded:<case>` tag of `scenario`.
-fn check_case(dir: &Path, scenario: &Scenario, case: &str) -> Result<(), Failed> {
+fn check_case(dir: &Path, scenario: &Scenario, case: &str) -> Result<(), String> {
     let input_path = dir.join("inputs").join(format!("{case}.yaml"));
     let source = SourceFile::new(input_path.display().to_string(), read(&input_path)?);
     let recorded = GeneratorInput::from_yaml(&source).map_err(|e| e.to_string())?;
@@ -62,8 +98,7 @@ fn check_case(dir: &Path, scenario: &Scenario, case: &str) -> Result<(), Failed>
             input_path.display(),
             ours.to_yaml(),
             recorded.to_yaml()
-        )
-        .into());
+        ));
     }
     passes(
         scenario,
@@ -72,42 +107,81 @@ fn check_case(dir: &Path, scenario: &Scenario, case: &str) -> Result<(), Failed>
     )
 }
 
-/// Trials for `golden/<scenario-id>@<node>.rules`, or one ignored trial
-/// saying the directory is absent.
-fn golden_trials(dir: &Path, corpus: &Corpus) -> Vec<Trial> {
-    let golden = dir.join("golden");
+#[test]
+fn every_recorded_scenario_has_the_recorded_input_and_passes_the_recorded_rules() {
+    let dir = recordings();
+    let corpus = corpus();
+    let cases = tagged(&corpus);
+    let failures: Vec<(String, String)> = cases
+        .iter()
+        .filter_map(|(case, scenario)| {
+            let name = format!("{case} {}", scenario.id);
+            check_case(&dir, scenario, case).err().map(|e| (name, e))
+        })
+        .collect();
+    report("recorded scenarios", cases.len(), &failures);
+}
+
+#[test]
+fn every_recording_has_a_scenario() {
+    let inputs = recordings().join("inputs");
+    let entries = std::fs::read_dir(&inputs)
+        .unwrap_or_else(|e| panic!("cannot set up: {}: {e}", inputs.display()));
+    let cases: BTreeSet<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".yaml")
+                .map(str::to_string)
+        })
+        .collect();
+    let corpus = corpus();
+    let tagged: BTreeSet<String> = tagged(&corpus).into_iter().map(|(c, _)| c).collect();
+    let missing: Vec<&String> = cases.difference(&tagged).collect();
+    let unknown: Vec<&String> = tagged.difference(&cases).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "no scenario tagged recorded:<case> for {missing:?}; tags naming no recording: {unknown:?}"
+    );
+}
+
+#[test]
+fn every_later_recording_passes_its_scenario() {
+    let golden = recordings().join("golden");
     let mut files = Vec::new();
     if collect_rules(&golden, &mut files).is_err() {
         eprintln!(
             "note: {} is absent; no extra recordings checked",
             golden.display()
         );
-        return vec![Trial::test("golden recordings (absent)", || Ok(())).with_ignored_flag(true)];
+        return;
     }
     files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let relative = path
-                .strip_prefix(&golden)
-                .unwrap_or(&path)
-                .to_string_lossy();
+    let corpus = corpus();
+    let failures: Vec<(String, String)> = files
+        .iter()
+        .filter_map(|path| {
+            let relative = path.strip_prefix(&golden).unwrap_or(path).to_string_lossy();
             let name = relative
                 .strip_suffix(".rules")
                 .unwrap_or(&relative)
                 .to_string();
             let found = name.rsplit_once('@').and_then(|(id, node)| {
                 let s = corpus.scenarios().iter().find(|s| s.id == id)?;
-                Some((Arc::clone(s), node.to_string()))
+                Some((s, node))
             });
-            Trial::test(format!("golden {name}"), move || match found {
-                Some((scenario, node)) => passes(&scenario, &node, &path),
-                None => {
-                    Err(format!("{}: no such scenario@node in the corpus", path.display()).into())
-                }
-            })
+            let result = match found {
+                Some((scenario, node)) => passes(scenario, node, path),
+                None => Err(format!(
+                    "{}: no such scenario@node in the corpus",
+                    path.display()
+                )),
+            };
+            result.err().map(|e| (format!("golden {name}"), e))
         })
-        .collect()
+        .collect();
+    report("later recordings", files.len(), &failures);
 }
 
 fn collect_rules(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -120,58 +194,4 @@ fn collect_rules(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn trials() -> Result<Vec<Trial>, String> {
-    let dir = recordings();
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../golden/scenarios");
-    let corpus = Corpus::load(&golden).map_err(|e| format!("{}: {e}", golden.display()))?;
-    let mut trials = Vec::new();
-    let mut tagged = BTreeSet::new();
-    for scenario in corpus.scenarios() {
-        for case in scenario
-            .tags
-            .iter()
-            .filter_map(|t| t.strip_prefix("recorded:"))
-        {
-            tagged.insert(case.to_string());
-            let (dir, scenario, case) = (dir.clone(), Arc::clone(scenario), case.to_string());
-            let name = format!("{case} {}", scenario.id);
-            trials.push(Trial::test(name, move || {
-                check_case(&dir, &scenario, &case)
-            }));
-        }
-    }
-    let inputs = dir.join("inputs");
-    let entries = std::fs::read_dir(&inputs).map_err(|e| format!("{}: {e}", inputs.display()))?;
-    let cases: BTreeSet<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".yaml")
-                .map(str::to_string)
-        })
-        .collect();
-    trials.push(Trial::test("every recording has a scenario", move || {
-        let missing: Vec<&String> = cases.difference(&tagged).collect();
-        let unknown: Vec<&String> = tagged.difference(&cases).collect();
-        if missing.is_empty() && unknown.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("no scenario tagged recorded:<case> for {missing:?}; tags naming no recording: {unknown:?}").into())
-        }
-    }));
-    trials.extend(golden_trials(&dir, &corpus));
-    Ok(trials)
-}
-
-fn main() {
-    let args = Arguments::from_args();
-    let trials = trials().unwrap_or_else(|e| {
-        vec![Trial::test("recordings", move || {
-            Err(Failed::from(format!("cannot set up: {e}")))
-        })]
-    });
-    libtest_mimic::run(&args, trials).exit();
 }

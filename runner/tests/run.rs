@@ -3,9 +3,11 @@
 use kpconform_harness::Corpus;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
+use std::time::Duration;
+
 use serde_json::Value;
 
-use super::*;
+use crate::util::{assert_exit, kpconform, recordings, root, Output, TempDir, KPCONFORM};
 
 /// Parses `--format json` output.
 fn json(out: &Output) -> Value {
@@ -30,14 +32,17 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn the_reference_passes_the_golden_corpus_and_its_snapshots() {
-    let out = kpconform(&[
-        "run",
-        "--reference",
-        "--snapshots",
-        "golden/snapshots",
-        "--format",
-        "json",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--reference",
+            "--snapshots",
+            "golden/snapshots",
+            "--format",
+            "json",
+        ],
+        None,
+    );
     assert_exit!(out, 0);
     let report = json(&out);
     let total = report["summary"]["total"].as_u64().unwrap();
@@ -58,7 +63,7 @@ fn the_reference_passes_the_golden_corpus_and_its_snapshots() {
 
 #[test]
 fn the_human_report_ends_with_the_summary_table() {
-    let out = kpconform(&["run", "--reference", "--filter", "nodeport/"]);
+    let out = kpconform(&["run", "--reference", "--filter", "nodeport/"], None);
     assert_exit!(out, 0);
     assert!(
         out.stdout
@@ -82,15 +87,18 @@ fn the_human_report_ends_with_the_summary_table() {
 fn an_external_command_that_cats_a_recording_passes() {
     let rules = recordings().join("outputs/clusterip-1-endpoint.rules");
     let command = format!("cat {}", rules.display());
-    let out = kpconform(&[
-        "run",
-        "--generator",
-        &command,
-        "--filter",
-        "clusterip/one-endpoint@",
-        "--format",
-        "json",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--generator",
+            &command,
+            "--filter",
+            "clusterip/one-endpoint@",
+            "--format",
+            "json",
+        ],
+        None,
+    );
     assert_exit!(out, 0);
     let report = json(&out);
     assert_eq!(report["generator"], "cat");
@@ -108,15 +116,18 @@ fn a_hanging_generator_is_killed_within_the_timeout_and_reported() {
     let dir = TempDir::new("hang");
     let pid_file = dir.path().join("pid");
     let command = format!("sh -c 'sleep 60 & echo $! > {}; wait'", pid_file.display());
-    let out = kpconform(&[
-        "run",
-        "--generator",
-        &command,
-        "--timeout",
-        "1",
-        "--filter",
-        "clusterip/one-endpoint@",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--generator",
+            &command,
+            "--timeout",
+            "1",
+            "--filter",
+            "clusterip/one-endpoint@",
+        ],
+        None,
+    );
     assert_exit!(out, 1);
     assert!(
         out.elapsed < Duration::from_secs(8),
@@ -144,13 +155,16 @@ fn a_hanging_generator_is_killed_within_the_timeout_and_reported() {
 #[test]
 fn garbage_output_is_broken_with_the_parse_error_at_its_line() {
     let command = r"printf '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING --frobnicate 1 -j ACCEPT\nCOMMIT\n'";
-    let out = kpconform(&[
-        "run",
-        "--generator",
-        command,
-        "--filter",
-        "clusterip/one-endpoint@",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--generator",
+            command,
+            "--filter",
+            "clusterip/one-endpoint@",
+        ],
+        None,
+    );
     assert_exit!(out, 1);
     assert!(
         out.stdout
@@ -175,17 +189,20 @@ fn a_broken_copy_of_the_reference_is_broken_and_explained() {
         "sh -c '{} generate --input - | sed \"s/--ctstate INVALID -j DROP/--ctstate NEW -j DROP/\"'",
         KPCONFORM
     );
-    let out = kpconform(&[
-        "run",
-        "--generator",
-        &command,
-        "--name",
-        "sed",
-        "--filter",
-        "clusterip/",
-        "--format",
-        "json",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--generator",
+            &command,
+            "--name",
+            "sed",
+            "--filter",
+            "clusterip/",
+            "--format",
+            "json",
+        ],
+        None,
+    );
     assert_exit!(out, 1);
     let report = json(&out);
     let broken: Vec<_> = report["cases"]
@@ -240,7 +257,7 @@ fn a_rules_dir_of_the_shared_recordings_passes() {
     for name in &expected {
         args.extend(["--filter", name.as_str()]);
     }
-    let out = kpconform(&args);
+    let out = kpconform(&args, None);
     let report = json(&out);
     let mut got = statuses(&report);
     got.sort();
@@ -268,14 +285,17 @@ fn a_changed_snapshot_is_reported_with_its_diff_and_never_written() {
     let edited = text.replace("--ctstate INVALID -j DROP", "--ctstate INVALID -j ACCEPT");
     assert_ne!(text, edited);
     std::fs::write(&target, &edited).unwrap();
-    let out = kpconform(&[
-        "run",
-        "--reference",
-        "--snapshots",
-        dir.str(),
-        "--filter",
-        "clusterip/one-endpoint@",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--reference",
+            "--snapshots",
+            dir.str(),
+            "--filter",
+            "clusterip/one-endpoint@",
+        ],
+        None,
+    );
     assert_exit!(out, 1);
     assert!(
         out.stdout
@@ -293,17 +313,20 @@ fn a_changed_snapshot_is_reported_with_its_diff_and_never_written() {
 
 #[test]
 fn the_junit_report_parses_and_tells_failures_from_errors() {
-    let out = kpconform(&[
-        "run",
-        "--generator",
-        "printf garbage",
-        "--filter",
-        "clusterip/one-endpoint@",
-        "--filter",
-        "clusterip/two-endpoints@",
-        "--format",
-        "junit",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--generator",
+            "printf garbage",
+            "--filter",
+            "clusterip/one-endpoint@",
+            "--filter",
+            "clusterip/two-endpoints@",
+            "--format",
+            "junit",
+        ],
+        None,
+    );
     assert_exit!(out, 1);
     let report = quick_junit::Report::deserialize_from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("not JUnit ({e}):\n{}", out.stdout));
@@ -316,7 +339,7 @@ fn the_junit_report_parses_and_tells_failures_from_errors() {
 #[test]
 fn setup_problems_exit_2() {
     let empty = TempDir::new("empty");
-    let out = kpconform(&["run", "--reference", "--scenarios", empty.str()]);
+    let out = kpconform(&["run", "--reference", "--scenarios", empty.str()], None);
     assert_exit!(out, 2);
     assert!(
         out.stderr.contains("no scenarios found in"),
@@ -324,12 +347,15 @@ fn setup_problems_exit_2() {
         out.stderr
     );
 
-    let out = kpconform(&[
-        "run",
-        "--reference",
-        "--scenarios",
-        "/nonexistent/scenarios",
-    ]);
+    let out = kpconform(
+        &[
+            "run",
+            "--reference",
+            "--scenarios",
+            "/nonexistent/scenarios",
+        ],
+        None,
+    );
     assert_exit!(out, 2);
     assert!(
         out.stderr
@@ -338,13 +364,16 @@ fn setup_problems_exit_2() {
         out.stderr
     );
 
-    let out = kpconform(&["run", "--reference", "--filter", "no-such-scenario"]);
+    let out = kpconform(
+        &["run", "--reference", "--filter", "no-such-scenario"],
+        None,
+    );
     assert_exit!(out, 2);
 
-    let out = kpconform(&["run", "--rules-dir", "/nonexistent/rules"]);
+    let out = kpconform(&["run", "--rules-dir", "/nonexistent/rules"], None);
     assert_exit!(out, 2);
 
-    let out = kpconform(&["run", "--generator", "'unterminated"]);
+    let out = kpconform(&["run", "--generator", "'unterminated"], None);
     assert_exit!(out, 2);
     assert!(
         out.stderr.contains("missing closing quote"),
@@ -353,8 +382,11 @@ fn setup_problems_exit_2() {
     );
 
     // Usage errors: no generator, or two.
-    assert_exit!(kpconform(&["run"]), 2);
-    assert_exit!(kpconform(&["run", "--reference", "--generator", "cat"]), 2);
+    assert_exit!(kpconform(&["run"], None), 2);
+    assert_exit!(
+        kpconform(&["run", "--reference", "--generator", "cat"], None),
+        2
+    );
 }
 
 #[test]
@@ -371,7 +403,7 @@ fn a_scenario_that_does_not_load_is_reported_and_exits_2() {
         "cluster:\n  nodse: []\n",
     )
     .unwrap();
-    let out = kpconform(&["run", "--reference", "--scenarios", dir.str()]);
+    let out = kpconform(&["run", "--reference", "--scenarios", dir.str()], None);
     assert_exit!(out, 2);
     assert!(
         out.stdout

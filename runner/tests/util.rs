@@ -1,55 +1,66 @@
-//! End-to-end tests of the `kpconform` binary: one integration-test target,
-//! one module per subcommand. Every test runs the built binary from the
-//! workspace root on the golden corpus (filtered, to stay fast) and the
-//! kube-proxy recordings in `golden/recordings/`.
+//! The one way the tests run the binary, and what they share: the workspace
+//! root, the recordings, temporary directories.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-mod generate;
-mod run;
-
-const KPCONFORM: &str = env!("CARGO_BIN_EXE_kpconform");
+/// The binary under test.
+pub(crate) const KPCONFORM: &str = env!("CARGO_BIN_EXE_kpconform");
 
 /// What one run of the binary did.
 #[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
+pub(crate) struct Output {
+    /// The exit code (-1 when killed by a signal).
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
+}
+
+impl Output {
+    /// Everything the binary said: stdout, then stderr.
+    pub(crate) fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
 }
 
 /// The workspace root: the binary runs there so `golden/` resolves.
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("runner/ is inside the workspace")
         .to_path_buf()
 }
 
-/// The kube-proxy v1.30 recordings.
-fn recordings() -> PathBuf {
+/// The kube-proxy v1.30 recordings (see `kpconform_golden::recordings`).
+pub(crate) fn recordings() -> PathBuf {
     kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
-/// Runs `kpconform ARGS` in the workspace root with `stdin` as input.
-fn kpconform_with_stdin(args: &[&str], stdin: &str) -> Output {
+/// Runs `kpconform ARGS` in the workspace root, with `stdin` as its input
+/// (`None`: an empty, closed standard input).
+pub(crate) fn kpconform<S: AsRef<OsStr>>(args: &[S], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let start = Instant::now();
     let mut child = Command::new(KPCONFORM)
         .args(args)
         .current_dir(root())
-        .stdin(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the kpconform binary runs");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    input.write_all(stdin.as_bytes()).expect("writing stdin");
-    drop(input);
+    if let Some(text) = stdin {
+        let mut input = child.stdin.take().expect("stdin is piped");
+        input.write_all(text.as_bytes()).expect("writing stdin");
+    }
     let out = child.wait_with_output().expect("kpconform finishes");
     Output {
         code: out.status.code().unwrap_or(-1),
@@ -57,10 +68,6 @@ fn kpconform_with_stdin(args: &[&str], stdin: &str) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         elapsed: start.elapsed(),
     }
-}
-
-fn kpconform(args: &[&str]) -> Output {
-    kpconform_with_stdin(args, "")
 }
 
 /// Asserts the exit code, showing everything the binary said when it differs.
@@ -74,16 +81,16 @@ macro_rules! assert_exit {
         );
     }};
 }
-use assert_exit;
+pub(crate) use assert_exit;
 
 /// A fresh, empty directory for one test, removed when dropped.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "kpconform-cli-{tag}-{}-{}",
+            "kpconform-test-{tag}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
@@ -92,11 +99,11 @@ impl TempDir {
         TempDir(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
-    fn str(&self) -> &str {
+    pub(crate) fn str(&self) -> &str {
         self.0.to_str().expect("temporary paths are UTF-8")
     }
 }

@@ -18,11 +18,14 @@ const SHRINK_STEPS: usize = 400;
 
 pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
     let generator: Box<dyn Generator> = match &args.generator {
-        Some(command) => Box::new(
-            Command::parse(command)
+        Some(command) => {
+            let c = Command::parse(command)
                 .map_err(|e| anyhow!("--generator: {e}"))?
-                .with_timeout(Duration::from_secs_f64(args.timeout)),
-        ),
+                .with_timeout(args.timeout);
+            c.ensure_available()
+                .map_err(|e| anyhow!("--generator: {}", e.message))?;
+            Box::new(c)
+        }
         None => Box::new(FnGenerator::new("reference", |input| {
             Ok(kpconform_reference::generate(input))
         })),
@@ -33,7 +36,10 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
-    let deadline = args.time.map(|t| Instant::now() + Duration::from_secs(t));
+    // A deadline too far ahead for the clock to represent is no deadline.
+    let deadline = args
+        .time
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t)));
     let progress = std::io::stderr().is_terminal();
     let start = Instant::now();
     let (mut cases, mut probes) = (0u64, 0usize);

@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use serde::Serialize;
 
 use super::Outcome;
 use crate::cli::{MutantsArgs, MutantsFormatArg};
+use crate::parallel::{self, ordered_map};
 
 /// Cases named per mutant in the human report before "and N more".
 const SHOWN: usize = 3;
@@ -38,10 +38,7 @@ pub(crate) fn run(args: &MutantsArgs) -> Result<Outcome> {
     let generator = FnGenerator::new("reference", |input| {
         Ok(kpconform_reference::generate(input))
     });
-    let jobs = args
-        .jobs
-        .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, |n| n.get());
+    let jobs = parallel::jobs(args.jobs);
     let progress = std::io::stderr().is_terminal();
     let outcomes = mutate_all(&generator, &cases, jobs, progress);
     let mut results = Vec::new();
@@ -87,36 +84,21 @@ fn mutate_all(
     jobs: usize,
     progress: bool,
 ) -> Vec<Result<CaseResult, SetupError>> {
-    let next = AtomicUsize::new(0);
     let done = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<Result<CaseResult, SetupError>>>> =
-        Mutex::new(cases.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, cases.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(case) = cases.get(i) else { break };
-                let start = Instant::now();
-                let r = self_test(generator, &case.scenario, &case.node, catalogue());
-                if progress {
-                    // Count and print under one lock so the numbers come out in order.
-                    let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
-                    *n += 1;
-                    eprintln!(
-                        "{}",
-                        progress_line(*n, cases.len(), &case.name(), &r, start.elapsed())
-                    );
-                }
-                results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(r);
-            });
+    ordered_map(cases, jobs, |case| {
+        let start = Instant::now();
+        let r = self_test(generator, &case.scenario, &case.node, catalogue());
+        if progress {
+            // Count and print under one lock so the numbers come out in order.
+            let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
+            *n += 1;
+            eprintln!(
+                "{}",
+                progress_line(*n, cases.len(), &case.name(), &r, start.elapsed())
+            );
         }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner)
-        .into_iter()
-        .flatten()
-        .collect()
+        r
+    })
 }
 
 fn progress_line(

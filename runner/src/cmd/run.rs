@@ -1,7 +1,6 @@
 //! `kpconform run`: a generator over every scenario of a directory.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -11,6 +10,7 @@ use kpconform_harness::{Command, FnGenerator, Generator, RecordedDir};
 
 use super::Outcome;
 use crate::cli::{FormatArg, RunArgs};
+use crate::parallel::{self, ordered_map};
 use crate::report::{self, RunReport};
 
 pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
@@ -23,10 +23,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let (cases, load_errors) = super::select_cases(&args.scenarios, &args.filter)?;
 
     let start = Instant::now();
-    let jobs = args
-        .jobs
-        .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, |n| n.get());
+    let jobs = parallel::jobs(args.jobs);
     let progress = std::io::stderr().is_terminal();
     let evaluations = evaluate_all(&*generator, &cases, snapshots.as_ref(), jobs, progress);
     let report = RunReport {
@@ -66,6 +63,9 @@ fn generator(args: &RunArgs) -> Result<Box<dyn Generator>> {
         if let Some(name) = &args.name {
             c = c.with_name(name.clone());
         }
+        // One setup error, not the same failure once per case.
+        c.ensure_available()
+            .map_err(|e| anyhow!("--generator: {}", e.message))?;
         Box::new(c)
     } else if let Some(dir) = &args.rules_dir {
         if !dir.is_dir() {
@@ -94,29 +94,15 @@ fn evaluate_all(
     jobs: usize,
     progress: bool,
 ) -> Vec<Evaluation> {
-    let next = AtomicUsize::new(0);
     let done = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<Evaluation>>> = Mutex::new(cases.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, cases.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(case) = cases.get(i) else { break };
-                let e = evaluate(generator, &case.scenario, &case.node, snapshots);
-                if progress {
-                    // Count and print under one lock so the numbers come out in order.
-                    let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
-                    *n += 1;
-                    eprintln!("{}", report::progress_line(*n, cases.len(), &e));
-                }
-                results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(e);
-            });
+    ordered_map(cases, jobs, |case| {
+        let e = evaluate(generator, &case.scenario, &case.node, snapshots);
+        if progress {
+            // Count and print under one lock so the numbers come out in order.
+            let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
+            *n += 1;
+            eprintln!("{}", report::progress_line(*n, cases.len(), &e));
         }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner)
-        .into_iter()
-        .flatten()
-        .collect()
+        e
+    })
 }

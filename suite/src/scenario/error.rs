@@ -84,6 +84,19 @@ impl ScenarioError {
             rendered: format!("{file}: {err}"),
         }
     }
+
+    /// A file that is not UTF-8, at its first bad byte.
+    pub(crate) fn not_utf8(err: &kpconform_iptables::NotUtf8) -> ScenarioError {
+        ScenarioError {
+            kind: ErrorKind::Io,
+            file: err.name.clone(),
+            line: err.line,
+            column: err.column,
+            path: String::new(),
+            message: err.to_string(),
+            rendered: err.to_string(),
+        }
+    }
 }
 
 /// A problem found while walking a document, before it is tied to its file.

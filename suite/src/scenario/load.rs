@@ -23,11 +23,10 @@ impl Scenario {
     /// `path` is not below `scenarios_root`).
     pub fn load(path: &Path, scenarios_root: &Path) -> Result<Scenario, ScenarioError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(&name, &e))?;
-        Scenario::from_source(
-            &SourceFile::new(name, text),
-            &scenario_id(path, scenarios_root),
-        )
+        let bytes = std::fs::read(path).map_err(|e| ScenarioError::io(&name, &e))?;
+        let source =
+            SourceFile::from_bytes(name, bytes).map_err(|e| ScenarioError::not_utf8(&e))?;
+        Scenario::from_source(&source, &scenario_id(path, scenarios_root))
     }
 
     /// The node named `name`.

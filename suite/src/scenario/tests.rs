@@ -508,3 +508,18 @@ fn mangled_files_give_errors_not_panics() {
         let _ = GeneratorInput::from_yaml(&SourceFile::new("in", text.as_str()));
     }
 }
+
+#[test]
+fn a_scenario_that_is_not_utf8_is_an_error_at_its_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("kpconform-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.yaml");
+    std::fs::write(&path, b"description: caf\xe9\n").unwrap();
+    let err = Scenario::load(&path, &dir).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((err.line(), err.column()), (1, 17));
+    assert!(
+        err.to_string().contains("not UTF-8 text (byte 0xe9)"),
+        "{err}"
+    );
+}

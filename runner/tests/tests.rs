@@ -1,0 +1,20 @@
+//! End-to-end tests of the `kpconform` binary: the crate's one
+//! integration-test target (`autotests = false` in Cargo.toml; every module
+//! is listed here), one module per subcommand, and `util` as the one way to
+//! run the binary. Tests run the built binary from the workspace root on the
+//! golden corpus (filtered, to stay fast) and the kube-proxy recordings in
+//! `golden/recordings/`.
+
+mod util;
+
+mod audit;
+mod check;
+mod corpus;
+mod fuzz;
+mod generate;
+mod mutants;
+mod new_scenario;
+mod pasted;
+mod recorded;
+mod run;
+mod usage;
