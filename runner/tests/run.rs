@@ -144,8 +144,16 @@ fn a_hanging_generator_is_killed_within_the_timeout_and_reported() {
     assert!(out.stdout.contains("  error        1\n"), "{}", out.stdout);
     // The background sleep was in the generator's process group: it is gone
     // (or a zombie waiting for init to reap it, no longer running).
+    // SIGKILL is asynchronous: give the kernel a bounded moment to finish it.
     let pid = std::fs::read_to_string(&pid_file).unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let stat = || std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let start = std::time::Instant::now();
+    while !(stat().is_empty() || stat().contains(") Z "))
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stat = stat();
     assert!(
         stat.is_empty() || stat.contains(") Z "),
         "still running: {stat}"
