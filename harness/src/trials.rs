@@ -49,15 +49,20 @@ impl Conformance {
     /// `default`, as an external generator (contract §2), with the time
     /// limit `KPCONFORM_TIMEOUT` (seconds) when that is set.
     pub fn from_env(default: impl Generator + 'static) -> Conformance {
+        Conformance::from_vars(default, |name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Conformance::from_env) with the environment given as a function.
+    fn from_vars(
+        default: impl Generator + 'static,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Conformance {
         let mut conformance = Conformance::new(default);
-        let Some(command) = std::env::var(GENERATOR_ENV)
-            .ok()
-            .filter(|c| !c.trim().is_empty())
-        else {
+        let Some(command) = var(GENERATOR_ENV).filter(|c| !c.trim().is_empty()) else {
             return conformance;
         };
-        let timeout = match std::env::var(TIMEOUT_ENV) {
-            Ok(text) if !text.trim().is_empty() => match parse_timeout(&text) {
+        let timeout = match var(TIMEOUT_ENV) {
+            Some(text) if !text.trim().is_empty() => match parse_timeout(&text) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     conformance.generator = Err(format!("{TIMEOUT_ENV}: {e}"));
@@ -67,14 +72,16 @@ impl Conformance {
             _ => None,
         };
         conformance.generator = Command::parse(&command)
-            .map(|c| match std::env::var(GENERATOR_NAME_ENV) {
-                Ok(name) if !name.is_empty() => c.with_name(name),
+            .map(|c| match var(GENERATOR_NAME_ENV) {
+                Some(name) if !name.is_empty() => c.with_name(name),
                 _ => c,
             })
             .map(|c| match timeout {
                 Some(t) => c.with_timeout(t),
                 None => c,
             })
+            // A missing program is one failing trial, not one per case.
+            .and_then(|c| c.ensure_available().map(|()| c).map_err(|e| e.message))
             .map(|c| Arc::new(c) as Arc<dyn Generator>)
             .map_err(|e| format!("{GENERATOR_ENV}: {e}"));
         conformance
@@ -257,6 +264,20 @@ mod tests {
             + corpus.failures().len();
         assert_eq!(trials.len(), expected);
         assert!(names(&trials).contains(&"clusterip/one-endpoint@node-a"));
+    }
+
+    #[test]
+    fn a_missing_external_generator_is_one_failing_trial() {
+        let env = |name: &str| (name == GENERATOR_ENV).then(|| "./no-such-generator".to_string());
+        let trials = Conformance::from_vars(accept_all(), env).trials();
+        assert_eq!(names(&trials), [GENERATOR_ENV]);
+        let env = |name: &str| match name {
+            GENERATOR_ENV => Some("sh -c true".to_string()),
+            TIMEOUT_ENV => Some("-1".to_string()),
+            _ => None,
+        };
+        let trials = Conformance::from_vars(accept_all(), env).trials();
+        assert_eq!(names(&trials), [GENERATOR_ENV]);
     }
 
     #[test]

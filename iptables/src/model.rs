@@ -384,6 +384,14 @@ pub enum Match {
         /// `--limit-burst`.
         burst: Option<u32>,
     },
+    /// `-m nfacct --nfacct-name NAME` (kube-proxy v1.29+ counts dropped
+    /// conntrack-INVALID packets and accepted localhost node-port packets
+    /// with it). It has no condition: it only adds the packet to the named
+    /// accounting object, so it always matches.
+    Nfacct {
+        /// The accounting object's name.
+        name: String,
+    },
     /// A match module the parser does not model (lax mode only). Never matches.
     Unknown {
         /// The module name after `-m`.

@@ -218,6 +218,10 @@ fn push_match(s: &mut String, m: &Match) {
                 let _ = write!(s, " --limit-burst {b}");
             }
         }
+        Match::Nfacct { name } => {
+            s.push_str(" -m nfacct --nfacct-name ");
+            word(s, name);
+        }
         Match::Unknown { module, args } => {
             s.push_str(" -m ");
             word(s, module);

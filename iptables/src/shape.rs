@@ -16,22 +16,32 @@ pub(crate) fn listing(text: &str) -> Option<ParseError> {
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let trimmed = line.trim_end();
         if is_listing_header(trimmed) {
-            return Some(ParseError {
-                kind: ErrorKind::Invalid,
-                span: Span::new(offset, offset + trimmed.len(), i as u32 + 1),
-                message: "this is `iptables -L` output, a listing for people that leaves out \
-                          what kpconform needs (exact options and probabilities); give it \
-                          `iptables-save` output instead (`sudo iptables-save`, or \
-                          `sudo iptables-save -t nat` for one table)"
-                    .to_string(),
-            });
+            return Some(listing_error(Span::new(
+                offset,
+                offset + trimmed.len(),
+                i as u32 + 1,
+            )));
         }
         offset += line.len();
     }
     None
 }
 
-fn is_listing_header(line: &str) -> bool {
+/// The error for an `iptables -L` listing whose first header is at `span`.
+pub(crate) fn listing_error(span: Span) -> ParseError {
+    ParseError {
+        kind: ErrorKind::Invalid,
+        span,
+        message: "this is `iptables -L` output, a listing for people that leaves out \
+                  what kpconform needs (exact options and probabilities); give it \
+                  `iptables-save` output instead (`sudo iptables-save`, or \
+                  `sudo iptables-save -t nat` for one table)"
+            .to_string(),
+    }
+}
+
+/// Whether `line` (without its newline) is a listing's `Chain NAME (...)` header.
+pub(crate) fn is_listing_header(line: &str) -> bool {
     let Some(rest) = line.strip_prefix("Chain ") else {
         return false;
     };
@@ -80,6 +90,11 @@ pub fn require_tables(
             .count();
         if comments == lines {
             format!(" The text has {lines} line(s), all comments, and no rule.")
+        } else if crate::parse::is_transcript(text) {
+            format!(
+                " The text has {lines} line(s), a shell transcript with no `iptables-save` \
+                 output in it (paste what `sudo iptables-save` prints)."
+            )
         } else {
             format!(" The text has {lines} line(s) but no table and no rule.")
         }

@@ -333,3 +333,119 @@ fn lax_mode_keeps_unknown_matches_and_reports_them() {
     assert_eq!(input.rules[0].target, Some(Target::Drop));
     assert!(matches!(&input.rules[1].target, Some(Target::Unknown { name, .. }) if name == "CT"));
 }
+
+/// A terminal session as operators paste it into bug reports: a prompt,
+/// the dump, another command and its output, and the prompt left waiting.
+fn transcript(dump: &str) -> String {
+    format!(
+        "user@node-a:~$ sudo iptables-save\n\
+         {dump}\
+         user@node-a:~$ kubectl get svc -n shop -o wide\n\
+         NAME   TYPE       CLUSTER-IP     EXTERNAL-IP   PORT(S)        AGE   SELECTOR\n\
+         web    NodePort   10.96.100.10   <none>        80:30080/TCP   5m    app=web\n\
+         \n\
+         user@node-a:~$ kubectl get endpointslices -n shop\n\
+         NAME        ADDRESSTYPE   PORTS   ENDPOINTS               AGE\n\
+         web-x7k2p   IPv4          8080    10.64.0.5,10.64.1.5     5m\n\
+         user@node-a:~$ \n"
+    )
+}
+
+#[test]
+fn a_pasted_terminal_session_parses_to_the_bare_recording() {
+    let bare = fs::read_to_string(
+        recordings_dir().join("kube-proxy-v1.30/outputs/nodeport-etp-local-local-endpoint.rules"),
+    )
+    .unwrap();
+    let pasted = transcript(&bare);
+    let expected = parse(&bare, Mode::Strict).unwrap();
+    let parsed = parse(&pasted, Mode::Strict).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(parsed.rules, expected.rules);
+    assert_eq!(print(&parsed.rules), print(&expected.rules));
+    // Spans point into the pasted text, one line further down.
+    let rules = |p: &kpconform_iptables::Parsed| {
+        p.rules
+            .tables
+            .iter()
+            .flat_map(|t| t.chains.iter().flat_map(|c| c.rules.iter().map(|r| r.span)))
+            .collect::<Vec<_>>()
+    };
+    for (a, b) in rules(&expected).into_iter().zip(rules(&parsed)) {
+        assert_eq!(b.line, a.line + 1);
+        assert_eq!(
+            &pasted[b.start as usize..b.end as usize],
+            &bare[a.start as usize..a.end as usize]
+        );
+    }
+    // One warning per skipped command, at the command, naming its output.
+    let dump_lines = bare.lines().count() as u32;
+    let first = dump_lines + 2;
+    let got: Vec<(u32, &str)> = parsed
+        .warnings
+        .iter()
+        .map(|w| (w.span.line, w.message.as_str()))
+        .collect();
+    let (a, b) = (
+        format!(
+            "skipped the output of `kubectl get svc -n shop -o wide` (lines {}-{})",
+            first + 1,
+            first + 2
+        ),
+        format!(
+            "skipped the output of `kubectl get endpointslices -n shop` (lines {}-{})",
+            first + 5,
+            first + 6
+        ),
+    );
+    assert_eq!(got, [(first, a.as_str()), (first + 4, b.as_str())]);
+    assert!(parsed
+        .warnings
+        .iter()
+        .all(|w| w.kind == kpconform_iptables::ParseErrorKind::Skipped));
+    // Lax mode reads it the same way.
+    assert_eq!(parse(&pasted, Mode::Lax).unwrap().rules, expected.rules);
+}
+
+#[test]
+fn errors_in_a_pasted_session_keep_their_line_and_column() {
+    let bare = fs::read_to_string(
+        recordings_dir().join("kube-proxy-v1.30/outputs/clusterip-3-endpoints.rules"),
+    )
+    .unwrap();
+    // A bad address, and a stray line inside the nat block.
+    let broken = bare
+        .replacen("-j KUBE-MARK-MASQ", "-j KUBE-MARK-MASQ -d 10.0.0.300", 1)
+        .replacen(
+            ":KUBE-SERVICES - [0:0]\n",
+            ":KUBE-SERVICES - [0:0]\nNAME TYPE\n",
+            1,
+        );
+    let pasted = transcript(&broken);
+    let errors = parse_str(&pasted).unwrap_err();
+    let src = kpconform_iptables::SourceFile::new("t", pasted.as_str());
+    let at = |needle: &str| {
+        let offset = pasted.find(needle).unwrap();
+        src.line_col(offset)
+    };
+    let got: Vec<(usize, usize)> = errors
+        .iter()
+        .map(|e| src.line_col(e.span.start as usize))
+        .collect();
+    let mut expected = vec![at("10.0.0.300"), at("NAME TYPE\n")];
+    expected.sort();
+    assert_eq!(got, expected, "{errors:?}");
+    assert!(expected.iter().all(|&(line, _)| line > 1));
+}
+
+#[test]
+fn a_pasted_listing_is_still_named_as_a_listing() {
+    let text = "[root@node-a ~]# iptables -t nat -L KUBE-SERVICES -n\n\
+                Chain KUBE-SERVICES (2 references)\n\
+                target     prot opt source               destination\n\
+                KUBE-SVC-X  tcp  --  0.0.0.0/0  10.96.0.1  /* default/kubernetes:https */\n\
+                [root@node-a ~]# \n";
+    let errors = parse_str(text).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].span.line, 2);
+    assert!(errors[0].message.contains("`iptables -L` output"));
+}

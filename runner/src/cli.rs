@@ -102,7 +102,8 @@ pub(crate) struct AuditArgs {
     /// The node the rules are from, and its addresses (first = node IP): NAME=IP[,IP..].
     #[arg(long, value_name = "NAME=IP")]
     pub(crate) node: String,
-    /// kube-proxy's --cluster-cidr.
+    /// kube-proxy's --cluster-cidr (where pods live). Without it, the pod network the Nodes'
+    /// spec.podCIDRs imply; without those, what depends on it is left out (with a warning).
     #[arg(long, value_name = "CIDR")]
     pub(crate) cluster_cidr: Option<Ipv4Net>,
     /// kube-proxy's --masquerade-all.
@@ -120,6 +121,9 @@ pub(crate) struct AuditArgs {
     /// Which probability `-m statistic` applies.
     #[arg(long, value_enum, default_value_t = ProbabilityArg::Kernel)]
     pub(crate) probability: ProbabilityArg,
+    /// Also print a table per service port: the addresses probed and the result.
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) parse: ParseArgs,
 }

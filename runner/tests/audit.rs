@@ -8,15 +8,76 @@ use kpconform_suite::scenario::GeneratorInput;
 
 use crate::util::{kpconform, recordings, Output, TempDir};
 
+/// What the kubectl file and the flags say about where pods live.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pods {
+    /// `--cluster-cidr` as the recording's kube-proxy had it.
+    Flag,
+    /// No flag, but Node objects with the recordings' podCIDRs (pods
+    /// 10.64.0.0/16: node-a 10.64.0.0/24, node-b 10.64.1.0/24, node-c
+    /// 10.64.2.0/24).
+    Nodes,
+    /// Nothing: no flag, and no podCIDR in the objects.
+    Nothing,
+}
+
+/// Node objects with the recordings' pod CIDRs, for the nodes `objects`
+/// does not already hold.
+fn nodes_with_pod_cidrs(objects: &str) -> String {
+    let mut out = String::new();
+    for (name, cidr) in [
+        ("node-a", "10.64.0.0/24"),
+        ("node-b", "10.64.1.0/24"),
+        ("node-c", "10.64.2.0/24"),
+    ] {
+        if objects.contains("kind: Node\n  metadata:")
+            && objects.contains(&format!("    name: {name}\n"))
+        {
+            continue;
+        }
+        out.push_str(&format!(
+            "- apiVersion: v1\n  kind: Node\n  metadata:\n    name: {name}\n  spec:\n    podCIDR: {cidr}\n    podCIDRs:\n    - {cidr}\n"
+        ));
+    }
+    out
+}
+
 /// The audit arguments that describe a recorded case's node and settings,
 /// and its objects as one kubectl List file.
 fn case_args(case: &str, dir: &Path) -> Vec<String> {
+    case_args_with(case, dir, Pods::Flag)
+}
+
+/// [`case_args`], with `pods` saying where pods live.
+fn case_args_with(case: &str, dir: &Path, pods: Pods) -> Vec<String> {
     let path = recordings().join(format!("inputs/{case}.yaml"));
     let text = std::fs::read_to_string(&path).unwrap();
     let input =
         GeneratorInput::from_yaml(&SourceFile::new(path.display().to_string(), text.clone()))
             .unwrap();
-    let objects = &text[text.find("objects:\n").unwrap() + "objects:\n".len()..];
+    let mut objects = text[text.find("objects:\n").unwrap() + "objects:\n".len()..].to_string();
+    match pods {
+        Pods::Flag => {}
+        Pods::Nodes => objects.push_str(&nodes_with_pod_cidrs(&objects)),
+        Pods::Nothing => {
+            // Drop `podCIDR: X` and `podCIDRs:` with its list items (at
+            // the key's indentation).
+            let mut kept = String::new();
+            let mut list_indent = None;
+            for l in objects.lines() {
+                let indent = l.len() - l.trim_start().len();
+                if list_indent == Some(indent) && l.trim_start().starts_with("- ") {
+                    continue;
+                }
+                list_indent = (l.trim_start() == "podCIDRs:").then_some(indent);
+                if !l.contains("podCIDR") {
+                    kept.push_str(l);
+                    kept.push('\n');
+                }
+            }
+            objects = kept;
+        }
+    }
     let kubectl = dir.join(format!("{case}.yaml"));
     std::fs::write(
         &kubectl,
@@ -34,7 +95,7 @@ fn case_args(case: &str, dir: &Path) -> Vec<String> {
         "--masquerade-bit".into(),
         n.masquerade_bit.to_string(),
     ];
-    if let Some(c) = n.cluster_cidr {
+    if let (Some(c), Pods::Flag) = (n.cluster_cidr, pods) {
         args.extend(["--cluster-cidr".into(), c.to_string()]);
     }
     if n.masquerade_all {
@@ -51,16 +112,8 @@ fn case_args(case: &str, dir: &Path) -> Vec<String> {
     args
 }
 
-/// `kpconform audit ARGS --rules -` with `rules` on standard input.
-fn audit(args: &[String], rules: &str) -> Output {
-    let mut args = args.to_vec();
-    args.extend(["--rules".into(), "-".into()]);
-    kpconform(&args, Some(rules))
-}
-
-#[test]
-fn every_recorded_node_is_right_for_its_cluster_state() {
-    let dir = TempDir::new("audit-all");
+/// Every recorded case's name, sorted.
+fn cases() -> Vec<String> {
     let mut cases: Vec<String> = std::fs::read_dir(recordings().join("inputs"))
         .unwrap()
         .map(|e| {
@@ -74,9 +127,25 @@ fn every_recorded_node_is_right_for_its_cluster_state() {
         .collect();
     cases.sort();
     assert_eq!(cases.len(), 44);
-    for case in cases {
-        let rules =
-            std::fs::read_to_string(recordings().join(format!("outputs/{case}.rules"))).unwrap();
+    cases
+}
+
+fn recorded_rules(case: &str) -> String {
+    std::fs::read_to_string(recordings().join(format!("outputs/{case}.rules"))).unwrap()
+}
+
+/// `kpconform audit ARGS --rules -` with `rules` on standard input.
+fn audit(args: &[String], rules: &str) -> Output {
+    let mut args = args.to_vec();
+    args.extend(["--rules".into(), "-".into()]);
+    kpconform(&args, Some(rules))
+}
+
+#[test]
+fn every_recorded_node_is_right_for_its_cluster_state() {
+    let dir = TempDir::new("audit-all");
+    for case in cases() {
+        let rules = recorded_rules(&case);
         let out = audit(&case_args(&case, dir.path()), &rules);
         let text = &out.stdout;
         assert_eq!(out.code, 0, "{case}:\n{text}{}", out.stderr);
@@ -113,4 +182,110 @@ fn a_node_that_rejects_instead_of_dropping_is_reported() {
         "{text}"
     );
     assert!(text.contains("FAILED:"), "{text}");
+}
+
+#[test]
+fn the_pod_network_comes_from_the_nodes_pod_cidrs() {
+    let dir = TempDir::new("audit-nodes");
+    for case in cases() {
+        if case == "clusterip-no-cluster-cidr" {
+            // That kube-proxy ran without --cluster-cidr: the Nodes' podCIDRs
+            // are not its pod network, and the flag-less audit is tested below.
+            continue;
+        }
+        let rules = recorded_rules(&case);
+        let out = audit(&case_args_with(&case, dir.path(), Pods::Nodes), &rules);
+        let text = &out.stdout;
+        assert_eq!(out.code, 0, "{case}:\n{text}{}", out.stderr);
+        assert!(
+            text.starts_with("pod network 10.64.0.0/16, from the Nodes' spec.podCIDRs (10.64."),
+            "{case}: {text}"
+        );
+        assert!(!out.stderr.contains("warning"), "{case}: {}", out.stderr);
+        // Exactly the audit that --cluster-cidr gives: every probe judged.
+        let flagged = audit(&case_args(&case, dir.path()), &rules);
+        assert_eq!(text.lines().last(), flagged.stdout.lines().last(), "{case}");
+        assert!(!text.contains("left out"), "{case}: {text}");
+    }
+    drop(dir);
+}
+
+#[test]
+fn without_pod_information_the_audit_warns_and_judges_only_what_it_can() {
+    let dir = TempDir::new("audit-no-pods");
+    let mut left_out = 0;
+    for case in cases() {
+        let rules = recorded_rules(&case);
+        let out = audit(&case_args_with(&case, dir.path(), Pods::Nothing), &rules);
+        let text = &out.stdout;
+        assert_eq!(out.code, 0, "{case}:\n{text}{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("warning: nothing says where pods live (no --cluster-cidr, and no Node with spec.podCIDRs)"),
+            "{case}: {}",
+            out.stderr
+        );
+        assert!(text.contains(", 0 not,"), "{case}: {text}");
+        assert!(
+            text.contains(" left out for want of the pod network"),
+            "{case}: {text}"
+        );
+        if !text.contains(", 0 left out") {
+            left_out += 1;
+        }
+    }
+    // Probes from endpoints (pods, perhaps) to Local-policy node ports and
+    // LB IPs depend on the pod network.
+    assert!(left_out > 0);
+    drop(dir);
+}
+
+#[test]
+fn without_pod_information_a_broken_node_still_fails() {
+    let dir = TempDir::new("audit-no-pods-broken");
+    let case = "extra-loadbalancer-etp-local-no-local-endpoint";
+    let broken = recorded_rules(case).replace(
+        "has no local endpoints\" -m tcp --dport 443 -j DROP",
+        "has no local endpoints\" -m tcp --dport 443 -j REJECT --reject-with icmp-port-unreachable",
+    );
+    assert!(broken.contains("icmp-port-unreachable"), "{broken}");
+    let out = audit(&case_args_with(case, dir.path(), Pods::Nothing), &broken);
+    drop(dir);
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(out.stdout.contains("FAILED:"), "{}", out.stdout);
+}
+
+#[test]
+fn verbose_prints_a_table_per_service_port() {
+    let dir = TempDir::new("audit-verbose");
+    let case = "nodeport-etp-local-local-endpoint";
+    let mut args = case_args(case, dir.path());
+    args.push("--verbose".into());
+    let out = audit(&args, &recorded_rules(case));
+    drop(dir);
+    let text = &out.stdout;
+    assert_eq!(out.code, 0, "{text}{}", out.stderr);
+    let header = text.lines().next().unwrap();
+    for column in ["SERVICE", "PORT", "ADDRESSES PROBED", "RESULT"] {
+        assert!(header.contains(column), "{text}");
+    }
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("shop/web "))
+        .unwrap_or_else(|| panic!("no shop/web row:\n{text}"));
+    for cell in [
+        "http 80/tcp, node port 30080",
+        "10.96.12.34:80/tcp",
+        "192.168.0.10:30080/tcp",
+        "127.0.0.1:30080/tcp",
+        "ok (",
+    ] {
+        assert!(row.contains(cell), "{cell} missing from {row}");
+    }
+    assert!(text.lines().last().unwrap().starts_with("ok: "), "{text}");
+    // Without --verbose, no table.
+    let dir = TempDir::new("audit-quiet");
+    let out = audit(&case_args(case, dir.path()), &recorded_rules(case));
+    drop(dir);
+    assert!(!out.stdout.contains("ADDRESSES PROBED"), "{}", out.stdout);
 }

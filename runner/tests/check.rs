@@ -404,6 +404,112 @@ fn lint_passes_recordings_and_fails_broken_ones() {
     assert_eq!(out.code, 0, "{}", out.text());
 }
 
+/// Every recorded case's name, sorted.
+fn recorded_cases() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(recordings().join("outputs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// A v1.30 dump as kube-proxy v1.27 writes it: no KUBE-FIREWALL (the
+/// kubelet's chain, which v1.27 leaves to the kubelet) and no jumps to it.
+fn as_v1_27(rules: &str) -> String {
+    let fw = |l: &str| {
+        l == ":KUBE-FIREWALL - [0:0]"
+            || l.starts_with("-A KUBE-FIREWALL ")
+            || l.ends_with("-j KUBE-FIREWALL")
+    };
+    let removed = rules.lines().filter(|l| fw(l)).count();
+    assert!(removed >= 3, "no KUBE-FIREWALL to remove:\n{rules}");
+    let out: String = rules
+        .lines()
+        .filter(|l| !fw(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!out.contains("KUBE-FIREWALL "), "{out}");
+    out
+}
+
+/// A v1.27 dump on a node whose kubelet has its own KUBE-FIREWALL with the
+/// marked-packet DROP.
+fn with_kubelet_firewall(v1_27: &str) -> String {
+    let mut out = String::new();
+    let mut in_filter = false;
+    for l in v1_27.lines() {
+        if in_filter && l == "COMMIT" {
+            out.push_str("-A INPUT -j KUBE-FIREWALL\n-A OUTPUT -j KUBE-FIREWALL\n");
+            out.push_str("-A KUBE-FIREWALL -m comment --comment \"kubernetes firewall for dropping marked packets\" -m mark --mark 0x8000/0x8000 -j DROP\n");
+            in_filter = false;
+        }
+        out.push_str(l);
+        out.push('\n');
+        if l == "*filter" {
+            in_filter = true;
+            out.push_str(":KUBE-FIREWALL - [0:0]\n");
+        }
+    }
+    assert!(out.contains("-j DROP\nCOMMIT"), "{out}");
+    out
+}
+
+#[test]
+fn lint_accepts_every_release_from_1_27() {
+    let cases = recorded_cases();
+    assert_eq!(cases.len(), 44);
+    for case in &cases {
+        let v1_30 = read_recording(case);
+        let v1_27 = as_v1_27(&v1_30);
+        let kubelet = with_kubelet_firewall(&v1_27);
+        for (shape, rules) in [
+            ("v1.30", &v1_30),
+            ("v1.27", &v1_27),
+            ("v1.27 + kubelet", &kubelet),
+        ] {
+            let out = kpconform(&["lint", "--rules", "-"], Some(rules));
+            assert_eq!(out.code, 0, "{case} ({shape}):\n{}\n{rules}", out.text());
+            assert!(
+                out.stdout.contains("every kube-proxy invariant holds"),
+                "{case} ({shape}): {}",
+                out.text()
+            );
+        }
+    }
+}
+
+#[test]
+fn lint_of_a_v1_27_dump_still_catches_release_independent_breakage() {
+    let v1_27 = as_v1_27(&read_recording("multinode-etp-local-node-a"));
+    // Release-independent: the FORWARD hook into KUBE-FORWARD.
+    let broken = edit_line(&v1_27, &["-A FORWARD", "-j KUBE-FORWARD"], None);
+    let out = kpconform(&["lint", "--rules", "-"], Some(&broken));
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(out.text().contains("[filter-hooks]"), "{}", out.text());
+    // A KUBE-FIREWALL that some release writes, but not hooked from OUTPUT.
+    let kubelet = with_kubelet_firewall(&v1_27);
+    let broken = edit_line(&kubelet, &["-A OUTPUT -j KUBE-FIREWALL"], None);
+    let out = kpconform(&["lint", "--rules", "-"], Some(&broken));
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(
+        out.text().contains("OUTPUT: no jump to KUBE-FIREWALL")
+            && out.text().contains("[kube-firewall]"),
+        "{}",
+        out.text()
+    );
+    // A KUBE-FIREWALL that accepts instead of dropping.
+    let broken = kubelet.replace(
+        "--mark 0x8000/0x8000 -j DROP",
+        "--mark 0x8000/0x8000 -j ACCEPT",
+    );
+    let out = kpconform(&["lint", "--rules", "-"], Some(&broken));
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(out.text().contains("[kube-firewall]"), "{}", out.text());
+}
+
 #[test]
 fn lint_lists_its_invariants_without_rules() {
     let out = kpconform(&["lint", "--list"], None);
@@ -417,6 +523,18 @@ fn lint_lists_its_invariants_without_rules() {
     ] {
         assert!(t.contains(id), "{id} missing from --list:\n{t}");
     }
+    // Which releases each invariant holds for.
+    assert!(t.starts_with("ID "), "{t}");
+    assert!(t.lines().next().unwrap().contains("RELEASES"), "{t}");
+    let row = |id: &str| {
+        t.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{t}"))
+            .to_string()
+    };
+    assert!(row("no-jump-loop").contains(" any "), "{t}");
+    assert!(row("nodeports-last").contains(" 1.27+ "), "{t}");
+    assert!(row("kube-firewall").contains(" 1.27, 1.28+ "), "{t}");
     let out = kpconform(&["lint"], None);
     assert_eq!(out.code, 2, "{}", out.text());
 }

@@ -1,6 +1,7 @@
 //! What people paste and what must never pass silently (issue #9): empty
-//! rule sets, `iptables -L` listings, byte-order marks, invalid UTF-8,
-//! generators that cannot start, and generators left running by a signal.
+//! rule sets, `iptables -L` listings, terminal sessions with prompts and
+//! other commands' output, byte-order marks, invalid UTF-8, generators that
+//! cannot start, and generators left running by a signal.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,6 +55,39 @@ fn an_iptables_list_paste_is_named_with_the_command_to_use_instead() {
         "one error and the summary: {}",
         out.stderr
     );
+}
+
+#[test]
+fn a_pasted_terminal_session_lints_like_its_dump() {
+    let dump =
+        std::fs::read_to_string(recordings().join("outputs/clusterip-3-endpoints.rules")).unwrap();
+    let session = format!(
+        "[root@node-a ~]# iptables-save\n{dump}\
+         [root@node-a ~]# kubectl get svc\n\
+         NAME         TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n\
+         kubernetes   ClusterIP   10.96.0.1    <none>        443/TCP   12d\n\
+         [root@node-a ~]# \n"
+    );
+    let out = kpconform(&["lint", "--rules", "-"], Some(&session));
+    assert_exit!(out, 0);
+    let prompt = dump.lines().count() + 2;
+    let warning = format!(
+        "warning: <stdin>:{prompt}:18: skipped the output of `kubectl get svc` (lines {}-{})",
+        prompt + 1,
+        prompt + 2
+    );
+    assert!(out.stderr.contains(&warning), "{}", out.stderr);
+    assert_eq!(out.stderr.matches("warning:").count(), 1, "{}", out.stderr);
+    // The same lint as the bare dump.
+    let bare = kpconform(&["lint", "--rules", "-"], Some(&dump));
+    assert_exit!(bare, 0);
+    assert_eq!(out.stdout, bare.stdout);
+
+    // A session with no dump in it is never "ok".
+    let empty = "$ sudo iptables-save\n$ kubectl get svc\nNAME   TYPE\n";
+    let out = kpconform(&["lint", "--rules", "-"], Some(empty));
+    assert_exit!(out, 2);
+    assert!(out.stderr.contains("shell transcript"), "{}", out.stderr);
 }
 
 #[test]

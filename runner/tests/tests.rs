@@ -18,3 +18,5 @@ mod pasted;
 mod recorded;
 mod run;
 mod usage;
+mod validation;
+mod walks;

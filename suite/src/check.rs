@@ -27,8 +27,7 @@ use crate::exact::{self, BigRational};
 use crate::scenario::{Expect, Flow};
 use kpconform_iptables::ProbabilityMode;
 use kpconform_iptables::{
-    format_probability, Action, Distribution, Outcome, Packet, Step, TraceError, Tracer, Verdict,
-    SOURCE_PORT,
+    format_probability, Distribution, Outcome, Packet, TraceError, Tracer, Verdict, SOURCE_PORT,
 };
 use kpconform_iptables::{SourceFile, Span};
 
@@ -413,76 +412,10 @@ fn write_outcome(
         format_probability(&o.probability)
     )?;
     writeln!(out, "        {}", o.path())?;
-    let mut hook = None;
-    let mut steps = o.walk.iter().peekable();
-    while let Some(step) = steps.next() {
-        if hook != Some((step.table, step.hook)) {
-            hook = Some((step.table, step.hook));
-            writeln!(out, "        {} {}:", step.table, step.hook.as_str())?;
-        }
-        // Statistic rules a path fell through are many in big services:
-        // one line per run.
-        if let Action::Statistic { taken: false, .. } = step.action {
-            let mut last = step;
-            let mut count = 1;
-            while let Some(next) = steps.next_if(|n| {
-                matches!(n.action, Action::Statistic { taken: false, .. }) && n.chain == step.chain
-            }) {
-                last = next;
-                count += 1;
-            }
-            let lines = if count == 1 {
-                format!("line {}", step.line)
-            } else {
-                format!("lines {}-{}", step.line, last.line)
-            };
-            writeln!(
-                out,
-                "          {lines}: {} not taken ({count} statistic rule(s))",
-                step.chain
-            )?;
-            continue;
-        }
-        // A taken statistic rule is shown once, on the step its target made.
-        if let Action::Statistic {
-            taken: true,
-            probability,
-        } = &step.action
-        {
-            let note = format!("  [statistic taken, p={}]", format_probability(probability));
-            match steps.next_if(|n| n.chain == step.chain && n.rule == step.rule) {
-                Some(next) => write_step(out, next, source, &note)?,
-                None => write_step(out, step, source, "")?,
-            }
-            continue;
-        }
-        write_step(out, step, source, "")?;
+    for line in o.explain_brief(source) {
+        writeln!(out, "        {line}")?;
     }
     Ok(())
-}
-
-fn write_step(
-    out: &mut String,
-    step: &Step,
-    source: Option<&SourceFile>,
-    note: &str,
-) -> fmt::Result {
-    let warn = if matches!(step.action, Action::Unknown(_)) {
-        "  WARNING: target not modelled"
-    } else {
-        ""
-    };
-    match source
-        .map(|s| s.line_text(step.line as usize))
-        .filter(|t| !t.is_empty())
-    {
-        Some(text) => writeln!(out, "          line {}: {text}{note}{warn}", step.line),
-        None => writeln!(
-            out,
-            "          line {}: {} {}{note}{warn}",
-            step.line, step.chain, step.action
-        ),
-    }
 }
 
 /// One line per failure, in the scenario's terms.
@@ -789,13 +722,132 @@ mod tests {
             "accept 10.64.0.5:8080  p=0.5",
             "[1] accept 10.64.0.5:8080  p=0.5",
             "nat PREROUTING > KUBE-SERVICES > KUBE-NODEPORTS > KUBE-EXT-KKDGWRPDK6Z5NCHS",
-            "line 60: -A KUBE-NODEPORTS -p tcp -m comment --comment \"default/api:http\" -m tcp --dport 31080 -j KUBE-EXT-KKDGWRPDK6Z5NCHS",
-            "line 76: -A KUBE-SVL-KKDGWRPDK6Z5NCHS",
+            "nat KUBE-NODEPORTS line 60: -A KUBE-NODEPORTS -p tcp -m comment --comment \"default/api:http\" -m tcp --dport 31080 -j KUBE-EXT-KKDGWRPDK6Z5NCHS",
+            "nat KUBE-SVL-KKDGWRPDK6Z5NCHS line 76: -A KUBE-SVL-KKDGWRPDK6Z5NCHS",
             "-j KUBE-SEP-4LXD63IHTXJHBTAZ  [statistic taken, p=0.5]",
-            "line 76: KUBE-SVL-KKDGWRPDK6Z5NCHS not taken (1 statistic rule(s))",
+            "nat KUBE-SVL-KKDGWRPDK6Z5NCHS line 76: not taken (1 statistic rule(s))",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_dropped_path_is_explained_with_its_nat_walk_and_labelled_lines() {
+        let (rules, source) = recorded("nodeport-etp-local-no-local-endpoint");
+        let node_b = ["192.168.0.11/24".parse().unwrap()];
+        let tracer = Tracer::new(&rules, &node_b);
+        let expect = Expect {
+            verdict: Some(Verdict::Accept),
+            ..Expect::default()
+        };
+        let text = check_flow(&tracer, &flow(client(), "192.168.0.11:30080", expect))
+            .render(Some(&source));
+        for needle in [
+            // The header: the nat walk that led to the DROP, ending where
+            // the packet fell off the node port's KUBE-EXT chain.
+            "        nat PREROUTING > KUBE-SERVICES > KUBE-NODEPORTS > KUBE-EXT-67NZLRHBNDSAWJRO (end, return) \
+             | filter INPUT > KUBE-EXTERNAL-SERVICES > DROP\n",
+            // Every line labelled with its table and chain.
+            "        nat PREROUTING:\n          nat PREROUTING line 51: -A PREROUTING ",
+            "          nat KUBE-NODEPORTS line 58: -A KUBE-NODEPORTS -p tcp ",
+            "          nat KUBE-EXT-67NZLRHBNDSAWJRO (end, return)\n          nat KUBE-NODEPORTS (end, return)\n",
+            "        filter INPUT:\n          filter INPUT line 20: -A INPUT -j KUBE-FIREWALL\n          filter KUBE-FIREWALL (end, return)\n",
+            "          filter KUBE-EXTERNAL-SERVICES line 31: -A KUBE-EXTERNAL-SERVICES -p tcp ",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        // Without the source, the action stands in for the rule text.
+        let text = check_flow(
+            &tracer,
+            &flow(
+                client(),
+                "192.168.0.11:30080",
+                Expect {
+                    verdict: Some(Verdict::Accept),
+                    ..Expect::default()
+                },
+            ),
+        )
+        .render(None);
+        assert!(
+            text.contains("          filter KUBE-EXTERNAL-SERVICES line 31: DROP\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn route_localnet_follows_kube_proxys_localhost_node_ports() {
+        let nets =
+            |list: &[&str]| -> Vec<Ipv4Net> { list.iter().map(|n| n.parse().unwrap()).collect() };
+        // Empty: node ports on every local address, 127.0.0.1 included.
+        assert!(route_localnet(&[]));
+        assert!(route_localnet(&nets(&["0.0.0.0/0"])));
+        assert!(route_localnet(&nets(&["172.16.5.0/24", "127.0.0.0/8"])));
+        // kube-proxy's ContainsIPv4Loopback: a loopback network address
+        // counts even when the CIDR does not hold 127.0.0.0 or 127.0.0.1.
+        assert!(route_localnet(&nets(&["127.0.0.1/32"])));
+        assert!(route_localnet(&nets(&["127.0.0.2/32"])));
+        assert!(route_localnet(&nets(&["126.0.0.0/7"])));
+        assert!(!route_localnet(&nets(&["192.168.0.0/24"])));
+        assert!(!route_localnet(&nets(&["128.0.0.0/1", "10.0.0.0/8"])));
+    }
+
+    #[test]
+    fn without_route_localnet_localhost_node_ports_from_the_network_are_martians() {
+        // Recorded with nodePortAddresses [192.168.0.0/24]: kube-proxy leaves
+        // route_localnet off, and 127.0.0.1 is not a node port address.
+        let (rules, source) = recorded("nodeport-nodeportaddresses-one-cidr");
+        let npa: Vec<Ipv4Net> = vec!["192.168.0.0/24".parse().unwrap()];
+        let tracer = Tracer::new(&rules, &node_a()).with_route_localnet(route_localnet(&npa));
+        let drop = Expect {
+            verdict: Some(Verdict::Drop),
+            ..Expect::default()
+        };
+        let report = check_flow(&tracer, &flow(client(), "127.0.0.1:30080", drop.clone()));
+        assert!(report.passed(), "{}", report.render(Some(&source)));
+        let dist = report.distribution.as_ref().unwrap();
+        assert_eq!(
+            dist.outcomes[0].path(),
+            "nat PREROUTING > KUBE-SERVICES (end, return) \
+             | routing > DROP martian destination 127.0.0.1 (route_localnet=0 on eth0)"
+        );
+        // The explanation of a failing expectation says why.
+        let accept = Expect {
+            verdict: Some(Verdict::Accept),
+            ..Expect::default()
+        };
+        let text =
+            check_flow(&tracer, &flow(client(), "127.0.0.1:30080", accept)).render(Some(&source));
+        assert!(
+            text.contains("        routing:\n          DROP martian destination 127.0.0.1 (route_localnet=0 on eth0)\n"),
+            "{text}"
+        );
+        // The node port on the selected address is DNATed and routed on.
+        let to_pod = check_flow(
+            &tracer,
+            &flow(
+                client(),
+                "192.168.0.10:30080",
+                Expect {
+                    verdict: Some(Verdict::Accept),
+                    ..Expect::default()
+                },
+            ),
+        );
+        assert!(to_pod.passed(), "{to_pod}");
+
+        // With route_localnet (kube-proxy's default nodePortAddresses), the
+        // node port on 127.0.0.1 DNATs the same packet to an endpoint.
+        let (rules, _) = recorded("nodeport-etp-cluster");
+        let tracer = Tracer::new(&rules, &node_a()).with_route_localnet(route_localnet(&[]));
+        let report = check_flow(&tracer, &flow(client(), "127.0.0.1:30080", drop));
+        let dist = report.distribution.as_ref().unwrap();
+        assert!(
+            dist.outcomes.iter().all(|o| o.verdict == Verdict::Accept
+                && o.dnated()
+                && !o.destination.ip().is_loopback()),
+            "{dist}"
+        );
     }
 
     #[test]
@@ -877,6 +929,26 @@ impl NodeReport {
     }
 }
 
+/// Whether kube-proxy sets `net.ipv4.conf.all.route_localnet=1` on a node
+/// with these `--nodeport-addresses`: only when node ports are open on
+/// localhost, that is when the list is empty (all local addresses) or one
+/// of its CIDRs contains a loopback address (kube-proxy's
+/// `ContainsIPv4Loopback`: the CIDR contains 127.0.0.0 or its address is a
+/// loopback one, i.e. it overlaps 127.0.0.0/8). `--iptables-localhost-nodeports`,
+/// which the scenario format does not have, is taken at its default (true).
+///
+/// Without it the kernel drops a packet from the network to 127.0.0.0/8
+/// before INPUT or FORWARD unless nat PREROUTING DNATed it elsewhere
+/// ([`Tracer::with_route_localnet`]). IPv6 has no such setting; scenarios
+/// are IPv4 only.
+pub fn route_localnet(node_port_addresses: &[ipnet::Ipv4Net]) -> bool {
+    let loopback_start = std::net::Ipv4Addr::new(127, 0, 0, 0);
+    node_port_addresses.is_empty()
+        || node_port_addresses
+            .iter()
+            .any(|n| n.network().is_loopback() || n.contains(&loopback_start))
+}
+
 /// Checks `rules` as node `node`'s rules for `scenario`: every flow of that
 /// node (traced in `mode`) and the invariants of `profile` (detected from
 /// the rules when `None`). `None` when the scenario has no such node.
@@ -888,7 +960,9 @@ pub fn check_node(
     mode: ProbabilityMode,
 ) -> Option<NodeReport> {
     let spec = scenario.node(node)?;
-    let tracer = Tracer::new(rules, &spec.addresses).with_mode(mode);
+    let tracer = Tracer::new(rules, &spec.addresses)
+        .with_mode(mode)
+        .with_route_localnet(route_localnet(&scenario.cluster.node_port_addresses));
     let flows = scenario
         .flows
         .iter()

@@ -21,7 +21,7 @@ use kpconform_iptables::{Packet, Verdict};
 pub struct Options {
     /// The scenario's description.
     pub description: Option<String>,
-    /// kube-proxy's `--cluster-cidr`; guessed from the Nodes' pod CIDRs when `None`.
+    /// kube-proxy's `--cluster-cidr`; [`pod_network_from_nodes`] when `None`.
     pub cluster_cidr: Option<Ipv4Net>,
     /// Node names and addresses that override or complete the Node objects.
     pub nodes: Vec<(String, Vec<Ipv4Net>)>,
@@ -45,7 +45,9 @@ pub enum SkeletonError {
 /// The scenario YAML (contract §1) for `objects`.
 pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, SkeletonError> {
     let nodes = nodes(objects, options)?;
-    let cluster_cidr = options.cluster_cidr.or_else(|| guess_cluster_cidr(objects));
+    let cluster_cidr = options
+        .cluster_cidr
+        .or_else(|| pod_network_from_nodes(objects).map(|(net, _)| net));
     let services = objects
         .iter()
         .filter(|o| matches!(o, Object::Service(_)))
@@ -292,14 +294,29 @@ fn nodes(
     Ok(ordered)
 }
 
-/// The smallest /16 holding every Node's `spec.podCIDR`, a common layout;
-/// `None` without pod CIDRs.
-fn guess_cluster_cidr(objects: &[Object]) -> Option<Ipv4Net> {
+/// The pod network the Node objects imply, and the pod CIDRs it was derived
+/// from: the smallest network of prefix /16 or shorter holding every IPv4
+/// entry of the Nodes' `spec.podCIDRs` (else `spec.podCIDR`), a common
+/// layout (a /16 cluster CIDR cut into per-node /24s); `None` without IPv4
+/// pod CIDRs. A guess at kube-proxy's `--cluster-cidr`, used by
+/// `new-scenario` and `audit` when none is given.
+pub fn pod_network_from_nodes(objects: &[Object]) -> Option<(Ipv4Net, Vec<Ipv4Net>)> {
     let cidrs: Vec<Ipv4Net> = objects
         .iter()
         .filter_map(|o| match o {
-            Object::Node(n) => n.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok(),
+            Object::Node(n) => n.spec.as_ref(),
             _ => None,
+        })
+        .flat_map(|spec| {
+            let listed = spec.pod_cidrs.as_deref().unwrap_or_default();
+            let all: Vec<&str> = if listed.is_empty() {
+                spec.pod_cidr.as_deref().into_iter().collect()
+            } else {
+                listed.iter().map(String::as_str).collect()
+            };
+            all.into_iter()
+                .filter_map(|c| c.parse::<Ipv4Net>().ok())
+                .collect::<Vec<_>>()
         })
         .collect();
     let first = cidrs.first()?;
@@ -307,7 +324,7 @@ fn guess_cluster_cidr(objects: &[Object]) -> Option<Ipv4Net> {
     loop {
         let net = Ipv4Net::new(first.network(), prefix).ok()?.trunc();
         if cidrs.iter().all(|c| net.contains(c)) {
-            return Some(net);
+            return Some((net, cidrs));
         }
         prefix = prefix.checked_sub(1)?;
     }
@@ -326,6 +343,10 @@ fn strip_managed_fields(mut o: Object) -> Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn guess_cluster_cidr(objects: &[Object]) -> Option<Ipv4Net> {
+        pod_network_from_nodes(objects).map(|(net, _)| net)
+    }
 
     #[test]
     fn cluster_cidr_covers_every_pod_cidr() {
@@ -349,5 +370,34 @@ mod tests {
             Some("10.244.0.0/15".parse().unwrap())
         );
         assert_eq!(guess_cluster_cidr(&[]), None);
+    }
+
+    #[test]
+    fn pod_cidrs_come_before_pod_cidr_and_ipv6_is_ignored() {
+        let node = |single: Option<&str>, list: &[&str]| {
+            Object::Node(Box::new(k8s_openapi::api::core::v1::Node {
+                spec: Some(k8s_openapi::api::core::v1::NodeSpec {
+                    pod_cidr: single.map(Into::into),
+                    pod_cidrs: Some(list.iter().map(|c| c.to_string()).collect()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+        };
+        let objects = [
+            node(
+                Some("fd00:10:64::/64"),
+                &["fd00:10:64::/64", "10.64.0.0/24"],
+            ),
+            node(None, &["10.64.2.0/24"]),
+            node(Some("10.64.1.0/24"), &[]),
+        ];
+        let (net, from) = pod_network_from_nodes(&objects).unwrap();
+        assert_eq!(net, "10.64.0.0/16".parse().unwrap());
+        assert_eq!(from.len(), 3);
+        assert_eq!(
+            pod_network_from_nodes(&[node(Some("fd00::/64"), &[])]),
+            None
+        );
     }
 }

@@ -344,7 +344,7 @@ pub(super) enum Command {
     List,
 }
 
-fn command_name(text: &str) -> Option<Command> {
+pub(super) fn command_name(text: &str) -> Option<Command> {
     const LONG: &[(&str, Command)] = &[
         ("append", Command::Append),
         ("insert", Command::Insert),

@@ -101,6 +101,11 @@ pub(super) static MATCHES: &[Extension<Match>] = &[
         options: &[value("limit").plain(), value("limit-burst").plain()],
         build: limit,
     },
+    Extension {
+        name: "nfacct",
+        options: &[value("nfacct-name").plain()],
+        build: nfacct,
+    },
 ];
 
 /// The options of `-m tcp`/`udp`/`sctp`, which `-p tcp` also loads implicitly.
@@ -403,4 +408,83 @@ fn limit(_: &Token, opts: &[Opt]) -> Result<Match, Fail> {
         }
     }
     Ok(Match::Limit { rate, burst })
+}
+
+/// The longest name xt_nfacct takes (`NFACCT_NAME_MAX` is 32 with the NUL).
+const NFACCT_NAME_MAX: usize = 31;
+
+fn nfacct(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
+    let Some(o) = opts.last() else {
+        return Err((name.span, "`-m nfacct` needs `--nfacct-name NAME`".into()));
+    };
+    let text = &o.value().text;
+    if text.is_empty() || text.len() > NFACCT_NAME_MAX {
+        return Err((
+            o.value().span,
+            format!("`--nfacct-name` takes a name of 1 to {NFACCT_NAME_MAX} bytes"),
+        ));
+    }
+    Ok(Match::Nfacct {
+        name: text.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Match, Rule, RuleSet};
+    use crate::{parse, parse_str, print, Mode};
+
+    /// kube-proxy v1.29+'s two nfacct rules, as iptables-save prints them.
+    const NFACCT: &str = "*filter\n\
+        :INPUT ACCEPT [0:0]\n\
+        :FORWARD ACCEPT [0:0]\n\
+        :KUBE-FORWARD - [0:0]\n\
+        :KUBE-NODEPORTS - [0:0]\n\
+        -A FORWARD -j KUBE-FORWARD\n\
+        -A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP\n\
+        -A KUBE-NODEPORTS -d 127.0.0.0/8 -p tcp -m comment --comment \"shop/web:http\" -m tcp --dport 30080 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ACCEPT\n\
+        COMMIT\n";
+
+    fn rule<'r>(rules: &'r RuleSet, chain: &str) -> &'r Rule {
+        &rules.tables[0].chain_by_name(chain).unwrap().rules[0]
+    }
+
+    #[test]
+    fn nfacct_parses_strictly_and_prints_back() {
+        let rules = parse_str(NFACCT).unwrap_or_else(|e| panic!("{e:?}"));
+        let invalid = rule(&rules, "KUBE-FORWARD");
+        let nfacct = |name: &str| Match::Nfacct {
+            name: name.to_string(),
+        };
+        assert_eq!(invalid.matches[1], nfacct("ct_state_invalid_dropped_pkts"));
+        assert_eq!(
+            rule(&rules, "KUBE-NODEPORTS").matches[2],
+            nfacct("localhost_nps_accepted_pkts")
+        );
+        assert_eq!(print(&rules), NFACCT);
+        assert_eq!(parse_str(&print(&rules)).unwrap(), rules);
+        // Lax mode reads it the same way, without a warning.
+        let lax = parse(NFACCT, Mode::Lax).unwrap();
+        assert_eq!(lax.rules, rules);
+        assert!(lax.warnings.is_empty(), "{:?}", lax.warnings);
+    }
+
+    #[test]
+    fn nfacct_needs_a_name_and_cannot_be_negated() {
+        let one = |spec: &str| {
+            parse_str(&format!(
+                "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {spec}\nCOMMIT\n"
+            ))
+        };
+        for bad in [
+            "-m nfacct -j DROP",
+            "-m nfacct ! --nfacct-name x -j DROP",
+            "-m nfacct --nfacct-name -j DROP",
+            "-m nfacct --nfacct-name a_name_longer_than_thirty_one_bytes -j DROP",
+            "-m nfacct --frob x -j DROP",
+        ] {
+            assert!(one(bad).is_err(), "{bad}");
+        }
+        assert!(one("-m nfacct --nfacct-name abcdefghijklmnopqrstuvwxyz01234 -j DROP").is_ok());
+    }
 }

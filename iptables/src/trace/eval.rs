@@ -134,6 +134,9 @@ fn match_one(m: &Match, pkt: &PacketState, node: &NodeAddrs, recent: &mut Recent
         ),
         Match::Mark(n) => n.eval(n.value.matches(pkt.mark)),
         Match::Recent(r) => recent.apply(r, pkt.src, pkt.dst),
+        // `-m nfacct` only counts the packet.
+        Match::Nfacct { .. } => true,
+        // An unknown module (lax mode) never matches.
         Match::Unknown { .. } => false,
     }
 }

@@ -24,8 +24,17 @@
 //!   at `every - 1 - packet` and matches when it wraps to 0).
 //! - `-m limit` always matches (a first packet is within the burst), and
 //!   `-m recent` follows xt_recent ([`RecentState`]) without TTLs.
-//! - Unknown matches never match; unknown targets do nothing and are
-//!   recorded as warnings in the walk.
+//! - `-m nfacct` always matches (it only counts). Unknown matches never
+//!   match; unknown targets do nothing and are recorded as warnings in the
+//!   walk.
+//! - Without `route_localnet` ([`Tracer::with_route_localnet`]; on by
+//!   default), the routing decision after nat PREROUTING drops a packet from
+//!   the network whose destination, as DNAT left it, is in 127.0.0.0/8 (a
+//!   martian destination), as the kernel's `ip_route_input_noref` does.
+//! - Falling off the end of a user chain is a step of the walk
+//!   ([`Action::FallOff`]); a dropped or rejected path's compact form shows
+//!   its whole nat walk ([`Outcome::path`]), and [`Outcome::explain`] lists
+//!   every step with its table, chain and source line(s).
 //!
 //! ```
 //! use kpconform_iptables::{model::Protocol, parse_str};
@@ -55,6 +64,7 @@
 use std::fmt;
 
 mod eval;
+mod explain;
 mod hooks;
 mod outcome;
 mod packet;

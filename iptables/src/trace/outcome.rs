@@ -9,6 +9,7 @@ use std::num::NonZeroU64;
 use bigdecimal::{BigDecimal, RoundingMode};
 
 use crate::model::{BuiltinChain, ChainName, MarkOp, Policy, TableName};
+use crate::source::Span;
 
 use super::recent::RecentState;
 use super::Verdict;
@@ -38,19 +39,28 @@ pub struct Outcome {
     pub recent: RecentState,
 }
 
-/// A rule (or a chain policy) that acted on the packet.
+/// A rule (or a chain policy, the end of a user chain, or the routing
+/// decision) that acted on the packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// The table.
+    /// The table. For the routing decision after PREROUTING
+    /// ([`Action::Martian`]), `nat`: the last table the packet met.
     pub table: TableName,
     /// The hook being traversed.
     pub hook: BuiltinChain,
-    /// The chain the rule is in.
+    /// The chain the rule is in (the chain that ended, for
+    /// [`Action::FallOff`]; the hook's chain for [`Action::Martian`]).
     pub chain: ChainName,
-    /// Index of the rule in its chain; `None` for the chain's policy.
+    /// Index of the rule in its chain; `None` for the chain's policy, the
+    /// end of a user chain and the routing decision.
     pub rule: Option<usize>,
-    /// Source line of the rule (of the chain declaration for a policy).
+    /// Source line of the rule (of the chain declaration for a policy; 0
+    /// for the end of a chain and the routing decision).
     pub line: u32,
+    /// The whole rule in the source: for a command continued over several
+    /// lines with `\`, all of them (the chain declaration for a policy;
+    /// empty for the end of a chain and the routing decision).
+    pub span: Span,
     /// How many user chains deep the chain is (0 = the built-in chain).
     pub depth: usize,
     /// What happened.
@@ -75,6 +85,13 @@ pub enum Action {
     Reject,
     /// A built-in chain's DROP policy (ACCEPT policies are not recorded).
     Policy(Policy),
+    /// The packet fell off the end of a user chain and returns to the rule
+    /// after the one that called it.
+    FallOff,
+    /// The routing decision after PREROUTING dropped a packet from the
+    /// network to this loopback address (a "martian destination": the
+    /// incoming interface does not have `route_localnet`).
+    Martian(Ipv4Addr),
     /// `-j DNAT`, to this address.
     Dnat(SocketAddrV4),
     /// `-j REDIRECT`, to this address.
@@ -116,6 +133,7 @@ impl Action {
             Action::Jump(_)
                 | Action::Goto(_)
                 | Action::Return
+                | Action::FallOff
                 | Action::Matched
                 | Action::Statistic { .. }
         )
@@ -131,6 +149,7 @@ impl Action {
                 | Action::Drop
                 | Action::Reject
                 | Action::Policy(_)
+                | Action::Martian(_)
                 | Action::Dnat(_)
                 | Action::Redirect(_)
                 | Action::Snat(_)
@@ -151,6 +170,12 @@ impl fmt::Display for Action {
             Action::Reject => f.write_str("REJECT"),
             Action::Policy(Policy::Drop) => f.write_str("policy DROP"),
             Action::Policy(Policy::Accept) => f.write_str("policy ACCEPT"),
+            Action::FallOff => f.write_str("(end, return)"),
+            Action::Martian(ip) => write!(
+                f,
+                "DROP martian destination {ip} (route_localnet=0 on {})",
+                super::packet::EXTERNAL_IFACE
+            ),
             Action::Dnat(a) => write!(f, "DNAT {a}"),
             Action::Redirect(a) => write!(f, "REDIRECT {a}"),
             Action::Snat(a) => write!(f, "SNAT {a}"),
@@ -235,18 +260,35 @@ impl Outcome {
 
     /// The compact walk without the probability, e.g.
     /// `nat PREROUTING > KUBE-SERVICES > KUBE-SVC-X > KUBE-SEP-Y > DNAT 10.64.2.4:80 | accept`.
+    ///
+    /// Chains that did nothing are left out, except in the nat table of a
+    /// path that is dropped or rejected: there the whole nat walk is shown,
+    /// since which service chain the packet reached (and that it fell off
+    /// its end, `KUBE-EXT-X (end, return)`, without a DNAT) is usually why
+    /// the filter table then refused it.
     pub fn path(&self) -> String {
+        let full_nat = matches!(self.verdict, Verdict::Drop | Verdict::Reject);
         let mut segments = Vec::new();
         let mut rest = &self.walk[..];
         while let Some(first) = rest.first() {
+            if let Action::Martian(_) = first.action {
+                segments.push(format!("routing > {}", first.action));
+                rest = &rest[1..];
+                continue;
+            }
             let len = rest
                 .iter()
-                .take_while(|s| s.table == first.table && s.hook == first.hook)
+                .take_while(|s| {
+                    s.table == first.table
+                        && s.hook == first.hook
+                        && !matches!(s.action, Action::Martian(_))
+                })
                 .count();
             let (segment, tail) = rest.split_at(len);
             rest = tail;
             let mut pos = 0;
-            let body = render_level(segment, &mut pos, 0);
+            let all = full_nat && first.table == TableName::Nat;
+            let body = render_level(segment, &mut pos, 0, all);
             if !body.tokens.is_empty() {
                 segments.push(format!(
                     "{} {} > {}",
@@ -265,8 +307,9 @@ impl Outcome {
 
 /// `nat PREROUTING > KUBE-SERVICES > ... > DNAT 10.64.2.4:80 | accept  p=0.5`.
 ///
-/// Chains that were entered and left without doing anything are left out;
-/// a chain that did something and returned is shown in parentheses, e.g.
+/// Chains that were entered and left without doing anything are left out
+/// (but see [`Outcome::path`] for dropped and rejected paths); a chain that
+/// did something and returned is shown in parentheses, e.g.
 /// `KUBE-EXT-X > (KUBE-MARK-MASQ > MARK=0x4000) > KUBE-SVC-X > ...`.
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,15 +327,25 @@ struct Level {
     has_effect: bool,
     /// The invocation ended the hook (or the walk) rather than returning.
     terminal: bool,
+    /// The invocation ended by falling off the end of its chain.
+    fell_off: bool,
+    /// The last token is a parenthesized chain invocation that returned
+    /// (only tracked when every chain is shown).
+    trailing_group: bool,
 }
 
 /// Renders the steps of one chain invocation at `depth`, starting at
-/// `steps[*pos]`, until the walk leaves that depth.
-fn render_level(steps: &[Step], pos: &mut usize, depth: usize) -> Level {
+/// `steps[*pos]`, until the walk leaves that depth. With `all`, chains that
+/// did nothing are shown too, an idle one that fell off its end as
+/// `CHAIN (end, return)`, and an invocation that returned as the last thing
+/// its caller did is not parenthesized.
+fn render_level(steps: &[Step], pos: &mut usize, depth: usize, all: bool) -> Level {
     let mut level = Level {
         tokens: Vec::new(),
         has_effect: false,
         terminal: false,
+        fell_off: false,
+        trailing_group: false,
     };
     while let Some(step) = steps.get(*pos) {
         if step.depth < depth {
@@ -307,33 +360,58 @@ fn render_level(steps: &[Step], pos: &mut usize, depth: usize) -> Level {
                     Action::Goto(_) => step.depth,
                     _ => step.depth + 1,
                 };
-                let inner = render_level(steps, pos, inner_depth);
-                if inner.has_effect && inner_depth == step.depth {
+                let inner = render_level(steps, pos, inner_depth, all);
+                if !inner.has_effect && !all {
+                    continue;
+                }
+                let name = if inner.tokens.is_empty() && inner.fell_off {
+                    format!("{chain} {}", Action::FallOff)
+                } else {
+                    chain.to_string()
+                };
+                level.has_effect |= inner.has_effect;
+                if inner_depth == step.depth {
                     // The goto's chain continues this invocation.
-                    level.has_effect = true;
                     level.terminal |= inner.terminal;
-                    level.tokens.push(chain.to_string());
+                    level.fell_off |= inner.fell_off;
+                    level.trailing_group = inner.trailing_group;
+                    level.tokens.push(name);
                     level.tokens.extend(inner.tokens);
-                } else if inner.has_effect {
-                    level.has_effect = true;
-                    let mut tokens = vec![chain.to_string()];
+                } else {
+                    let mut tokens = vec![name];
                     tokens.extend(inner.tokens);
                     let joined = tokens.join(" > ");
                     if inner.terminal {
                         level.terminal = true;
+                        level.trailing_group = false;
                         level.tokens.push(joined);
                     } else {
+                        level.trailing_group = all;
                         level.tokens.push(format!("({joined})"));
                     }
                 }
             }
+            Action::FallOff if step.depth == depth => level.fell_off = true,
+            Action::Return if all => {
+                level.trailing_group = false;
+                level.tokens.push(step.action.to_string());
+            }
             action if action.is_effect() => {
                 level.has_effect = true;
                 level.terminal |= action.is_terminal();
+                level.trailing_group = false;
                 level.tokens.push(action.to_string());
             }
             _ => {}
         }
+    }
+    if level.trailing_group {
+        // The last thing this invocation did was call a chain that
+        // returned: no parentheses needed to show where the caller resumes.
+        if let Some(last) = level.tokens.last_mut() {
+            *last = last[1..last.len() - 1].to_string();
+        }
+        level.trailing_group = false;
     }
     level
 }
@@ -380,6 +458,7 @@ mod tests {
             chain: ChainName::new(chain),
             rule: Some(0),
             line: 1,
+            span: Span::default(),
             depth,
             action,
         }

@@ -745,10 +745,12 @@ fn etp_local_without_local_endpoints_drops_external_traffic() {
         .unwrap();
     let o = only(&d);
     assert_eq!(o.verdict, Verdict::Drop);
-    assert!(
-        o.to_string()
-            .starts_with("filter INPUT > KUBE-EXTERNAL-SERVICES > DROP"),
-        "{o}"
+    // A dropped path shows the nat walk that led to the filter table: here
+    // the node port's KUBE-EXT chain, which falls off its end without a DNAT.
+    assert_eq!(
+        o.to_string(),
+        "nat PREROUTING > KUBE-SERVICES > KUBE-NODEPORTS > KUBE-EXT-67NZLRHBNDSAWJRO (end, return) \
+         | filter INPUT > KUBE-EXTERNAL-SERVICES > DROP  p=1"
     );
 }
 
@@ -864,4 +866,234 @@ fn every_recorded_service_traces_cleanly() {
         }
     }
     assert!(traced > 300, "only {traced} flows traced");
+}
+
+// ---- nfacct, route_localnet, walk rendering -------------------------------
+
+#[test]
+fn nfacct_only_counts_and_always_matches() {
+    let p = from(CLIENT, "10.96.0.1:443");
+    assert!(dnated(
+        "-m nfacct --nfacct-name localhost_nps_accepted_pkts",
+        &p
+    ));
+    assert!(dnated("-s 203.0.113.0/24 -m nfacct --nfacct-name x", &p));
+    assert!(!dnated("-s 10.0.0.0/8 -m nfacct --nfacct-name x", &p));
+    // Lax mode parses it as the same modelled match, not a never-matching
+    // unknown one.
+    let lax = parse(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n\
+         -A PREROUTING -m nfacct --nfacct-name x -j DNAT --to-destination 10.64.1.5:80\nCOMMIT\n",
+        Mode::Lax,
+    )
+    .unwrap()
+    .rules;
+    assert_eq!(only(&trace(&lax, &p)).destination, sa("10.64.1.5:80"));
+}
+
+#[test]
+fn nfacct_on_the_invalid_drop_changes_no_outcome() {
+    // kube-proxy v1.29+ counts what KUBE-FORWARD's INVALID rule drops.
+    let path =
+        kpconform_golden::recordings().join("kube-proxy-v1.30/outputs/nodeport-etp-cluster.rules");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let plain = "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n";
+    assert_eq!(text.matches(plain).count(), 1);
+    let counted = text.replace(
+        plain,
+        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP\n",
+    );
+    let (before, after) = (rules(&text), rules(&counted));
+    assert_ne!(before, after);
+    for p in [
+        from(CLIENT, "192.168.0.10:30080"),
+        from("10.64.0.9", "10.96.12.34:80"),
+        from(CLIENT, "10.64.0.218:8080"),
+        from_node("192.168.0.10:30080"),
+    ] {
+        let (b, a) = (trace(&before, &p), trace(&after, &p));
+        assert_eq!(b.summary(), a.summary(), "{p}");
+        assert_eq!(b.to_string(), a.to_string(), "{p}");
+    }
+}
+
+/// PREROUTING DNATs 127.0.0.1:30080 to a pod; nothing else.
+const LOCALHOST_NODE_PORT: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    -A PREROUTING -d 127.0.0.1/32 -p tcp -m tcp --dport 30080 -j DNAT --to-destination 10.64.1.5:8080\n\
+    -A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 30080 -j DNAT --to-destination 10.64.1.5:8080\n\
+    COMMIT\n";
+
+#[test]
+fn without_route_localnet_loopback_destinations_from_the_network_are_martians() {
+    let rs = rules(LOCALHOST_NODE_PORT);
+    let nodes = node();
+    let off = Tracer::new(&rs, &nodes).with_route_localnet(false);
+    assert!(Tracer::new(&rs, &nodes).route_localnet(), "on by default");
+    // Not DNATed: routing drops it after nat PREROUTING.
+    let d = off.trace(&from(CLIENT, "127.0.0.1:9999")).unwrap();
+    let o = only(&d);
+    assert_eq!(
+        (o.verdict, o.destination),
+        (Verdict::Drop, sa("127.0.0.1:9999"))
+    );
+    assert_eq!(
+        o.walk.last().map(|s| &s.action),
+        Some(&Action::Martian(Ipv4Addr::LOCALHOST))
+    );
+    assert_eq!(
+        o.to_string(),
+        "routing > DROP martian destination 127.0.0.1 (route_localnet=0 on eth0)  p=1"
+    );
+    assert_eq!(
+        o.explain(None),
+        [
+            "routing:",
+            "  DROP martian destination 127.0.0.1 (route_localnet=0 on eth0)"
+        ]
+    );
+    // DNATed in PREROUTING: routed to the pod, as the kernel routes on the
+    // destination nat left.
+    let d = off.trace(&from(CLIENT, "127.0.0.1:30080")).unwrap();
+    assert_eq!(
+        (only(&d).verdict, only(&d).destination),
+        (Verdict::Accept, sa("10.64.1.5:8080"))
+    );
+    // Any other destination, and the node's own traffic (which comes back
+    // in through lo), are not affected.
+    let d = off.trace(&from(CLIENT, "192.168.0.10:9999")).unwrap();
+    assert_eq!(only(&d).verdict, Verdict::Accept);
+    let d = off.trace(&from_node("127.0.0.1:9999")).unwrap();
+    assert_eq!(only(&d).verdict, Verdict::Accept);
+    // With route_localnet, the un-DNATed packet is delivered locally.
+    assert_eq!(
+        verdict(&rs, &from(CLIENT, "127.0.0.1:9999")),
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn a_rejected_path_shows_the_whole_nat_walk_and_where_chains_ended() {
+    let rs = rules(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n:C - [0:0]\n:G - [0:0]\n\
+         -A PREROUTING -j A\n\
+         -A A -j B\n\
+         -A A -j C\n\
+         -A B -j MARK --set-xmark 0x1/0x1\n\
+         -A PREROUTING -d 10.96.0.2/32 -g G\n\
+         COMMIT\n\
+         *filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -d 10.96.0.1/32 -j REJECT\nCOMMIT\n",
+    );
+    let o = trace(&rs, &from(CLIENT, "10.96.0.1:80")).outcomes.remove(0);
+    assert_eq!(o.verdict, Verdict::Reject);
+    assert_eq!(
+        o.path(),
+        "nat PREROUTING > A > (B > MARK=0x1) > C (end, return) | filter FORWARD > REJECT"
+    );
+    // An accepted path keeps the compact form: only chains that did
+    // something, side trips in parentheses.
+    let o = trace(&rs, &from(CLIENT, "10.96.0.3:80")).outcomes.remove(0);
+    assert_eq!(o.path(), "nat PREROUTING > (A > (B > MARK=0x1)) | accept");
+    // Every fall-off is a step of the walk, at the depth of its chain.
+    let ends: Vec<(String, usize)> = o
+        .walk
+        .iter()
+        .filter(|s| s.action == Action::FallOff)
+        .map(|s| (s.chain.to_string(), s.depth))
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            ("B".to_string(), 2),
+            ("C".to_string(), 2),
+            ("A".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        o.explain(None),
+        [
+            "nat PREROUTING:",
+            "  nat PREROUTING line 7: -j A",
+            "  nat A line 8: -j B",
+            "  nat B line 10: MARK=0x1",
+            "  nat B (end, return)",
+            "  nat A line 9: -j C",
+            "  nat C (end, return)",
+            "  nat A (end, return)",
+        ]
+    );
+}
+
+#[test]
+fn a_goto_chain_that_ends_returns_to_the_callers_caller_in_the_walk() {
+    let rs = rules(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n:G - [0:0]\n\
+         -A PREROUTING -j A\n\
+         -A A -g G\n\
+         COMMIT\n\
+         *filter\n:FORWARD DROP [0:0]\nCOMMIT\n",
+    );
+    let o = trace(&rs, &from(CLIENT, "10.96.0.1:80")).outcomes.remove(0);
+    assert_eq!(o.verdict, Verdict::Drop);
+    assert_eq!(
+        o.path(),
+        "nat PREROUTING > A > G (end, return) | filter FORWARD > policy DROP"
+    );
+}
+
+#[test]
+fn a_continued_command_is_explained_whole() {
+    let text = "iptables -t filter -N KUBE-X\n\
+                iptables -t nat -N KUBE-SVC-X\n\
+                iptables -t nat -A PREROUTING -d 10.96.0.1/32 -p tcp -m tcp --dport 80 \\\n    \
+                -m comment --comment \"svc x\" \\\n    \
+                -j KUBE-SVC-X\n\
+                iptables -t nat -A KUBE-SVC-X -j DNAT --to-destination 10.64.0.1:80\n";
+    let rs = rules(text);
+    let source = crate::SourceFile::new("cont.sh", text);
+    let o = trace(&rs, &from(CLIENT, "10.96.0.1:80")).outcomes.remove(0);
+    let jump = &o.walk[0];
+    assert_eq!(
+        (jump.line, source.line_col(jump.span.end as usize - 1).0),
+        (3, 5)
+    );
+    let pad = " ".repeat("  nat PREROUTING lines 3-5: ".len());
+    assert_eq!(
+        o.explain(Some(&source)),
+        [
+            "nat PREROUTING:".to_string(),
+            "  nat PREROUTING lines 3-5: iptables -t nat -A PREROUTING -d 10.96.0.1/32 -p tcp -m tcp --dport 80 \\".to_string(),
+            format!("{pad}-m comment --comment \"svc x\" \\"),
+            format!("{pad}-j KUBE-SVC-X"),
+            "  nat KUBE-SVC-X line 6: iptables -t nat -A KUBE-SVC-X -j DNAT --to-destination 10.64.0.1:80".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn statistic_branches_are_noted_on_their_rule() {
+    let rs = rules(THREE_ENDPOINTS);
+    let d = trace(&rs, &from(CLIENT, "10.96.0.1:80"));
+    let last = d.outcomes.last().unwrap();
+    let each = last.explain(None);
+    assert_eq!(
+        each.iter()
+            .filter(|l| l.contains("[statistic not taken, p="))
+            .count(),
+        2,
+        "{each:#?}"
+    );
+    let brief = last.explain_brief(None);
+    assert!(
+        brief
+            .iter()
+            .any(|l| l.ends_with(": not taken (2 statistic rule(s))")),
+        "{brief:#?}"
+    );
+    let first = d.outcomes[0].explain(None);
+    assert!(
+        first
+            .iter()
+            .any(|l| l.contains("[statistic taken, p=0.333333333489]")),
+        "{first:#?}"
+    );
 }

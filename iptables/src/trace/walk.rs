@@ -53,6 +53,7 @@ pub struct Tracer<'a> {
     mode: ProbabilityMode,
     max_paths: usize,
     max_evaluations: u64,
+    route_localnet: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +149,30 @@ impl<'a> Tracer<'a> {
             mode: ProbabilityMode::Kernel,
             max_paths: MAX_PATHS,
             max_evaluations: MAX_RULE_EVALUATIONS,
+            route_localnet: true,
         }
+    }
+
+    /// The same tracer with `net.ipv4.conf.<iface>.route_localnet` set
+    /// (`true`, the default) or not on the interface packets from the
+    /// network arrive on.
+    ///
+    /// Without it the kernel's routing decision after PREROUTING
+    /// (`ip_route_input_noref`) drops a packet from the network whose
+    /// destination — as nat PREROUTING left it — is in `127.0.0.0/8`: a
+    /// "martian destination". A packet DNATed away from 127.0.0.1 is routed
+    /// normally; node-sent packets, which come back in through `lo`, are not
+    /// affected. kube-proxy sets it only when node ports are open on
+    /// localhost (see `kpconform_suite::check::route_localnet`); the default
+    /// keeps the behaviour for callers that do not know the setting.
+    pub fn with_route_localnet(mut self, route_localnet: bool) -> Tracer<'a> {
+        self.route_localnet = route_localnet;
+        self
+    }
+
+    /// Whether packets from the network may be routed to `127.0.0.0/8`.
+    pub fn route_localnet(&self) -> bool {
+        self.route_localnet
     }
 
     /// The same tracer with other limits on the number of outcomes and of
@@ -219,6 +243,26 @@ impl<'a> Tracer<'a> {
         Ok(Distribution { outcomes })
     }
 
+    /// The routing decision after PREROUTING, for a packet from the
+    /// network: without `route_localnet`, a destination in 127.0.0.0/8 —
+    /// after any DNAT, since routing happens after nat PREROUTING — is
+    /// martian and the packet is dropped (the kernel's
+    /// `ip_route_input_slow`: `ipv4_is_loopback(daddr) &&
+    /// !IN_DEV_NET_ROUTE_LOCALNET` goes to `martian_destination`).
+    fn martian(&self, b: &Branch) -> Option<Step> {
+        let martian = b.leg == Leg::Prerouting && !self.route_localnet && b.pkt.dst.is_loopback();
+        martian.then(|| Step {
+            table: TableName::Nat,
+            hook: BuiltinChain::Prerouting,
+            chain: ChainName::Builtin(BuiltinChain::Prerouting),
+            rule: None,
+            line: 0,
+            span: Span::default(),
+            depth: 0,
+            action: Action::Martian(b.pkt.dst),
+        })
+    }
+
     fn table(&self, name: TableName) -> Option<&TableIndex<'a>> {
         self.tables.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
     }
@@ -241,6 +285,10 @@ impl<'a> Tracer<'a> {
     ) -> Result<Verdict, TraceError> {
         loop {
             let Some(&(table_name, hook)) = b.leg.stages().get(b.stage) else {
+                if let Some(step) = self.martian(b) {
+                    b.walk.push(step);
+                    return Ok(Verdict::Drop);
+                }
                 match b.leg.next(&b.pkt, &self.node) {
                     Some(leg) => {
                         b.leg = leg;
@@ -305,6 +353,7 @@ impl<'a> Tracer<'a> {
             chain: chain.name.clone(),
             rule: Some(rule_index),
             line: rule.span.line,
+            span: rule.span,
             depth,
             action,
         };
@@ -534,6 +583,18 @@ impl<'a> Tracer<'a> {
         b: &mut Branch,
     ) -> Next {
         if b.frames.len() > 1 {
+            if let Some(chain) = b.frames.last().and_then(|f| table.chains.get(f.chain)) {
+                b.walk.push(Step {
+                    table: table_name,
+                    hook,
+                    chain: chain.name.clone(),
+                    rule: None,
+                    line: 0,
+                    span: Span::default(),
+                    depth: b.frames.len() - 1,
+                    action: Action::FallOff,
+                });
+            }
             b.frames.pop();
             return Next::Continue;
         }
@@ -663,6 +724,7 @@ fn policy_step(
         chain: ChainName::Builtin(hook),
         rule: None,
         line: chain.map_or(0, |c| c.span.line),
+        span: chain.map_or(Span::default(), |c| c.span),
         depth: 0,
         action: Action::Policy(policy),
     }

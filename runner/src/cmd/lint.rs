@@ -11,11 +11,21 @@ use crate::rules_file;
 
 pub(crate) fn run(args: &LintArgs) -> Result<Outcome> {
     if args.list {
+        // Releases: the kube-proxy releases whose rule sets the invariant holds
+        // for; `1.27, 1.28+` marks one whose accepted shape differs by release
+        // (the description says which is whose).
+        outln!(
+            "{:<28} {:<10} {:<12} DESCRIPTION",
+            "ID",
+            "PROFILE",
+            "RELEASES"
+        );
         for inv in invariants::catalogue() {
             outln!(
-                "{:<28} {:<10} {}",
+                "{:<28} {:<10} {:<12} {}",
                 inv.id,
                 inv.profile.as_str(),
+                inv.releases,
                 inv.description
             );
         }

@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Result};
 use ipnet::Ipv4Net;
-use kpconform_iptables::{format_probability, Action, Packet, Tracer, Verdict};
+use kpconform_iptables::{format_probability, Packet, Tracer, Verdict};
 use kpconform_suite::scenario::FlowSource;
 
 use super::Outcome;
@@ -41,36 +41,8 @@ pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
     }
     for (i, outcome) in dist.outcomes.iter().enumerate() {
         outln!("\npath {}:  {}", i + 1, outcome);
-        let mut last_line = 0;
-        for step in outcome.walk.iter().filter(|s| s.line > 0) {
-            // A statistic branch and the jump it takes are one rule: print it once.
-            if step.line == last_line {
-                continue;
-            }
-            last_line = step.line;
-            let note = match &step.action {
-                Action::Statistic {
-                    taken: true,
-                    probability,
-                } => {
-                    format!(
-                        "   [statistic taken, p={}]",
-                        format_probability(probability)
-                    )
-                }
-                Action::Statistic {
-                    taken: false,
-                    probability,
-                } => {
-                    format!(
-                        "   [statistic not taken, p={}]",
-                        format_probability(probability)
-                    )
-                }
-                _ => String::new(),
-            };
-            let text = source.line_text(step.line as usize).trim();
-            outln!("  {:>6} | {text}{note}", step.line);
+        for line in outcome.explain(Some(&source)) {
+            outln!("  {line}");
         }
     }
     outln!("\nsummary:");

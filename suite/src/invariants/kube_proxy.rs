@@ -4,7 +4,7 @@
 
 use super::{Context, Report, TableIndex};
 use kpconform_iptables::model::{
-    BuiltinChain, Chain, ChainName, MarkMatch, Match, Rule, TableName, Target,
+    BuiltinChain, Chain, ChainName, CtState, MarkMatch, Match, Rule, TableName, Target,
 };
 
 pub(super) mod dispatch;
@@ -14,6 +14,7 @@ const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
 const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
 const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
 const KUBE_FORWARD: &str = "KUBE-FORWARD";
+const KUBE_FIREWALL: &str = "KUBE-FIREWALL";
 
 /// kube-proxy's `iptablesJumpChains` for nat: installed on every full sync,
 /// whatever the configuration.
@@ -23,12 +24,12 @@ const NAT_HOOKS: &[(BuiltinChain, &str)] = &[
     (BuiltinChain::Postrouting, KUBE_POSTROUTING),
 ];
 
-/// The filter part of `iptablesJumpChains` plus `iptablesKubeletJumpChains`
-/// (KUBE-FIREWALL): also unconditional in v1.30, and present in all 44
-/// recordings. Only presence is checked, not order, because kube-proxy
-/// inserts them with `-I` and their order depends on what ran before.
+/// The filter part of `iptablesJumpChains`: unconditional since v1.27, and
+/// present in all 44 v1.30 recordings. Only presence is checked, not order,
+/// because kube-proxy inserts them with `-I` and their order depends on what
+/// ran before. The KUBE-FIREWALL jumps (`iptablesKubeletJumpChains`) are
+/// release-specific: [`kube_firewall`].
 const FILTER_HOOKS: &[(BuiltinChain, &str)] = &[
-    (BuiltinChain::Input, "KUBE-FIREWALL"),
     (BuiltinChain::Input, "KUBE-PROXY-FIREWALL"),
     (BuiltinChain::Input, KUBE_NODEPORTS),
     (BuiltinChain::Input, "KUBE-EXTERNAL-SERVICES"),
@@ -36,7 +37,6 @@ const FILTER_HOOKS: &[(BuiltinChain, &str)] = &[
     (BuiltinChain::Forward, KUBE_FORWARD),
     (BuiltinChain::Forward, KUBE_SERVICES),
     (BuiltinChain::Forward, "KUBE-EXTERNAL-SERVICES"),
-    (BuiltinChain::Output, "KUBE-FIREWALL"),
     (BuiltinChain::Output, "KUBE-PROXY-FIREWALL"),
     (BuiltinChain::Output, KUBE_SERVICES),
 ];
@@ -106,6 +106,102 @@ fn hooks(cx: &Context<'_>, r: &mut Report<'_>, table: TableName, hooks: &[(Built
             ),
         );
     }
+}
+
+/// `kube-firewall`: the filter chain KUBE-FIREWALL changed hands. Up to
+/// v1.27 it is the kubelet's alone (kube-proxy writes no KUBE-FIREWALL; the
+/// kubelet's, if any, may hold `-m mark --mark M/M -j DROP`, "kubernetes
+/// firewall for dropping marked packets"); from v1.28 kube-proxy writes it
+/// with its INPUT and OUTPUT jumps and, when node ports answer on loopback,
+/// the localnet DROP (`! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack !
+/// --ctstate RELATED,ESTABLISHED,DNAT -j DROP`, "block incoming localnet
+/// connections"), while a skewed kubelet may still add its own rules. So:
+/// no chain at all is fine (v1.27); a chain is jumped to from INPUT and
+/// OUTPUT (whoever wrote it does that), and each of its rules is one of the
+/// two DROPs, or narrower (more conditions only ever drop less). Anything
+/// else there — an ACCEPT, a DROP of all loopback traffic, of DNATed
+/// traffic or of everything — breaks the node whatever the release.
+pub(super) fn kube_firewall(cx: &Context<'_>, r: &mut Report<'_>) {
+    for t in cx.blocks(TableName::Filter) {
+        let Some(chain) = t.chain(KUBE_FIREWALL) else {
+            continue;
+        };
+        for hook in [BuiltinChain::Input, BuiltinChain::Output] {
+            let builtin = t.chain(hook.as_str());
+            let found = builtin.is_some_and(|c| {
+                c.rules
+                    .iter()
+                    .any(|rule| jumps_to(rule) == Some(KUBE_FIREWALL))
+            });
+            if found {
+                continue;
+            }
+            r.violation(
+                TableName::Filter,
+                Some(&ChainName::Builtin(hook)),
+                builtin.map_or(chain.span, |c| c.span),
+                format!(
+                    "{hook}: no jump to {KUBE_FIREWALL}, which is declared (line {line}); expected \
+                     `-A {hook} -j {KUBE_FIREWALL}` (kube-proxy 1.28+ and the kubelet both add it), \
+                     or no {KUBE_FIREWALL} chain (kube-proxy 1.27)",
+                    hook = hook.as_str(),
+                    line = chain.span.line,
+                ),
+            );
+        }
+        for rule in &chain.rules {
+            if is_localnet_drop(rule) || is_marked_drop(rule) {
+                continue;
+            }
+            r.in_chain(
+                TableName::Filter,
+                chain,
+                rule.span,
+                format!(
+                    "{KUBE_FIREWALL}: a rule that is neither kube-proxy's localnet DROP \
+                     (`! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`, 1.28+) \
+                     nor the kubelet's marked-packet DROP (`-m mark --mark M/M -j DROP`, 1.27)"
+                ),
+            );
+        }
+    }
+}
+
+/// 127.0.0.0/8, the localnet.
+fn loopback_net() -> ipnet::Ipv4Net {
+    ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(127, 0, 0, 0), 8).expect("a valid prefix")
+}
+
+/// A DROP of packets to 127.0.0.0/8 (or part of it) from outside it that were
+/// not DNATed, as kube-proxy (1.28+) and the kubelet write it.
+fn is_localnet_drop(rule: &Rule) -> bool {
+    let lo = loopback_net();
+    let b = &rule.basic;
+    let to_localnet = b
+        .destination
+        .as_ref()
+        .is_some_and(|d| !d.negated && lo.contains(&d.value));
+    // `! -s 127.0.0.0/8`, or a source wholly outside it.
+    let from_elsewhere = b.source.as_ref().is_some_and(|s| {
+        if s.negated {
+            s.value.contains(&lo)
+        } else {
+            !lo.contains(&s.value) && !s.value.contains(&lo)
+        }
+    });
+    // A DNATed connection is NEW and DNAT at once: only `! --ctstate ...DNAT`
+    // spares it (localhost node ports are DNATed).
+    let not_dnat = rule.matches.iter().any(|m| match m {
+        Match::Conntrack { states, .. } => states.negated && states.value.contains(&CtState::Dnat),
+        _ => false,
+    });
+    matches!(rule.target, Some(Target::Drop)) && to_localnet && from_elsewhere && not_dnat
+}
+
+/// A DROP of packets carrying a mark bit, as the kubelet (1.27) writes it.
+fn is_marked_drop(rule: &Rule) -> bool {
+    matches!(rule.target, Some(Target::Drop))
+        && mark_matches(rule).any(|(negated, m)| !negated && m.mask != 0 && m.value != 0)
 }
 
 /// `nodeports-last`: kube-proxy's KUBE-NODEPORTS jump matches every packet
@@ -416,6 +512,115 @@ mod tests {
             v[0].message.contains("FORWARD: no jump to KUBE-FORWARD"),
             "{}",
             v[0].message
+        );
+    }
+
+    /// The fixture as kube-proxy v1.27 writes it: no KUBE-FIREWALL and no
+    /// jumps to it.
+    fn v1_27() -> String {
+        let mut text = kube_ok().to_string();
+        for line in [
+            ":KUBE-FIREWALL - [0:0]\n",
+            "-A INPUT -j KUBE-FIREWALL\n",
+            "-A OUTPUT -j KUBE-FIREWALL\n",
+            "-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n",
+        ] {
+            text = edit(&text, line, "");
+        }
+        text
+    }
+
+    const MARKED_DROP: &str = "-A KUBE-FIREWALL -m comment --comment \"kubernetes firewall for dropping marked packets\" -m mark --mark 0x8000/0x8000 -j DROP\n";
+
+    #[test]
+    fn kube_firewall_accepts_every_release_shape() {
+        // 1.28+: kube-proxy's localnet DROP.
+        assert!(run("kube-firewall", kube_ok()).is_empty());
+        assert!(run("filter-hooks", kube_ok()).is_empty());
+        // 1.27: none at all.
+        let old = v1_27();
+        assert!(run("kube-firewall", &old).is_empty());
+        assert!(run("filter-hooks", &old).is_empty());
+        // 1.27 with the kubelet's chain and its marked-packet DROP.
+        let kubelet = edit(
+            &edit(
+                &edit(
+                    &old,
+                    ":KUBE-FORWARD",
+                    ":KUBE-FIREWALL - [0:0]\n:KUBE-FORWARD",
+                ),
+                "-A INPUT ",
+                "-A INPUT -j KUBE-FIREWALL\n-A INPUT ",
+            ),
+            "-A OUTPUT ",
+            &format!("-A OUTPUT -j KUBE-FIREWALL\n{MARKED_DROP}-A OUTPUT "),
+        );
+        assert!(run("kube-firewall", &kubelet).is_empty(), "{kubelet}");
+        // A skewed kubelet adding its rule to kube-proxy's chain.
+        let both = edit(
+            kube_ok(),
+            "-A KUBE-FIREWALL ",
+            &format!("{MARKED_DROP}-A KUBE-FIREWALL "),
+        );
+        assert!(run("kube-firewall", &both).is_empty());
+        // 1.28+ without localhost node ports: the chain and its jumps, empty.
+        let empty = edit(
+            kube_ok(),
+            "-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n",
+            "",
+        );
+        assert!(run("kube-firewall", &empty).is_empty());
+    }
+
+    #[test]
+    fn kube_firewall_must_be_hooked_and_only_drop() {
+        let text = edit(kube_ok(), "-A OUTPUT -j KUBE-FIREWALL\n", "");
+        let v = run("kube-firewall", &text);
+        assert_eq!(only_line(&v), line_of(&text, ":OUTPUT ACCEPT"));
+        assert!(
+            v[0].message.contains("OUTPUT: no jump to KUBE-FIREWALL")
+                && v[0].message.contains("1.27"),
+            "{}",
+            v[0].message
+        );
+        // Dropping DNATed loopback traffic breaks localhost node ports.
+        let text = edit(
+            kube_ok(),
+            " ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+            " --ctstate NEW -j DROP",
+        );
+        let v = run("kube-firewall", &text);
+        assert_eq!(only_line(&v), line_of(&text, "-A KUBE-FIREWALL "));
+        assert!(v[0].message.contains("localnet DROP"), "{}", v[0].message);
+        // So does dropping the node's own loopback traffic.
+        let text = edit(
+            kube_ok(),
+            "-A KUBE-FIREWALL ! -s 127.0.0.0/8 ",
+            "-A KUBE-FIREWALL ",
+        );
+        assert_eq!(
+            only_line(&run("kube-firewall", &text)),
+            line_of(&text, "-A KUBE-FIREWALL ")
+        );
+        // An ACCEPT skips the rest of INPUT.
+        let text = edit(
+            kube_ok(),
+            "-A KUBE-FIREWALL ",
+            "-A KUBE-FIREWALL -j ACCEPT\n-A KUBE-FIREWALL ",
+        );
+        assert_eq!(
+            only_line(&run("kube-firewall", &text)),
+            line_of(&text, "-j ACCEPT")
+        );
+        // An unmarked drop drops everything.
+        let text = edit(
+            kube_ok(),
+            "-A KUBE-FIREWALL ",
+            "-A KUBE-FIREWALL -m mark ! --mark 0x8000/0x8000 -j DROP\n-A KUBE-FIREWALL ",
+        );
+        assert_eq!(
+            only_line(&run("kube-firewall", &text)),
+            line_of(&text, "! --mark 0x8000")
         );
     }
 

@@ -3,10 +3,12 @@
 //!
 //! Every invariant is a small named function listed once in [`catalogue`],
 //! with an id (used in reports and for filtering), a one-line description and
-//! the [`Profile`] it belongs to. Generic invariants hold for anything
-//! `iptables-restore` would accept and run sensibly; kube-proxy invariants
-//! hold for every rule set kube-proxy v1.30 writes (checked against the
-//! recordings) and catch the mistakes a kube-proxy-style generator makes.
+//! the [`Profile`] it belongs to, and the kube-proxy releases it holds for.
+//! Generic invariants hold for anything `iptables-restore` would accept and
+//! run sensibly; kube-proxy invariants hold for every rule set kube-proxy
+//! writes from v1.27 on (checked against the v1.30 recordings, and against
+//! v1.27's shape where it differs: see [`Invariant::releases`]) and catch the
+//! mistakes a kube-proxy-style generator makes.
 //!
 //! ```
 //! use kpconform_suite::invariants::{check, detect_profile, Profile};
@@ -88,6 +90,11 @@ pub struct Invariant {
     pub description: &'static str,
     /// The profile it belongs to.
     pub profile: Profile,
+    /// The kube-proxy releases whose rule sets it holds for: `any` (generic
+    /// invariants), `1.27+` (every release from 1.27 on, one shape), or
+    /// releases with different accepted shapes separated by commas, e.g.
+    /// `1.27, 1.28+`, the description saying which shape is whose.
+    pub releases: &'static str,
     check: fn(&Context<'_>, &mut Report<'_>),
 }
 
@@ -96,6 +103,7 @@ impl fmt::Debug for Invariant {
         f.debug_struct("Invariant")
             .field("id", &self.id)
             .field("profile", &self.profile)
+            .field("releases", &self.releases)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +112,10 @@ impl fmt::Debug for Invariant {
 pub fn catalogue() -> &'static [Invariant] {
     CATALOGUE
 }
+
+/// The releases of [`Profile::KubeProxy`] invariants with one shape since
+/// kube-proxy v1.27 (the oldest release the profile accepts).
+const KUBE_PROXY_RELEASES: &str = "1.27+";
 
 const fn invariant(
     id: &'static str,
@@ -115,7 +127,25 @@ const fn invariant(
         id,
         description,
         profile,
+        releases: match profile {
+            Profile::Generic => "any",
+            Profile::KubeProxy => KUBE_PROXY_RELEASES,
+        },
         check,
+    }
+}
+
+/// A [`Profile::KubeProxy`] invariant whose accepted shape differs between
+/// releases.
+const fn per_release(
+    id: &'static str,
+    releases: &'static str,
+    description: &'static str,
+    check: fn(&Context<'_>, &mut Report<'_>),
+) -> Invariant {
+    Invariant {
+        releases,
+        ..invariant(id, Profile::KubeProxy, description, check)
     }
 }
 
@@ -165,8 +195,15 @@ static CATALOGUE: &[Invariant] = &[
     invariant(
         "filter-hooks",
         Profile::KubeProxy,
-        "filter INPUT, FORWARD and OUTPUT jump to kube-proxy's filter chains",
+        "filter INPUT, FORWARD and OUTPUT jump to kube-proxy's filter chains (KUBE-FIREWALL: see kube-firewall)",
         kube_proxy::filter_hooks,
+    ),
+    per_release(
+        "kube-firewall",
+        "1.27, 1.28+",
+        "filter KUBE-FIREWALL is absent or the kubelet's marked-packet DROP (1.27: kube-proxy writes none), \
+         or kube-proxy's localnet DROP (1.28+); when present, INPUT and OUTPUT jump to it and it only drops",
+        kube_proxy::kube_firewall,
     ),
     invariant(
         "nodeports-last",
@@ -377,6 +414,19 @@ mod tests {
         assert!(catalogue()[first_kube..]
             .iter()
             .all(|i| i.profile == Profile::KubeProxy));
+    }
+
+    #[test]
+    fn every_invariant_says_which_releases_it_holds_for() {
+        for inv in catalogue() {
+            match inv.profile {
+                Profile::Generic => assert_eq!(inv.releases, "any", "{}", inv.id),
+                // The oldest release the kube-proxy profile accepts comes first.
+                Profile::KubeProxy => assert!(inv.releases.starts_with("1.27"), "{}", inv.id),
+            }
+        }
+        let fw = catalogue().iter().find(|i| i.id == "kube-firewall");
+        assert_eq!(fw.map(|i| i.releases), Some("1.27, 1.28+"));
     }
 
     #[test]

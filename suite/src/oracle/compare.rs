@@ -46,7 +46,30 @@ impl Prediction {
         traced: &Distribution,
         tolerance: &BigDecimal,
     ) -> Result<(), Box<Mismatch>> {
-        let actual = traced.summary();
+        self.compare_summary(traced.summary(), traced, tolerance)
+    }
+
+    /// [`compare`](Self::compare) without judging masquerading: the masses
+    /// per verdict and destination must agree, masqueraded or not.
+    pub fn compare_ignoring_masquerade(
+        &self,
+        traced: &Distribution,
+        tolerance: &BigDecimal,
+    ) -> Result<(), Box<Mismatch>> {
+        let mut actual: BTreeMap<Key, BigDecimal> = BTreeMap::new();
+        for ((verdict, dst, _), p) in traced.summary() {
+            *actual.entry((verdict, dst, false)).or_default() += p;
+        }
+        self.without_masquerade()
+            .compare_summary(actual, traced, tolerance)
+    }
+
+    fn compare_summary(
+        &self,
+        actual: BTreeMap<Key, BigDecimal>,
+        traced: &Distribution,
+        tolerance: &BigDecimal,
+    ) -> Result<(), Box<Mismatch>> {
         let (zero, none) = (BigDecimal::from(0), exact::integer(0));
         let keys: BTreeSet<&Key> = self.outcomes.keys().chain(actual.keys()).collect();
         let mut table = Vec::new();

@@ -53,23 +53,48 @@ struct Source {
     from_node: bool,
     /// `--src-type LOCAL`: the node, or any local address.
     local: bool,
-    /// Inside `--cluster-cidr`: kube-proxy's "local traffic" (a pod).
-    pod: bool,
+    /// Whether it is inside `--cluster-cidr` (kube-proxy's "local traffic",
+    /// a pod); `None` when kube-proxy has no cluster CIDR.
+    in_cluster_cidr: Option<bool>,
+}
+
+impl Source {
+    /// Inside `--cluster-cidr`: a pod.
+    fn pod(&self) -> bool {
+        self.in_cluster_cidr == Some(true)
+    }
 }
 
 impl Oracle {
     /// What must happen to `packet` on this node.
     pub fn predict(&self, packet: &Packet) -> Result<Prediction, OracleError> {
+        let ip = self.source_ip(packet)?;
+        self.predict_as(packet, self.cluster_cidr.map(|c| c.contains(&ip)))
+    }
+
+    /// The packet's source address: the node IP for a node-sent packet.
+    pub(super) fn source_ip(&self, packet: &Packet) -> Result<Ipv4Addr, OracleError> {
         let node_ip = self.node_ip.ok_or(OracleError::NoNodeAddress)?;
-        let ip = match packet.from {
+        Ok(match packet.from {
             FlowSource::Node => node_ip,
             FlowSource::Ip(ip) => ip,
-        };
+        })
+    }
+
+    /// What must happen to `packet` when its source is inside kube-proxy's
+    /// cluster CIDR (`Some(true)`), outside it (`Some(false)`), or kube-proxy
+    /// has none (`None`), whatever `self.cluster_cidr` says.
+    pub(super) fn predict_as(
+        &self,
+        packet: &Packet,
+        in_cluster_cidr: Option<bool>,
+    ) -> Result<Prediction, OracleError> {
+        let ip = self.source_ip(packet)?;
         let source = Source {
             ip,
             from_node: packet.from == FlowSource::Node,
             local: packet.from == FlowSource::Node || self.is_local(ip),
-            pod: self.cluster_cidr.is_some_and(|c| c.contains(&ip)),
+            in_cluster_cidr,
         };
         let mut reasons = Vec::new();
         let claims = self.claims(packet);
@@ -118,7 +143,7 @@ impl Oracle {
     }
 
     /// Every service port entry that captures the packet's destination.
-    fn claims(&self, packet: &Packet) -> Vec<(&ServicePort, Entry)> {
+    pub(super) fn claims(&self, packet: &Packet) -> Vec<(&ServicePort, Entry)> {
         let dst = *packet.to.addr.ip();
         let dport = packet.to.addr.port();
         let mut out = Vec::new();
@@ -218,7 +243,7 @@ impl Oracle {
                 masquerade: true,
             };
         }
-        if source.pod {
+        if source.pod() {
             reasons.push(format!(
                 "source {} is in the cluster CIDR: short-circuited to all endpoints",
                 source.ip
@@ -269,7 +294,7 @@ impl Oracle {
         } else {
             usable.cluster.clone()
         };
-        let masquerade = match self.cluster_cidr {
+        let masquerade = match source.in_cluster_cidr {
             _ if self.masquerade_all => {
                 reasons.push("masqueradeAll: masqueraded".into());
                 true
@@ -278,11 +303,11 @@ impl Oracle {
                 reasons.push("no cluster CIDR: cluster-IP traffic is not masqueraded".into());
                 false
             }
-            Some(cidr) if cidr.contains(&source.ip) => {
+            Some(true) => {
                 reasons.push(format!("source {} is a pod: not masqueraded", source.ip));
                 false
             }
-            Some(_) => {
+            Some(false) => {
                 reasons.push(format!(
                     "source {} is outside the cluster CIDR: masqueraded",
                     source.ip

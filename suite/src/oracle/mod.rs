@@ -147,11 +147,13 @@ mod decide;
 mod endpoints;
 mod model;
 mod probes;
+mod unknown;
 
 #[cfg(test)]
 mod tests;
 
 pub use compare::Mismatch;
+pub use unknown::PodNetworkDependence;
 
 /// The cluster state seen from one node, ready to answer for many packets.
 #[derive(Debug, Clone)]
@@ -165,6 +167,19 @@ pub struct Oracle {
     localnet_guard: bool,
     zone: Option<String>,
     ports: Vec<model::ServicePort>,
+}
+
+/// A service port as reports name it ([`Oracle::service_port_of`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServicePortName {
+    /// `namespace/name:port`, or `namespace/name` for an unnamed port.
+    pub name: String,
+    /// The service port.
+    pub port: u16,
+    /// Its protocol.
+    pub protocol: kpconform_iptables::model::Protocol,
+    /// Its node port, if any.
+    pub node_port: Option<u16>,
 }
 
 /// What must happen to one packet.
@@ -255,6 +270,32 @@ impl Oracle {
         }
     }
 
+    /// The service port a packet is about, for reports: one whose address
+    /// captures it (cluster IP, external or LB IP and port, node port), else
+    /// one with the destination among its IPs or its node port on a local
+    /// address (another port or protocol there); `None` for an address that
+    /// is no service's. Its name is
+    /// `namespace/name:port` (`namespace/name` for an unnamed port), with
+    /// its port, protocol and node port.
+    pub fn service_port_of(&self, packet: &Packet) -> Option<ServicePortName> {
+        let port = self.claims(packet).first().map(|(p, _)| *p).or_else(|| {
+            let dst = *packet.to.addr.ip();
+            let dport = packet.to.addr.port();
+            self.ports.iter().find(|p| {
+                p.cluster_ip == dst
+                    || p.external_ips.contains(&dst)
+                    || p.lb_ips.contains(&dst)
+                    || (p.node_port == Some(dport) && self.is_local(dst))
+            })
+        })?;
+        Some(ServicePortName {
+            name: port.name.clone(),
+            port: port.port,
+            protocol: port.protocol,
+            node_port: port.node_port,
+        })
+    }
+
     /// `--src-type/--dst-type LOCAL`: the node's addresses and 127.0.0.0/8.
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         ip.is_loopback() || self.addresses.contains(&ip)
@@ -269,6 +310,19 @@ impl Oracle {
 }
 
 impl Prediction {
+    /// The same prediction with every outcome unmasqueraded (masses merged):
+    /// for comparisons where masquerading is not judged.
+    pub fn without_masquerade(&self) -> Prediction {
+        let mut outcomes: BTreeMap<(Verdict, SocketAddrV4, bool), BigRational> = BTreeMap::new();
+        for ((verdict, dst, _), p) in &self.outcomes {
+            *outcomes.entry((*verdict, *dst, false)).or_default() += p;
+        }
+        Prediction {
+            outcomes,
+            ..self.clone()
+        }
+    }
+
     /// The accepted mass per destination.
     pub fn accepted(&self) -> BTreeMap<SocketAddrV4, BigRational> {
         let mut out: BTreeMap<SocketAddrV4, BigRational> = BTreeMap::new();

@@ -22,7 +22,9 @@ impl Oracle {
     /// outside client, a source inside and outside each source range, the LB
     /// IP itself and an endpoint (hairpin); the same addresses with another
     /// protocol or port; health-check node ports; and an address that is no
-    /// service. Sorted and without duplicates.
+    /// service. Loopback destinations only from the node: a packet from
+    /// anywhere else cannot carry one (a pod's 127.0.0.1 is its own). Sorted
+    /// and without duplicates.
     pub fn probes(&self) -> Vec<Packet> {
         let endpoint_ips: BTreeSet<Ipv4Addr> = self
             .ports
@@ -39,6 +41,9 @@ impl Oracle {
         }
         let mut out: BTreeMap<String, Packet> = BTreeMap::new();
         let mut add = |from: FlowSource, ip: Ipv4Addr, port: u16, protocol: Protocol| {
+            if ip.is_loopback() && from != FlowSource::Node {
+                return;
+            }
             let p = Packet::new(from, SocketAddrV4::new(ip, port), protocol);
             out.insert(p.to_string(), p);
         };

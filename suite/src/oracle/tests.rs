@@ -83,9 +83,16 @@ fn service(name: &str, spec: &str, status: &str, endpoints: &[&str]) -> String {
     if eps.is_empty() {
         eps = "    []\n".into();
     }
+    // Only Services with node ports carry one: the API server refuses a
+    // nodePort on a ClusterIP Service.
+    let node_port = if spec.contains("type: NodePort") || spec.contains("type: LoadBalancer") {
+        ", nodePort: 30080"
+    } else {
+        ""
+    };
     format!(
         "- apiVersion: v1\n  kind: Service\n  metadata: {{name: {name}, namespace: ns}}\n  \
-         spec: {{clusterIP: 10.96.0.50, ports: [{{name: http, port: 80, protocol: TCP, nodePort: 30080}}]{spec}}}\n  \
+         spec: {{clusterIP: 10.96.0.50, ports: [{{name: http, port: 80, protocol: TCP{node_port}}}]{spec}}}\n  \
          status: {{loadBalancer: {{{status}}}}}\n\
          - apiVersion: discovery.k8s.io/v1\n  kind: EndpointSlice\n  \
          metadata: {{name: {name}-1, namespace: ns, labels: {{kubernetes.io/service-name: {name}}}}}\n  \
@@ -135,12 +142,14 @@ fn other_protocols_ports_and_addresses_are_untouched() {
 fn headless_externalname_and_foreign_services_are_not_proxied() {
     let eps = ["10.64.1.5@node-b"];
     let headless = service("db", "", "", &eps).replace("clusterIP: 10.96.0.50", "clusterIP: None");
+    // The API server gives an ExternalName Service no cluster IP.
     let external = service(
         "ext",
         ", type: ExternalName, externalName: x.example.com",
         "",
         &eps,
-    );
+    )
+    .replace("clusterIP: 10.96.0.50, ", "");
     let foreign = service("mesh", "", "", &eps).replace(
         "metadata: {name: mesh, namespace: ns}",
         "metadata: {name: mesh, namespace: ns, labels: {service.kubernetes.io/service-proxy-name: other}}",
@@ -814,4 +823,11 @@ fn probes_reach_every_entry_point_from_every_kind_of_source() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), probes.len());
+    // Only the node can send to a loopback address: a pod's is its own.
+    for p in o.probes() {
+        assert!(
+            !p.to.addr.ip().is_loopback() || p.from == FlowSource::Node,
+            "{p} cannot occur"
+        );
+    }
 }

@@ -49,6 +49,7 @@ mod flows;
 mod input;
 mod load;
 mod objects;
+mod validate;
 pub mod write;
 mod yaml;
 

@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 use super::de::from_node;
 use super::error::{index_path, key_path, ErrorKind, Problem, ScenarioError};
 use super::fields::{mapping, sequence, text, At, Fields};
+use super::validate::validate;
 use super::yaml::{parse_documents, Node, Value};
 use super::Object;
 use kpconform_iptables::{SourceFile, Span};
@@ -126,6 +127,7 @@ fn read_object(at: At<'_>, out: &mut Vec<Located>) -> Result<(), Problem> {
             ))
         }
     };
+    validate(at.node, at.path, &object)?;
     let name = entries
         .iter()
         .find(|(k, _)| k.scalar().is_some_and(|s| s.text == "metadata"))
@@ -237,7 +239,7 @@ metadata:
 
     #[test]
     fn multiple_documents_are_all_read() {
-        let objs = objects("apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\n---\napiVersion: v1\nkind: Service\n")
+        let objs = objects("apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\n---\napiVersion: v1\nkind: Service\nspec: {clusterIP: 10.96.0.1, ports: [{port: 443}]}\n")
             .expect("two documents");
         assert_eq!(objs.len(), 2);
     }

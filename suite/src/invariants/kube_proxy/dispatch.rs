@@ -251,7 +251,8 @@ fn conditions(rule: &Rule) -> Vec<&'static str> {
     .collect();
     for m in &rule.matches {
         let what = match m {
-            Match::Comment(_) => continue,
+            // Neither narrows what matches: nfacct only counts.
+            Match::Comment(_) | Match::Nfacct { .. } => continue,
             Match::Statistic(_) => "-m statistic",
             Match::Ports { .. } => "a port match",
             Match::Multiport { .. } => "-m multiport",
