@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::probability::Probability;
 use crate::source::Span;
@@ -246,9 +246,9 @@ impl<T> Neg<T> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BasicMatch {
     /// `-s` / `--source`.
-    pub source: Option<Neg<Ipv4Net>>,
+    pub source: Option<Neg<IpNet>>,
     /// `-d` / `--destination`.
-    pub destination: Option<Neg<Ipv4Net>>,
+    pub destination: Option<Neg<IpNet>>,
     /// `-p` / `--protocol`.
     pub protocol: Option<Neg<Protocol>>,
     /// `-i` / `--in-interface` (a trailing `+` is a wildcard).
@@ -586,8 +586,9 @@ pub struct Recent {
     pub hitcount: Option<u32>,
     /// `--rttl`.
     pub rttl: bool,
-    /// `--mask` (default 255.255.255.255).
-    pub mask: Ipv4Addr,
+    /// `--mask`; `None` is the whole address (255.255.255.255, or
+    /// ffff:...:ffff in an IPv6 rule set), which iptables-save prints.
+    pub mask: Option<IpAddr>,
     /// Which address is remembered: `--rsource` (default) or `--rdest`.
     pub side: RecentSide,
 }
@@ -680,9 +681,9 @@ impl MarkOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NatRange {
     /// First address (the one the tracer uses).
-    pub first: Ipv4Addr,
+    pub first: IpAddr,
     /// Last address of a range (`first` when there is none).
-    pub last: Ipv4Addr,
+    pub last: IpAddr,
     /// Ports, if given.
     pub ports: Option<PortRange>,
 }
@@ -691,6 +692,67 @@ impl RuleSet {
     /// The table with this name, if present.
     pub fn table(&self, name: TableName) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The IP family of the rule set: that of its first address
+    /// (`iptables-save` and `ip6tables-save` text differ only in their
+    /// addresses; the parser refuses a mix). `None` when no rule names an
+    /// address.
+    pub fn family(&self) -> Option<Family> {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .flat_map(|c| &c.rules)
+            .find_map(Rule::family)
+    }
+}
+
+/// An IP family: iptables holds IPv4 rules, ip6tables IPv6 ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4 (`iptables`).
+    Ipv4,
+    /// IPv6 (`ip6tables`).
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// The loopback address (127.0.0.1, ::1).
+    pub fn localhost(self) -> IpAddr {
+        match self {
+            Family::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        }
+    }
+
+    /// The all-ones mask of the family's addresses.
+    pub fn full_mask(self) -> IpAddr {
+        match self {
+            Family::Ipv4 => IpAddr::V4(Ipv4Addr::BROADCAST),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(u128::MAX)),
+        }
+    }
+
+    /// Kubernetes' spelling: `IPv4`, `IPv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -793,6 +855,24 @@ impl Rule {
             }) => Some(p),
             _ => None,
         })
+    }
+
+    /// The family of the first address this rule names, if any.
+    pub fn family(&self) -> Option<Family> {
+        let b = &self.basic;
+        let from_basic = [&b.source, &b.destination]
+            .into_iter()
+            .flatten()
+            .map(|n| Family::of(n.value.addr()));
+        let from_matches = self.matches.iter().filter_map(|m| match m {
+            Match::Recent(r) => r.mask.map(Family::of),
+            _ => None,
+        });
+        let from_target = self.target.as_ref().and_then(|t| match t {
+            Target::Dnat(to) | Target::Snat { to, .. } => Some(Family::of(to.first)),
+            _ => None,
+        });
+        from_basic.chain(from_matches).chain(from_target).next()
     }
 }
 

@@ -11,14 +11,15 @@ use super::model::*;
 
 /// The whole rule set as iptables-save text.
 pub fn print(rules: &RuleSet) -> String {
+    let family = rules.family().unwrap_or(Family::Ipv4);
     let mut out = String::new();
     for table in &rules.tables {
-        print_table(&mut out, table);
+        print_table(&mut out, table, family);
     }
     out
 }
 
-fn print_table(out: &mut String, table: &Table) {
+fn print_table(out: &mut String, table: &Table, family: Family) {
     let _ = writeln!(out, "*{}", table.name);
     for chain in &table.chains {
         let policy = match chain.policy {
@@ -35,7 +36,7 @@ fn print_table(out: &mut String, table: &Table) {
     }
     for chain in &table.chains {
         for rule in &chain.rules {
-            out.push_str(&rule_line(&chain.name, rule));
+            out.push_str(&rule_line(&chain.name, rule, family));
             out.push('\n');
         }
     }
@@ -44,21 +45,23 @@ fn print_table(out: &mut String, table: &Table) {
     }
 }
 
-/// One rule as an `-A CHAIN ...` line (without newline).
-pub fn rule_line(chain: &ChainName, rule: &Rule) -> String {
+/// One rule of a `family` rule set as an `-A CHAIN ...` line (without
+/// newline). The family spells out defaults iptables-save prints (the
+/// `-m recent` mask).
+pub fn rule_line(chain: &ChainName, rule: &Rule, family: Family) -> String {
     let mut s = format!("-A {chain}");
-    push_rule_spec(&mut s, rule);
+    push_rule_spec(&mut s, rule, family);
     s
 }
 
 /// The rule's matches and target, as they follow `-A CHAIN`.
-pub fn rule_spec(rule: &Rule) -> String {
+pub fn rule_spec(rule: &Rule, family: Family) -> String {
     let mut s = String::new();
-    push_rule_spec(&mut s, rule);
+    push_rule_spec(&mut s, rule, family);
     s.trim_start().to_string()
 }
 
-fn push_rule_spec(s: &mut String, rule: &Rule) {
+fn push_rule_spec(s: &mut String, rule: &Rule, family: Family) {
     let b = &rule.basic;
     if let Some(n) = &b.source {
         neg(s, n.negated);
@@ -85,7 +88,7 @@ fn push_rule_spec(s: &mut String, rule: &Rule) {
         s.push_str(" -f");
     }
     for m in &rule.matches {
-        push_match(s, m);
+        push_match(s, m, family);
     }
     if let Some(t) = &rule.target {
         push_target(s, t);
@@ -98,7 +101,7 @@ fn neg(s: &mut String, negated: bool) {
     }
 }
 
-fn push_match(s: &mut String, m: &Match) {
+fn push_match(s: &mut String, m: &Match, family: Family) {
     match m {
         Match::Ports {
             protocol,
@@ -203,7 +206,7 @@ fn push_match(s: &mut String, m: &Match) {
             }
             s.push_str(" --name ");
             word(s, &r.name);
-            let _ = write!(s, " --mask {}", r.mask);
+            let _ = write!(s, " --mask {}", r.mask.unwrap_or(family.full_mask()));
             s.push_str(match r.side {
                 RecentSide::Source => " --rsource",
                 RecentSide::Dest => " --rdest",
@@ -321,10 +324,16 @@ fn value_mask(value: u32, mask: u32) -> String {
     }
 }
 
+/// `ADDR[-ADDR][:PORTS]`, IPv6 addresses in brackets when ports follow
+/// (as ip6tables-save writes them).
 fn nat_range(r: &NatRange) -> String {
-    let mut s = r.first.to_string();
+    let addr = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) if r.ports.is_some() => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    let mut s = addr(r.first);
     if r.last != r.first {
-        let _ = write!(s, "-{}", r.last);
+        let _ = write!(s, "-{}", addr(r.last));
     }
     if let Some(p) = r.ports {
         let _ = write!(s, ":{}", range(p, '-'));

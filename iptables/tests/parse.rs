@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use kpconform_iptables::model::{ChainName, MarkOp, Match, Statistic, TableName, Target};
+use kpconform_iptables::model::{ChainName, Family, MarkOp, Match, Statistic, TableName, Target};
 use kpconform_iptables::{parse, parse_str, parse_with, print, Mode, Options};
 
 fn recordings_dir() -> PathBuf {
@@ -48,6 +48,47 @@ fn every_recording_parses_strictly_and_prints_back_byte_for_byte() {
         );
         assert!(rules.tables.iter().all(|t| t.committed), "{name}");
     }
+}
+
+#[test]
+fn every_ipv6_and_dual_stack_recording_parses_and_prints_back_byte_for_byte() {
+    let dir = recordings_dir().join("kube-proxy-v1.30-ipv6");
+    let mut seen = 0;
+    for entry in fs::read_dir(dir.join("outputs")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&path).unwrap();
+        let rules = parse_str(&text).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(print(&rules), text, "{name}: printing changed the text");
+        assert_eq!(parse_str(&print(&rules)).unwrap(), rules, "{name}");
+        // The input says which proxier (family) wrote the rules.
+        let input =
+            fs::read_to_string(dir.join("inputs").join(name.replace(".rules", ".yaml"))).unwrap();
+        let family = if input.contains("family: IPv6") {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        };
+        assert_eq!(rules.family(), Some(family), "{name}");
+        seen += 1;
+    }
+    assert_eq!(seen, 37, "the 37 IPv6 and dual-stack recordings");
+}
+
+#[test]
+fn a_rule_set_mixing_the_families_is_refused() {
+    let text = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.96.0.1/32 -j ACCEPT\n\
+                -A PREROUTING -d fd00::1/128 -j ACCEPT\nCOMMIT\n";
+    let errors = parse_str(text).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].span.line, 4);
+    assert!(
+        errors[0]
+            .message
+            .contains("an IPv6 address in a rule set whose addresses are IPv4 (line 3)"),
+        "{}",
+        errors[0].message
+    );
 }
 
 #[test]

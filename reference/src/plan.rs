@@ -4,9 +4,9 @@
 //! here, so the section writers only spell rules.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use kpconform_suite::scenario::{GeneratorInput, Object};
 
 use crate::endpoints::{categorize, endpoints_map, Categorized, Endpoint, EndpointsMap};
@@ -144,12 +144,32 @@ impl Cluster {
             .map(|p| endpoints.get(&p.key).map_or(0, Vec::len))
             .sum();
 
-        let node_addrs: Vec<Ipv4Addr> = cfg.addresses.iter().map(|a| a.addr()).collect();
+        // The reference writes the IPv4 proxier's rules: each proxier sees
+        // only the addresses and CIDRs of its own family.
+        let node_addrs: Vec<Ipv4Addr> = cfg
+            .addresses
+            .iter()
+            .filter_map(|a| match a.addr() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let node_port_cidrs: Vec<Ipv4Net> = cfg
+            .node_port_addresses
+            .iter()
+            .filter_map(|c| match c {
+                IpNet::V4(v4) => Some(*v4),
+                IpNet::V6(_) => None,
+            })
+            .collect();
         let (node_ports, localhost_node_ports) =
-            node_port_destinations(&cfg.node_port_addresses, &node_addrs);
+            node_port_destinations(&node_port_cidrs, &node_addrs);
         let node = NodeContext {
             node_ip: node_addrs.first().copied(),
-            cluster_cidr: cfg.cluster_cidr.map(|c| c.trunc()),
+            cluster_cidr: cfg.cluster_cidr.and_then(|c| match c {
+                IpNet::V4(v4) => Some(v4.trunc()),
+                IpNet::V6(_) => None,
+            }),
             masquerade_all: cfg.masquerade_all,
             mark: 1u32.checked_shl(u32::from(cfg.masquerade_bit)).unwrap_or(0),
             node_ports,

@@ -1,12 +1,12 @@
 //! Command-line definitions.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 /// Conformance checks for kube-proxy-style iptables rule generators.
 ///
@@ -105,7 +105,7 @@ pub(crate) struct AuditArgs {
     /// kube-proxy's --cluster-cidr (where pods live). Without it, the pod network the Nodes'
     /// spec.podCIDRs imply; without those, what depends on it is left out (with a warning).
     #[arg(long, value_name = "CIDR")]
-    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    pub(crate) cluster_cidr: Option<IpNet>,
     /// kube-proxy's --masquerade-all.
     #[arg(long)]
     pub(crate) masquerade_all: bool,
@@ -114,7 +114,7 @@ pub(crate) struct AuditArgs {
     pub(crate) masquerade_bit: u8,
     /// kube-proxy's --nodeport-addresses (comma-separated CIDRs; empty = all local addresses).
     #[arg(long, value_name = "CIDR[,CIDR..]", value_delimiter = ',')]
-    pub(crate) node_port_addresses: Vec<Ipv4Net>,
+    pub(crate) node_port_addresses: Vec<IpNet>,
     /// Which invariants to check.
     #[arg(long, value_enum, default_value_t = ProfileArg::Auto)]
     pub(crate) profile: ProfileArg,
@@ -139,7 +139,7 @@ pub(crate) struct NewScenarioArgs {
     pub(crate) node: Vec<String>,
     /// The pod network (kube-proxy's --cluster-cidr); guessed from the Nodes' podCIDRs otherwise.
     #[arg(long, value_name = "CIDR")]
-    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    pub(crate) cluster_cidr: Option<IpNet>,
     /// The scenario's description.
     #[arg(long, value_name = "TEXT")]
     pub(crate) description: Option<String>,
@@ -225,10 +225,10 @@ pub(crate) struct TraceArgs {
     pub(crate) rules: PathBuf,
     /// The node's own addresses, first = the node IP (comma-separated).
     #[arg(long, value_name = "IP[,IP..]", value_delimiter = ',', required = true)]
-    pub(crate) node_ip: Vec<Ipv4Addr>,
+    pub(crate) node_ip: Vec<IpAddr>,
     /// The pod network, for reference in the output (kube-proxy's --cluster-cidr).
     #[arg(long, value_name = "CIDR")]
-    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    pub(crate) cluster_cidr: Option<IpNet>,
     /// Source: an IP arriving from the network, or `node` for a packet the node sends.
     #[arg(long, value_name = "IP|node")]
     pub(crate) from: String,
@@ -410,7 +410,7 @@ fn parse_whole_seconds(s: &str) -> Result<u64, String> {
 /// Parses `IP:PORT/PROTO` (protocol in any case) with [`kpconform_iptables::Destination`]'s `FromStr`.
 pub(crate) fn parse_destination(
     s: &str,
-) -> Result<(SocketAddrV4, kpconform_iptables::model::Protocol), String> {
+) -> Result<(SocketAddr, kpconform_iptables::model::Protocol), String> {
     let d: kpconform_iptables::Destination = s.parse().map_err(|e| format!("{e}"))?;
     Ok((d.addr, d.protocol))
 }
@@ -451,7 +451,7 @@ pub(crate) struct FuzzArgs {
 }
 
 /// `NAME=IP[,IP..]` (a bare IP is a /32), for `--node` of audit and new-scenario.
-pub(crate) fn parse_node_spec(spec: &str) -> Result<(String, Vec<Ipv4Net>), String> {
+pub(crate) fn parse_node_spec(spec: &str) -> Result<(String, Vec<IpNet>), String> {
     let (name, ips) = spec
         .split_once('=')
         .filter(|(name, _)| !name.is_empty())
@@ -459,8 +459,8 @@ pub(crate) fn parse_node_spec(spec: &str) -> Result<(String, Vec<Ipv4Net>), Stri
     let addresses = ips
         .split(',')
         .map(|ip| {
-            ip.parse::<Ipv4Net>()
-                .or_else(|_| ip.parse::<Ipv4Addr>().map(Ipv4Net::from))
+            ip.parse::<IpNet>()
+                .or_else(|_| ip.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| format!("`{spec}`: `{ip}` is not an IPv4 address"))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -18,7 +18,7 @@
 //!   must be free to go elsewhere.
 
 use std::fmt::{self, Write as _};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use bigdecimal::BigDecimal;
 
@@ -66,7 +66,7 @@ pub enum Failure {
     /// A listed destination got the wrong probability.
     Endpoint {
         /// The destination.
-        destination: SocketAddrV4,
+        destination: SocketAddr,
         /// Its expected probability.
         expected: BigRational,
         /// Its accepted mass.
@@ -75,7 +75,7 @@ pub enum Failure {
     /// Traffic was accepted to a destination that is not listed.
     UnlistedEndpoint {
         /// The destination.
-        destination: SocketAddrV4,
+        destination: SocketAddr,
         /// Its accepted mass.
         actual: BigDecimal,
     },
@@ -98,7 +98,7 @@ pub enum Failure {
         /// The expected value.
         expected: bool,
         /// The accepted mass with the other value, per destination.
-        wrong: Vec<(SocketAddrV4, BigDecimal)>,
+        wrong: Vec<(SocketAddr, BigDecimal)>,
     },
     /// `masquerade` was expected but nothing was accepted.
     NoAcceptedTraffic,
@@ -107,7 +107,7 @@ pub enum Failure {
         /// Index of the first connection's outcome.
         outcome: usize,
         /// Where the first connection went.
-        first: SocketAddrV4,
+        first: SocketAddr,
         /// The second connection's mass that reached it with the same verdict.
         same: BigDecimal,
     },
@@ -175,7 +175,7 @@ pub fn check_flow(tracer: &Tracer<'_>, flow: &Flow) -> FlowReport {
 
 fn check_endpoints(
     dist: &Distribution,
-    expected: &std::collections::BTreeMap<SocketAddrV4, BigRational>,
+    expected: &std::collections::BTreeMap<SocketAddr, BigRational>,
     tol: &BigDecimal,
     failures: &mut Vec<Failure>,
 ) {
@@ -219,7 +219,7 @@ fn check_masquerade(dist: &Distribution, expected: bool, failures: &mut Vec<Fail
         failures.push(Failure::NoAcceptedTraffic);
         return;
     }
-    let mut wrong: std::collections::BTreeMap<SocketAddrV4, BigDecimal> = Default::default();
+    let mut wrong: std::collections::BTreeMap<SocketAddr, BigDecimal> = Default::default();
     for o in accepted.iter().filter(|o| o.masquerade != expected) {
         *wrong.entry(o.destination).or_default() += &o.probability;
     }
@@ -489,7 +489,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::str::FromStr;
 
-    use ipnet::Ipv4Net;
+    use ipnet::IpNet;
 
     use super::*;
     use crate::scenario::{Destination, FlowSource};
@@ -510,7 +510,7 @@ mod tests {
         BigDecimal::from_str(s).unwrap()
     }
 
-    fn node_a() -> Vec<Ipv4Net> {
+    fn node_a() -> Vec<IpNet> {
         vec!["192.168.0.10/24".parse().unwrap()]
     }
 
@@ -533,7 +533,7 @@ mod tests {
         FlowSource::Ip("203.0.113.7".parse().unwrap())
     }
 
-    fn endpoints(list: &[(&str, &str)]) -> Option<BTreeMap<SocketAddrV4, BigRational>> {
+    fn endpoints(list: &[(&str, &str)]) -> Option<BTreeMap<SocketAddr, BigRational>> {
         Some(
             list.iter()
                 .map(|(a, p)| (a.parse().unwrap(), exact::from_decimal(&dec(p))))
@@ -778,7 +778,7 @@ mod tests {
     #[test]
     fn route_localnet_follows_kube_proxys_localhost_node_ports() {
         let nets =
-            |list: &[&str]| -> Vec<Ipv4Net> { list.iter().map(|n| n.parse().unwrap()).collect() };
+            |list: &[&str]| -> Vec<IpNet> { list.iter().map(|n| n.parse().unwrap()).collect() };
         // Empty: node ports on every local address, 127.0.0.1 included.
         assert!(route_localnet(&[]));
         assert!(route_localnet(&nets(&["0.0.0.0/0"])));
@@ -797,7 +797,7 @@ mod tests {
         // Recorded with nodePortAddresses [192.168.0.0/24]: kube-proxy leaves
         // route_localnet off, and 127.0.0.1 is not a node port address.
         let (rules, source) = recorded("nodeport-nodeportaddresses-one-cidr");
-        let npa: Vec<Ipv4Net> = vec!["192.168.0.0/24".parse().unwrap()];
+        let npa: Vec<IpNet> = vec!["192.168.0.0/24".parse().unwrap()];
         let tracer = Tracer::new(&rules, &node_a()).with_route_localnet(route_localnet(&npa));
         let drop = Expect {
             verdict: Some(Verdict::Drop),
@@ -941,8 +941,8 @@ impl NodeReport {
 /// before INPUT or FORWARD unless nat PREROUTING DNATed it elsewhere
 /// ([`Tracer::with_route_localnet`]). IPv6 has no such setting; scenarios
 /// are IPv4 only.
-pub fn route_localnet(node_port_addresses: &[ipnet::Ipv4Net]) -> bool {
-    let loopback_start = std::net::Ipv4Addr::new(127, 0, 0, 0);
+pub fn route_localnet(node_port_addresses: &[ipnet::IpNet]) -> bool {
+    let loopback_start = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0));
     node_port_addresses.is_empty()
         || node_port_addresses
             .iter()

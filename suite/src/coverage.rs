@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
@@ -274,7 +274,7 @@ fn features() -> Vec<(String, Check)> {
         Box::new(|v| {
             v.flows().any(|f| {
                 v.services()
-                    .any(|s| lb_ips(s, true).contains(f.to.addr.ip()))
+                    .any(|s| lb_ips(s, true).contains(&f.to.addr.ip()))
             })
         }),
     );
@@ -454,7 +454,7 @@ impl<'a> View<'a> {
 
     /// The external address kind a flow targets, with its service.
     fn external_target(&self, f: &Flow) -> Option<(AddrKind, &'a Service)> {
-        let ip = *f.to.addr.ip();
+        let ip = f.to.addr.ip();
         let port = i32::from(f.to.addr.port());
         for s in self.services() {
             let ps = ports(s);
@@ -466,8 +466,7 @@ impl<'a> View<'a> {
                     return Some((AddrKind::LoadBalancer, s));
                 }
                 let external = spec_of(s).and_then(|sp| sp.external_ips.as_ref());
-                if external
-                    .is_some_and(|e| e.iter().any(|x| x.parse::<Ipv4Addr>().ok() == Some(ip)))
+                if external.is_some_and(|e| e.iter().any(|x| x.parse::<IpAddr>().ok() == Some(ip)))
                 {
                     return Some((AddrKind::ExternalIp, s));
                 }
@@ -476,7 +475,7 @@ impl<'a> View<'a> {
         None
     }
 
-    fn is_node_address(&self, ip: Ipv4Addr, node: &str) -> bool {
+    fn is_node_address(&self, ip: IpAddr, node: &str) -> bool {
         ip.is_loopback()
             || self
                 .s
@@ -494,13 +493,13 @@ impl<'a> View<'a> {
             return Source::External;
         }
         // A pod is on the flow's node when an endpoint there has its address
-        // or shares its /24 (the recordings' per-node pod ranges).
+        // or shares its /24 (/64 for IPv6: the recordings' per-node pod ranges).
         let here = self.endpoints().any(|e| {
             e.node_name.as_deref() == Some(&f.node)
                 && e.addresses
                     .iter()
-                    .filter_map(|a| a.parse::<Ipv4Addr>().ok())
-                    .any(|a| a == ip || a.octets()[..3] == ip.octets()[..3])
+                    .filter_map(|a| a.parse::<IpAddr>().ok())
+                    .any(|a| a == ip || same_node_range(a, ip))
         });
         if here {
             Source::PodHere
@@ -516,12 +515,12 @@ impl<'a> View<'a> {
         let Some(eps) = &f.expect.endpoints else {
             return false;
         };
-        eps.keys().any(|d| *d.ip() == ip)
+        eps.keys().any(|d| d.ip() == ip)
     }
 
     fn lb_with_ranges(&self, f: &Flow) -> bool {
         self.services()
-            .any(|s| !ranges(s).is_empty() && lb_ips(s, false).contains(f.to.addr.ip()))
+            .any(|s| !ranges(s).is_empty() && lb_ips(s, false).contains(&f.to.addr.ip()))
     }
 }
 
@@ -542,7 +541,7 @@ fn policy(s: &Service, which: Policy) -> &str {
     p.unwrap_or("Cluster")
 }
 
-fn ranges(s: &Service) -> Vec<ipnet::Ipv4Net> {
+fn ranges(s: &Service) -> Vec<ipnet::IpNet> {
     spec_of(s)
         .and_then(|sp| sp.load_balancer_source_ranges.as_ref())
         .map(|r| r.iter().filter_map(|x| x.trim().parse().ok()).collect())
@@ -550,7 +549,7 @@ fn ranges(s: &Service) -> Vec<ipnet::Ipv4Net> {
 }
 
 /// LB ingress IPs: with `proxy_mode`, only those with `ipMode: Proxy`; else only the others.
-fn lb_ips(s: &Service, proxy_mode: bool) -> Vec<Ipv4Addr> {
+fn lb_ips(s: &Service, proxy_mode: bool) -> Vec<IpAddr> {
     s.status
         .as_ref()
         .and_then(|st| st.load_balancer.as_ref())
@@ -608,6 +607,16 @@ pub fn recorded_markdown(scenarios: &[Scenario]) -> String {
         let _ = writeln!(out, "| `{id}` | {} |", cases.join(", "));
     }
     out
+}
+
+/// Whether two pod addresses share a node's pod range: a /24 for IPv4, a
+/// /64 for IPv6.
+fn same_node_range(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.segments()[..4] == b.segments()[..4],
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //! Kubernetes semantics before committing (the file says so).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::oracle::Oracle;
 use crate::scenario::{
@@ -22,9 +22,9 @@ pub struct Options {
     /// The scenario's description.
     pub description: Option<String>,
     /// kube-proxy's `--cluster-cidr`; [`pod_network_from_nodes`] when `None`.
-    pub cluster_cidr: Option<Ipv4Net>,
+    pub cluster_cidr: Option<IpNet>,
     /// Node names and addresses that override or complete the Node objects.
-    pub nodes: Vec<(String, Vec<Ipv4Net>)>,
+    pub nodes: Vec<(String, Vec<IpNet>)>,
 }
 
 /// Why no skeleton could be made.
@@ -116,7 +116,7 @@ pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, Skeleto
              node. Check every expectation against Kubernetes Service semantics before committing.",
         );
     let mut names_used = BTreeSet::new();
-    let node_ip = first_addresses.first().map(Ipv4Net::addr);
+    let node_ip = first_addresses.first().map(IpNet::addr);
     for (name, packet) in suggested_packets(&cluster.objects, node_ip, cluster_cidr) {
         let Ok(prediction) = oracle.predict(&packet) else {
             continue;
@@ -144,10 +144,10 @@ pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, Skeleto
 /// every external and LB IP and node port from an outside client.
 fn suggested_packets(
     objects: &[Object],
-    node_ip: Option<Ipv4Addr>,
-    cluster_cidr: Option<Ipv4Net>,
+    node_ip: Option<IpAddr>,
+    cluster_cidr: Option<IpNet>,
 ) -> Vec<(String, Packet)> {
-    let outside = FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7));
+    let outside = FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)));
     let pod = cluster_cidr
         .and_then(|c| c.hosts().last())
         .map(FlowSource::Ip)
@@ -174,11 +174,8 @@ fn suggested_packets(
                 Some(p) if !p.is_empty() => format!("{name}:{p}"),
                 _ => name.clone(),
             };
-            let mut add = |what: String, from: FlowSource, ip: Ipv4Addr, port: u16| {
-                out.push((
-                    what,
-                    Packet::new(from, SocketAddrV4::new(ip, port), protocol),
-                ));
+            let mut add = |what: String, from: FlowSource, ip: IpAddr, port: u16| {
+                out.push((what, Packet::new(from, SocketAddr::new(ip, port), protocol)));
             };
             if let Some(ip) = spec.cluster_ip.as_deref().and_then(|c| c.parse().ok()) {
                 let who = if matches!(pod, FlowSource::Node) {
@@ -239,8 +236,8 @@ fn suggested_packets(
 fn nodes(
     objects: &[Object],
     options: &Options,
-) -> Result<Vec<(String, Vec<Ipv4Net>)>, SkeletonError> {
-    let mut out: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+) -> Result<Vec<(String, Vec<IpNet>)>, SkeletonError> {
+    let mut out: BTreeMap<String, Vec<IpNet>> = BTreeMap::new();
     for o in objects {
         if let Object::Node(n) = o {
             let Some(name) = n.metadata.name.clone() else {
@@ -253,8 +250,8 @@ fn nodes(
                 .map(|a| {
                     a.iter()
                         .filter(|a| a.type_ == "InternalIP")
-                        .filter_map(|a| a.address.parse::<Ipv4Addr>().ok())
-                        .map(Ipv4Net::from)
+                        .filter_map(|a| a.address.parse::<IpAddr>().ok())
+                        .map(IpNet::from)
                         .collect()
                 })
                 .unwrap_or_default();
@@ -284,7 +281,7 @@ fn nodes(
         return Err(SkeletonError::NoAddress(name.clone()));
     }
     // Nodes named on the command line come first: the first node gets the flows.
-    let mut ordered: Vec<(String, Vec<Ipv4Net>)> = Vec::new();
+    let mut ordered: Vec<(String, Vec<IpNet>)> = Vec::new();
     for (name, _) in &options.nodes {
         if let Some(a) = out.remove(name) {
             ordered.push((name.clone(), a));
@@ -300,8 +297,8 @@ fn nodes(
 /// layout (a /16 cluster CIDR cut into per-node /24s); `None` without IPv4
 /// pod CIDRs. A guess at kube-proxy's `--cluster-cidr`, used by
 /// `new-scenario` and `audit` when none is given.
-pub fn pod_network_from_nodes(objects: &[Object]) -> Option<(Ipv4Net, Vec<Ipv4Net>)> {
-    let cidrs: Vec<Ipv4Net> = objects
+pub fn pod_network_from_nodes(objects: &[Object]) -> Option<(IpNet, Vec<IpNet>)> {
+    let cidrs: Vec<IpNet> = objects
         .iter()
         .filter_map(|o| match o {
             Object::Node(n) => n.spec.as_ref(),
@@ -314,15 +311,18 @@ pub fn pod_network_from_nodes(objects: &[Object]) -> Option<(Ipv4Net, Vec<Ipv4Ne
             } else {
                 listed.iter().map(String::as_str).collect()
             };
+            // IPv4 only for now: the IPv6 pod network is a second CIDR of
+            // a dual-stack `--cluster-cidr`.
             all.into_iter()
-                .filter_map(|c| c.parse::<Ipv4Net>().ok())
+                .filter_map(|c| c.parse::<ipnet::Ipv4Net>().ok())
+                .map(IpNet::V4)
                 .collect::<Vec<_>>()
         })
         .collect();
     let first = cidrs.first()?;
     let mut prefix = first.prefix_len().min(16);
     loop {
-        let net = Ipv4Net::new(first.network(), prefix).ok()?.trunc();
+        let net = IpNet::new(first.network(), prefix).ok()?.trunc();
         if cidrs.iter().all(|c| net.contains(c)) {
             return Some((net, cidrs));
         }
@@ -344,7 +344,7 @@ fn strip_managed_fields(mut o: Object) -> Object {
 mod tests {
     use super::*;
 
-    fn guess_cluster_cidr(objects: &[Object]) -> Option<Ipv4Net> {
+    fn guess_cluster_cidr(objects: &[Object]) -> Option<IpNet> {
         pod_network_from_nodes(objects).map(|(net, _)| net)
     }
 

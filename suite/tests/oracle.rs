@@ -2,11 +2,11 @@
 //! flow's expectations, and the real kube-proxy's recorded rules as traced.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use bigdecimal::BigDecimal;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use kpconform_iptables::model::Protocol;
 use kpconform_iptables::parse_str;
 use kpconform_iptables::SourceFile;
@@ -77,20 +77,20 @@ fn golden_flows_and_oracle_agree_on_every_golden_scenario() {
 fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
     let mut sources = vec![
         FlowSource::Node,
-        FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7)),
+        FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7))),
     ];
     if let Some(cidr) = input.node.cluster_cidr {
         sources.push(FlowSource::Ip(cidr.hosts().nth(200).unwrap_or(cidr.addr())));
     }
-    let mut local: Vec<Ipv4Addr> = input.node.addresses.iter().map(Ipv4Net::addr).collect();
-    local.push(Ipv4Addr::LOCALHOST);
+    let mut local: Vec<IpAddr> = input.node.addresses.iter().map(IpNet::addr).collect();
+    local.push(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)));
     let mut out = Vec::new();
     for object in &input.objects {
         let Object::Service(svc) = object else {
             continue;
         };
         let Some(spec) = &svc.spec else { continue };
-        let mut vips: Vec<Ipv4Addr> = Vec::new();
+        let mut vips: Vec<IpAddr> = Vec::new();
         let mut srcs = sources.clone();
         // Two endpoints of the service's own slices, for hairpins.
         for object in &input.objects {
@@ -118,13 +118,13 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
         vips.extend(
             spec.cluster_ip
                 .as_deref()
-                .and_then(|ip| ip.parse::<Ipv4Addr>().ok()),
+                .and_then(|ip| ip.parse::<IpAddr>().ok()),
         );
         vips.extend(
             spec.external_ips
                 .iter()
                 .flatten()
-                .filter_map(|ip| ip.parse::<Ipv4Addr>().ok()),
+                .filter_map(|ip| ip.parse::<IpAddr>().ok()),
         );
         for ing in svc.status.iter().flat_map(|s| s.load_balancer.iter()) {
             for ip in ing.ingress.iter().flatten().filter_map(|i| i.ip.as_deref()) {
@@ -135,7 +135,7 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
             }
         }
         for range in spec.load_balancer_source_ranges.iter().flatten() {
-            if let Ok(net) = range.parse::<Ipv4Net>() {
+            if let Ok(net) = range.parse::<IpNet>() {
                 srcs.extend(net.hosts().nth(5).map(FlowSource::Ip));
             }
         }
@@ -145,12 +145,12 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
                 Some("SCTP") => Protocol::Sctp,
                 _ => Protocol::Tcp,
             };
-            let mut targets: Vec<SocketAddrV4> = vips
+            let mut targets: Vec<SocketAddr> = vips
                 .iter()
-                .map(|ip| SocketAddrV4::new(*ip, port.port as u16))
+                .map(|ip| SocketAddr::new(*ip, port.port as u16))
                 .collect();
             if let Some(np) = port.node_port {
-                targets.extend(local.iter().map(|ip| SocketAddrV4::new(*ip, np as u16)));
+                targets.extend(local.iter().map(|ip| SocketAddr::new(*ip, np as u16)));
             }
             for to in targets {
                 for from in &srcs {
@@ -162,12 +162,12 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
             for ip in &local {
                 out.push(Packet::new(
                     sources[1],
-                    SocketAddrV4::new(*ip, hc as u16),
+                    SocketAddr::new(*ip, hc as u16),
                     Protocol::Tcp,
                 ));
                 out.push(Packet::new(
                     FlowSource::Node,
-                    SocketAddrV4::new(*ip, hc as u16),
+                    SocketAddr::new(*ip, hc as u16),
                     Protocol::Tcp,
                 ));
             }
@@ -214,7 +214,7 @@ fn note(seen: &mut Seen, p: &Prediction) {
     seen.hairpins += usize::from(
         p.outcomes
             .keys()
-            .any(|(v, d, m)| *v == Verdict::Accept && *m && Some(*d.ip()) == src),
+            .any(|(v, d, m)| *v == Verdict::Accept && *m && Some(d.ip()) == src),
     );
     seen.untouched +=
         usize::from(p.outcomes.len() == 1 && p.accepted().contains_key(&p.packet.to.addr));

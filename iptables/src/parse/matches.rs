@@ -2,7 +2,7 @@
 //! how they become a [`Match`]. Adding a module is adding a row (and its
 //! variant in the model, printer and tracer).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::spec::{flag, value, Extension, Fail, Opt, OptSpec};
 use super::value as v;
@@ -336,7 +336,7 @@ fn recent(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
         reap: false,
         hitcount: None,
         rttl: false,
-        mask: Ipv4Addr::BROADCAST,
+        mask: None,
         side: RecentSide::Source,
     };
     let mut action = None;
@@ -369,12 +369,15 @@ fn recent(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
             "rttl" => r.rttl = true,
             "name" => r.name = o.value().text.to_string(),
             "mask" => {
-                r.mask = o.value().text.parse().map_err(|_| {
+                let mask: IpAddr = o.value().text.parse().map_err(|_| {
                     (
                         o.value().span,
-                        format!("`{}` is not an IPv4 mask", o.value().text),
+                        format!("`{}` is not an address mask", o.value().text),
                     )
-                })?
+                })?;
+                // The whole address is the default; iptables-save spells it
+                // out for the rule set's family.
+                r.mask = (mask != Family::of(mask).full_mask()).then_some(mask);
             }
             "rsource" => r.side = RecentSide::Source,
             _ => r.side = RecentSide::Dest,

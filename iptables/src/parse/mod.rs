@@ -204,6 +204,7 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
     }
     p.end_skip();
     check_chain_names(&p.tables, &mut p.ctx);
+    check_one_family(&p.tables, &mut p.ctx);
     if !p.ctx.errors.is_empty() {
         // A pasted `iptables -L` listing fails on every line; one error
         // saying what it is helps more than a hundred.
@@ -230,6 +231,34 @@ fn shorten(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text.to_string(),
+    }
+}
+
+/// Refuses a rule set that mixes IPv4 and IPv6 addresses: `iptables` and
+/// `ip6tables` each hold one family, so a mix is two dumps pasted together
+/// or a typo, and a trace of it would mean nothing.
+fn check_one_family(tables: &[TableBuilder], ctx: &mut Ctx) {
+    let mut first: Option<(super::model::Family, u32)> = None;
+    for rule in tables
+        .iter()
+        .flat_map(|t| &t.table.chains)
+        .flat_map(|c| &c.rules)
+    {
+        let Some(family) = rule.family() else {
+            continue;
+        };
+        match first {
+            None => first = Some((family, rule.span.line)),
+            Some((f, line)) if f != family => ctx.error(
+                ErrorKind::Invalid,
+                rule.span,
+                format!(
+                    "an {family} address in a rule set whose addresses are {f} (line {line}): \
+                     iptables-save and ip6tables-save output are two rule sets; give each its own file"
+                ),
+            ),
+            Some(_) => {}
+        }
     }
 }
 

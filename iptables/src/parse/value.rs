@@ -3,37 +3,49 @@
 //! Each returns a message describing what was expected; the caller attaches
 //! the token's span.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::model::{NatRange, PortRange};
 
-/// `a.b.c.d`, `a.b.c.d/len` or `a.b.c.d/m.a.s.k`, masked like iptables does.
-pub(crate) fn net(s: &str) -> Result<Ipv4Net, String> {
-    let bad = || format!("`{s}` is not an IPv4 address or CIDR (expected e.g. 10.64.0.0/16)");
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => {
-            let len = match l.parse::<u8>() {
-                Ok(len) if len <= 32 => len,
-                Ok(_) => return Err(bad()),
-                Err(_) => {
-                    let mask: Ipv4Addr = l.parse().map_err(|_| bad())?;
-                    let bits = u32::from(mask);
-                    if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                        return Err(format!("`{l}` is not a contiguous netmask"));
-                    }
-                    bits.leading_ones() as u8
-                }
-            };
-            (a, len)
-        }
-        None => (s, 32),
+/// `ADDR`, `ADDR/LEN` or `ADDR/MASK` of either family, masked like iptables
+/// does (`a.b.c.d/255.255.0.0`, `fd00::/48`).
+pub(crate) fn net(s: &str) -> Result<IpNet, String> {
+    let bad = || {
+        format!(
+            "`{s}` is not an IP address or CIDR (expected e.g. 10.64.0.0/16 or fd00:10:64::/48)"
+        )
     };
-    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-    Ipv4Net::new(addr, len)
-        .map(|n| n.trunc())
-        .map_err(|_| bad())
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let max = match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    let len = match len {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(len) if len <= max => len,
+            Ok(_) => return Err(bad()),
+            Err(_) => {
+                let mask: IpAddr = l.parse().map_err(|_| bad())?;
+                let bits = match (addr, mask) {
+                    (IpAddr::V4(_), IpAddr::V4(m)) => u128::from(u32::from(m)) << 96,
+                    (IpAddr::V6(_), IpAddr::V6(m)) => u128::from(m),
+                    _ => return Err(format!("`{l}` is a netmask of the other IP family")),
+                };
+                if bits.leading_ones() + bits.trailing_zeros() != 128 {
+                    return Err(format!("`{l}` is not a contiguous netmask"));
+                }
+                bits.leading_ones() as u8
+            }
+        },
+    };
+    IpNet::new(addr, len).map(|n| n.trunc()).map_err(|_| bad())
 }
 
 /// A port number.
@@ -95,28 +107,62 @@ pub(crate) fn value_mask(s: &str) -> Result<(u32, u32), String> {
     }
 }
 
-/// `ADDR[-ADDR][:PORT[-PORT]]` for DNAT/SNAT.
+/// `ADDR[-ADDR][:PORT[-PORT]]` for DNAT/SNAT; IPv6 addresses are bracketed
+/// when ports follow (`[fd00::1]:8080`, `[fd00::1]-[fd00::9]:80-90`) and
+/// may stand bare without them.
 pub(crate) fn nat_range(s: &str) -> Result<NatRange, String> {
-    let (addrs, ports) = match s.split_once(':') {
-        Some((a, p)) => (a, Some(port_range(p)?)),
-        None => (s, None),
+    let bad = |a: &str| {
+        format!(
+            "`{a}` is not an IP address (expected ADDR[-ADDR][:PORT[-PORT]], IPv6 as [ADDR]:PORT)"
+        )
     };
-    let bad =
-        |a: &str| format!("`{a}` is not an IPv4 address (expected ADDR[-ADDR][:PORT[-PORT]])");
-    let (first, last) = match addrs.split_once('-') {
-        Some((a, b)) => (
-            a.parse::<Ipv4Addr>().map_err(|_| bad(a))?,
-            b.parse::<Ipv4Addr>().map_err(|_| bad(b))?,
-        ),
+    let (addrs, ports) = if s.starts_with('[') {
+        // Bracketed IPv6: the ports follow the last `]`.
+        let close = s.rfind(']').ok_or_else(|| bad(s))?;
+        let ports = match &s[close + 1..] {
+            "" => None,
+            rest => Some(port_range(rest.strip_prefix(':').ok_or_else(|| bad(s))?)?),
+        };
+        (&s[..=close], ports)
+    } else if s.matches(':').count() > 1 {
+        (s, None) // a bare IPv6 address or range
+    } else {
+        match s.split_once(':') {
+            Some((a, p)) => (a, Some(port_range(p)?)),
+            None => (s, None),
+        }
+    };
+    let one = |a: &str| {
+        let a = a
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(a);
+        a.parse::<IpAddr>().map_err(|_| bad(a))
+    };
+    let (first, last) = match split_range(addrs) {
+        Some((a, b)) => (one(a)?, one(b)?),
         None => {
-            let a = addrs.parse::<Ipv4Addr>().map_err(|_| bad(addrs))?;
+            let a = one(addrs)?;
             (a, a)
         }
     };
-    if u32::from(first) > u32::from(last) {
+    let in_order = match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a <= b,
+        (IpAddr::V6(a), IpAddr::V6(b)) => a <= b,
+        _ => return Err(format!("address range `{addrs}` mixes IPv4 and IPv6")),
+    };
+    if !in_order {
         return Err(format!("address range `{addrs}` is empty"));
     }
     Ok(NatRange { first, last, ports })
+}
+
+/// `A-B` of two addresses (bracketed or bare IPv6, or IPv4).
+fn split_range(addrs: &str) -> Option<(&str, &str)> {
+    match addrs.find("]-[") {
+        Some(i) => Some((&addrs[..=i], &addrs[i + 2..])),
+        None => addrs.split_once('-'),
+    }
 }
 
 /// `[packets:bytes]` (with or without brackets).
@@ -144,6 +190,13 @@ mod tests {
         assert!(net("10.0.0.0/255.0.255.0").is_err());
         assert!(net("10.0.0.0/33").is_err());
         assert!(net("example.com").is_err());
+        assert_eq!(
+            net("fd00:10:64::5/48").unwrap().to_string(),
+            "fd00:10:64::/48"
+        );
+        assert_eq!(net("::1").unwrap().to_string(), "::1/128");
+        assert!(net("fd00::/129").is_err());
+        assert!(net("fd00::/255.255.0.0").is_err());
     }
 
     #[test]
@@ -187,10 +240,10 @@ mod tests {
     #[test]
     fn nat_ranges() {
         let r = nat_range("10.64.0.5:8080").unwrap();
-        assert_eq!(r.first, Ipv4Addr::new(10, 64, 0, 5));
+        assert_eq!(r.first, IpAddr::from([10, 64, 0, 5]));
         assert_eq!(r.ports, Some(PortRange::single(8080)));
         let r = nat_range("10.0.0.1-10.0.0.9:80-90").unwrap();
-        assert_eq!(r.last, Ipv4Addr::new(10, 0, 0, 9));
+        assert_eq!(r.last, IpAddr::from([10, 0, 0, 9]));
         assert_eq!(
             r.ports,
             Some(PortRange {
@@ -200,6 +253,23 @@ mod tests {
         );
         assert!(nat_range("10.0.0.9-10.0.0.1").is_err());
         assert!(nat_range("pod:80").is_err());
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let r = nat_range("[fd00:10:64:a::77]:8080").unwrap();
+        assert_eq!(
+            (r.first, r.ports),
+            (v6("fd00:10:64:a::77"), Some(PortRange::single(8080)))
+        );
+        let r = nat_range("fd00::1").unwrap();
+        assert_eq!(
+            (r.first, r.last, r.ports),
+            (v6("fd00::1"), v6("fd00::1"), None)
+        );
+        let r = nat_range("[fd00::1]-[fd00::9]:80-90").unwrap();
+        assert_eq!((r.first, r.last), (v6("fd00::1"), v6("fd00::9")));
+        let r = nat_range("fd00::1-fd00::9").unwrap();
+        assert_eq!(r.last, v6("fd00::9"));
+        assert!(nat_range("[fd00::1]8080").is_err());
+        assert!(nat_range("10.0.0.1-fd00::9").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU64;
 
 use bigdecimal::{BigDecimal, RoundingMode};
@@ -28,7 +28,7 @@ pub struct Outcome {
     /// Accepted, dropped or rejected.
     pub verdict: Verdict,
     /// The destination after DNAT (the original one if there was none).
-    pub destination: SocketAddrV4,
+    pub destination: SocketAddr,
     /// Whether a MASQUERADE or SNAT target applied.
     pub masquerade: bool,
     /// The exact probability of this path.
@@ -91,15 +91,15 @@ pub enum Action {
     /// The routing decision after PREROUTING dropped a packet from the
     /// network to this loopback address (a "martian destination": the
     /// incoming interface does not have `route_localnet`).
-    Martian(Ipv4Addr),
+    Martian(IpAddr),
     /// `-j DNAT`, to this address.
-    Dnat(SocketAddrV4),
+    Dnat(SocketAddr),
     /// `-j REDIRECT`, to this address.
-    Redirect(SocketAddrV4),
+    Redirect(SocketAddr),
     /// `-j SNAT`, from this address.
-    Snat(Ipv4Addr),
+    Snat(IpAddr),
     /// `-j MASQUERADE`, from this address.
-    Masquerade(Ipv4Addr),
+    Masquerade(IpAddr),
     /// `-j MARK`: the operation and the mark after it.
     Mark {
         /// The operation.
@@ -201,7 +201,7 @@ impl Distribution {
     }
 
     /// Probabilities summed per (verdict, destination, masquerade).
-    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddrV4, bool), BigDecimal> {
+    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddr, bool), BigDecimal> {
         let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
         for o in &self.outcomes {
             *out.entry((o.verdict, o.destination, o.masquerade))
@@ -211,7 +211,7 @@ impl Distribution {
     }
 
     /// The accepted mass per destination.
-    pub fn accepted(&self) -> BTreeMap<SocketAddrV4, BigDecimal> {
+    pub fn accepted(&self) -> BTreeMap<SocketAddr, BigDecimal> {
         let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
         for o in self
             .outcomes

@@ -2,12 +2,12 @@
 //! conntrack status), and how the node classifies addresses.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
-use crate::model::{AddrType, Protocol};
+use crate::model::{AddrType, Family, Protocol};
 
 /// The source port every traced flow uses: a fixed ephemeral port, so that
 /// `--sport` matches are deterministic.
@@ -24,8 +24,8 @@ pub const LOOPBACK_IFACE: &str = "lo";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowSource {
     /// Arrives from the network (a remote client, or a pod through the node's bridge).
-    Ip(Ipv4Addr),
-    /// Sent by the node itself, from its first address.
+    Ip(IpAddr),
+    /// Sent by the node itself, from its first address of the flow's family.
     Node,
 }
 
@@ -33,12 +33,13 @@ pub enum FlowSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Destination {
     /// Destination address.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// Protocol.
     pub protocol: Protocol,
 }
 
-/// `10.96.0.10:53/udp`: the spelling [`Destination::from_str`] reads.
+/// `10.96.0.10:53/udp` or `[fd00:10:96::a]:53/udp`: the spelling
+/// [`Destination::from_str`] reads.
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.protocol)
@@ -66,22 +67,22 @@ pub enum DestinationError {
     /// The protocol (second field) is not tcp, udp or sctp.
     #[error("`{0}` has an unknown protocol `{1}` (tcp, udp or sctp); expected IP:PORT/PROTO like 10.96.0.10:53/udp")]
     UnknownProtocol(String, String),
-    /// The part before the `/` is not an IPv4 address with a port in 1..=65535.
+    /// The part before the `/` is not an address with a port in 1..=65535.
     #[error(
-        "`{0}` is not a valid IPv4 address and port; expected IP:PORT/PROTO like 10.96.0.10:53/udp"
+        "`{0}` is not a valid address and port; expected IP:PORT/PROTO like 10.96.0.10:53/udp, or [IPv6]:PORT/PROTO like [fd00:10:96::a]:53/udp"
     )]
     Address(String),
 }
 
-/// `IP:PORT/PROTO`: an IPv4 address, a port in 1..=65535 (no flow goes to
-/// port 0), and `tcp`, `udp` or `sctp` in any case (`TCP` as kubectl
+/// `IP:PORT/PROTO`: an IPv4 address or a bracketed IPv6 one
+/// (`[fd00::1]:80/tcp`), a port in 1..=65535 (no flow goes to port 0), and `tcp`, `udp` or `sctp` in any case (`TCP` as kubectl
 /// writes it is read too). [`Destination`]'s `Display` writes it back.
 impl FromStr for Destination {
     type Err = DestinationError;
 
     fn from_str(s: &str) -> Result<Destination, DestinationError> {
         let (addr, proto) = s
-            .split_once('/')
+            .rsplit_once('/')
             .ok_or_else(|| DestinationError::NoProtocol(s.to_string()))?;
         let protocol = match proto.to_ascii_lowercase().as_str() {
             "tcp" => Protocol::Tcp,
@@ -94,7 +95,7 @@ impl FromStr for Destination {
                 ))
             }
         };
-        let addr = SocketAddrV4::from_str(addr)
+        let addr = SocketAddr::from_str(addr)
             .ok()
             .filter(|a| a.port() != 0)
             .ok_or_else(|| DestinationError::Address(s.to_string()))?;
@@ -113,11 +114,16 @@ pub struct Packet {
 
 impl Packet {
     /// A packet from `from` to `addr` over `protocol`.
-    pub fn new(from: FlowSource, addr: SocketAddrV4, protocol: Protocol) -> Packet {
+    pub fn new(from: FlowSource, addr: SocketAddr, protocol: Protocol) -> Packet {
         Packet {
             from,
             to: Destination { addr, protocol },
         }
+    }
+
+    /// The packet's family: that of its destination.
+    pub fn family(&self) -> Family {
+        Family::of(self.to.addr.ip())
     }
 }
 
@@ -128,37 +134,42 @@ impl fmt::Display for Packet {
     }
 }
 
-/// The node's view of addresses: its own are LOCAL (as is 127.0.0.0/8), the
-/// broadcast addresses of its subnets and 255.255.255.255 are BROADCAST,
-/// 224.0.0.0/4 is MULTICAST, anything else UNICAST (reachable by a default
-/// route). `--limit-iface-in/out` is not modelled: all local addresses count
-/// on every interface.
+/// The node's view of addresses: its own are LOCAL (as are 127.0.0.0/8 and
+/// ::1), the broadcast addresses of its IPv4 subnets and 255.255.255.255
+/// are BROADCAST, multicast ranges MULTICAST, anything else UNICAST
+/// (reachable by a default route). `--limit-iface-in/out` is not modelled:
+/// all local addresses count on every interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NodeAddrs {
-    nets: Vec<Ipv4Net>,
+    nets: Vec<IpNet>,
 }
 
 impl NodeAddrs {
-    pub(crate) fn new(nets: &[Ipv4Net]) -> NodeAddrs {
+    pub(crate) fn new(nets: &[IpNet]) -> NodeAddrs {
         NodeAddrs {
             nets: nets.to_vec(),
         }
     }
 
-    /// The node IP (first address), the source of node-sent packets.
-    pub(crate) fn first(&self) -> Option<Ipv4Addr> {
-        self.nets.first().map(Ipv4Net::addr)
+    /// The node IP of `family` (its first address of that family), the
+    /// source of node-sent packets and what MASQUERADE writes.
+    pub(crate) fn first(&self, family: Family) -> Option<IpAddr> {
+        self.nets
+            .iter()
+            .map(IpNet::addr)
+            .find(|ip| Family::of(*ip) == family)
     }
 
-    pub(crate) fn addr_type(&self, ip: Ipv4Addr) -> AddrType {
+    pub(crate) fn addr_type(&self, ip: IpAddr) -> AddrType {
+        let subnet_broadcast = |ip: IpAddr| {
+            self.nets.iter().any(|n| match n {
+                IpNet::V4(n) => n.prefix_len() < 31 && IpAddr::V4(n.broadcast()) == ip,
+                IpNet::V6(_) => false,
+            })
+        };
         if ip.is_loopback() || self.nets.iter().any(|n| n.addr() == ip) {
             AddrType::Local
-        } else if ip.is_broadcast()
-            || self
-                .nets
-                .iter()
-                .any(|n| n.prefix_len() < 31 && n.broadcast() == ip)
-        {
+        } else if matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()) || subnet_broadcast(ip) {
             AddrType::Broadcast
         } else if ip.is_multicast() {
             AddrType::Multicast
@@ -167,7 +178,7 @@ impl NodeAddrs {
         }
     }
 
-    pub(crate) fn is_local(&self, ip: Ipv4Addr) -> bool {
+    pub(crate) fn is_local(&self, ip: IpAddr) -> bool {
         self.addr_type(ip) == AddrType::Local
     }
 }
@@ -176,9 +187,9 @@ impl NodeAddrs {
 /// connection at one point of its journey.
 #[derive(Debug, Clone)]
 pub(crate) struct PacketState {
-    pub(crate) src: Ipv4Addr,
+    pub(crate) src: IpAddr,
     pub(crate) sport: u16,
-    pub(crate) dst: Ipv4Addr,
+    pub(crate) dst: IpAddr,
     pub(crate) dport: u16,
     pub(crate) protocol: Protocol,
     pub(crate) mark: u32,
@@ -196,11 +207,11 @@ pub(crate) struct PacketState {
 }
 
 impl PacketState {
-    pub(crate) fn new(src: Ipv4Addr, to: Destination) -> PacketState {
+    pub(crate) fn new(src: IpAddr, to: Destination) -> PacketState {
         PacketState {
             src,
             sport: SOURCE_PORT,
-            dst: *to.addr.ip(),
+            dst: to.addr.ip(),
             dport: to.addr.port(),
             protocol: to.protocol,
             mark: 0,
@@ -213,8 +224,8 @@ impl PacketState {
         }
     }
 
-    pub(crate) fn destination(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.dst, self.dport)
+    pub(crate) fn destination(&self) -> SocketAddr {
+        SocketAddr::new(self.dst, self.dport)
     }
 }
 
@@ -248,13 +259,29 @@ mod tests {
         assert_eq!(t("192.168.0.255"), AddrType::Broadcast);
         assert_eq!(t("255.255.255.255"), AddrType::Broadcast);
         assert_eq!(t("224.0.0.251"), AddrType::Multicast);
-        assert_eq!(node.first(), Some(Ipv4Addr::new(192, 168, 0, 10)));
+        assert_eq!(node.first(Family::Ipv4), "192.168.0.10".parse().ok());
+        assert_eq!(node.first(Family::Ipv6), None);
+    }
+
+    #[test]
+    fn address_types_of_a_dual_stack_node() {
+        let node = NodeAddrs::new(&[
+            "192.168.0.10/24".parse().unwrap(),
+            "fd00:192:168::10/64".parse().unwrap(),
+        ]);
+        let t = |s: &str| node.addr_type(s.parse().unwrap());
+        assert_eq!(t("fd00:192:168::10"), AddrType::Local);
+        assert_eq!(t("::1"), AddrType::Local);
+        assert_eq!(t("fd00:192:168::11"), AddrType::Unicast);
+        assert_eq!(t("ff02::1"), AddrType::Multicast);
+        assert_eq!(node.first(Family::Ipv6), "fd00:192:168::10".parse().ok());
+        assert_eq!(node.first(Family::Ipv4), "192.168.0.10".parse().ok());
     }
 
     #[test]
     fn packet_display() {
         let p = Packet::new(
-            FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7)),
+            FlowSource::Ip("203.0.113.7".parse().unwrap()),
             "192.168.0.10:30080".parse().unwrap(),
             Protocol::Tcp,
         );
@@ -273,12 +300,14 @@ mod tests {
             "10.96.0.1:80/tcp",
             "10.96.0.10:53/udp",
             "192.168.0.10:65535/sctp",
+            "[fd00:10:96::a]:53/udp",
+            "[::1]:30080/tcp",
         ] {
             let d: Destination = text.parse().expect(text);
             assert_eq!(d.to_string(), text);
         }
         let d: Destination = "10.96.0.10:53/udp".parse().expect("dns");
-        assert_eq!(d.addr, SocketAddrV4::new(Ipv4Addr::new(10, 96, 0, 10), 53));
+        assert_eq!(d.addr, "10.96.0.10:53".parse().unwrap());
         assert_eq!(d.protocol, Protocol::Udp);
     }
 
@@ -319,6 +348,8 @@ mod tests {
             "10.96.0.1:65536/tcp",
             ":80/tcp",
             "10.96.0.0/24:80/tcp",
+            "fd00::1:80/tcp",
+            "[fd00::1]/tcp",
         ] {
             assert!(
                 matches!(

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::model::{Recent, RecentAction, RecentSide};
 
@@ -23,7 +23,7 @@ pub const MAX_ENTRIES: usize = 100;
 /// Every `-m recent` list and its entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecentState {
-    lists: BTreeMap<String, BTreeMap<Ipv4Addr, RecentEntry>>,
+    lists: BTreeMap<String, BTreeMap<IpAddr, RecentEntry>>,
 }
 
 /// One remembered address: the ages of its hits, oldest first.
@@ -63,7 +63,7 @@ impl RecentState {
     }
 
     /// Adds (or refreshes) `addr` in `list` as last seen `age` seconds ago.
-    pub fn with_entry(mut self, list: &str, addr: Ipv4Addr, age: u32) -> RecentState {
+    pub fn with_entry(mut self, list: &str, addr: IpAddr, age: u32) -> RecentState {
         let entries = self.lists.entry(list.to_string()).or_default();
         let entry = entries
             .entry(addr)
@@ -86,12 +86,12 @@ impl RecentState {
     }
 
     /// The entry for `addr` in `list`, if any.
-    pub fn entry(&self, list: &str, addr: Ipv4Addr) -> Option<&RecentEntry> {
+    pub fn entry(&self, list: &str, addr: IpAddr) -> Option<&RecentEntry> {
         self.lists.get(list)?.get(&addr)
     }
 
     /// Every (list, address, entry), sorted by list then address.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, Ipv4Addr, &RecentEntry)> {
+    pub fn entries(&self) -> impl Iterator<Item = (&str, IpAddr, &RecentEntry)> {
         self.lists
             .iter()
             .flat_map(|(name, es)| es.iter().map(move |(a, e)| (name.as_str(), *a, e)))
@@ -99,12 +99,12 @@ impl RecentState {
 
     /// Evaluates one `-m recent` match for a packet, updating the lists as
     /// the kernel does, and returns whether it matched (negation included).
-    pub fn apply(&mut self, m: &Recent, source: Ipv4Addr, destination: Ipv4Addr) -> bool {
+    pub fn apply(&mut self, m: &Recent, source: IpAddr, destination: IpAddr) -> bool {
         let addr = match m.side {
             RecentSide::Source => source,
             RecentSide::Dest => destination,
         };
-        let key = Ipv4Addr::from(u32::from(addr) & u32::from(m.mask));
+        let key = masked(addr, m.mask);
         let invert = m.negated;
         let entries = self.lists.entry(m.name.clone()).or_default();
 
@@ -168,12 +168,25 @@ impl RecentState {
     }
 }
 
+/// `addr` under `--mask` (none: the whole address). A mask of the other
+/// family leaves nothing of the address, as the kernel's bitwise AND of
+/// mismatched lengths would not happen: ip6tables refuses an IPv4 mask.
+fn masked(addr: IpAddr, mask: Option<IpAddr>) -> IpAddr {
+    match (addr, mask) {
+        (addr, None) => addr,
+        (IpAddr::V4(a), Some(IpAddr::V4(m))) => IpAddr::V4((u32::from(a) & u32::from(m)).into()),
+        (IpAddr::V6(a), Some(IpAddr::V6(m))) => IpAddr::V6((u128::from(a) & u128::from(m)).into()),
+        (IpAddr::V4(_), Some(_)) => IpAddr::V4(0.into()),
+        (IpAddr::V6(_), Some(_)) => IpAddr::V6(0u128.into()),
+    }
+}
+
 /// The list's least recently updated entry (the kernel's LRU head); ties go
 /// to the lowest address so that the choice is deterministic.
 fn least_recent(
-    entries: &BTreeMap<Ipv4Addr, RecentEntry>,
-    working: Option<Ipv4Addr>,
-) -> Option<Ipv4Addr> {
+    entries: &BTreeMap<IpAddr, RecentEntry>,
+    working: Option<IpAddr>,
+) -> Option<IpAddr> {
     let addr = entries
         .iter()
         .max_by(|(a1, e1), (a2, e2)| e1.last_seen().cmp(&e2.last_seen()).then(a2.cmp(a1)))
@@ -201,6 +214,7 @@ impl fmt::Display for RecentState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn recent(action: RecentAction, seconds: Option<u32>) -> Recent {
         Recent {
@@ -211,13 +225,13 @@ mod tests {
             reap: false,
             hitcount: None,
             rttl: false,
-            mask: Ipv4Addr::BROADCAST,
+            mask: None,
             side: RecentSide::Source,
         }
     }
 
-    const SRC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
-    const DST: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1));
 
     #[test]
     fn set_then_rcheck_matches_within_seconds_only() {
@@ -239,9 +253,11 @@ mod tests {
         let mut s = RecentState::new();
         let mut m = recent(RecentAction::Set, None);
         m.side = RecentSide::Dest;
-        m.mask = Ipv4Addr::new(255, 255, 255, 0);
+        m.mask = Some(IpAddr::V4(Ipv4Addr::new(255, 255, 255, 0)));
         assert!(s.apply(&m, SRC, DST));
-        assert!(s.entry("L", Ipv4Addr::new(10, 96, 0, 0)).is_some());
+        assert!(s
+            .entry("L", IpAddr::V4(Ipv4Addr::new(10, 96, 0, 0)))
+            .is_some());
         assert!(s.entry("L", SRC).is_none());
     }
 
@@ -271,7 +287,7 @@ mod tests {
 
     #[test]
     fn reap_drops_the_stale_lru_entry_but_not_the_checked_one() {
-        let other = Ipv4Addr::new(198, 51, 100, 1);
+        let other = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
         let mut s = RecentState::new()
             .with_entry("L", SRC, 100)
             .with_entry("L", other, 500);
@@ -296,10 +312,14 @@ mod tests {
         let mut s = RecentState::new();
         for i in 0..=MAX_ENTRIES as u32 {
             s = s.aged(1);
-            s.apply(&recent(RecentAction::Set, None), Ipv4Addr::from(i), DST);
+            s.apply(
+                &recent(RecentAction::Set, None),
+                IpAddr::V4(Ipv4Addr::from(i)),
+                DST,
+            );
         }
         assert_eq!(s.entries().count(), MAX_ENTRIES);
         // The oldest (first inserted) went.
-        assert!(s.entry("L", Ipv4Addr::from(0)).is_none());
+        assert!(s.entry("L", IpAddr::V4(Ipv4Addr::from(0))).is_none());
     }
 }

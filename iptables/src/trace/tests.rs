@@ -2,11 +2,11 @@
 //! recorded kube-proxy v1.30 outputs, whose expected behaviour comes from
 //! Kubernetes semantics rather than from this tracer's own output.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use bigdecimal::BigDecimal;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::*;
 use crate::model::{ChainName, Protocol, RuleSet, Target};
@@ -29,7 +29,7 @@ fn recorded(case: &str) -> RuleSet {
     rules(&text)
 }
 
-fn node() -> Vec<Ipv4Net> {
+fn node() -> Vec<IpNet> {
     vec!["192.168.0.10/24".parse().unwrap()]
 }
 
@@ -37,7 +37,7 @@ fn dec(s: &str) -> BigDecimal {
     BigDecimal::from_str(s).unwrap()
 }
 
-fn sa(s: &str) -> SocketAddrV4 {
+fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
@@ -679,7 +679,7 @@ fn recent_set_then_rcheck() {
     assert_eq!(first.destination, sa("10.64.2.2:80"));
     assert!(first
         .recent
-        .entry("seen", CLIENT.parse::<Ipv4Addr>().unwrap())
+        .entry("seen", CLIENT.parse::<IpAddr>().unwrap())
         .is_some());
     let second = tracer
         .trace_with(&p, &first.recent)
@@ -848,7 +848,7 @@ fn every_recorded_service_traces_cleanly() {
             }) else {
                 continue;
             };
-            let to = SocketAddrV4::new(d.value.addr(), port);
+            let to = SocketAddr::new(d.value.addr(), port);
             for src in [
                 FlowSource::Ip("10.64.0.250".parse().unwrap()),
                 FlowSource::Ip(CLIENT.parse().unwrap()),
@@ -938,7 +938,7 @@ fn without_route_localnet_loopback_destinations_from_the_network_are_martians() 
     );
     assert_eq!(
         o.walk.last().map(|s| &s.action),
-        Some(&Action::Martian(Ipv4Addr::LOCALHOST))
+        Some(&Action::Martian(IpAddr::V4(Ipv4Addr::LOCALHOST)))
     );
     assert_eq!(
         o.to_string(),

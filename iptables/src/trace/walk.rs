@@ -5,14 +5,14 @@
 //! statistic rules nor deep jumps grow the Rust call stack. Probability mass
 //! is only touched at `-m statistic --mode random` rules.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use bigdecimal::BigDecimal;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::model::{
-    BuiltinChain, Chain, ChainIndex, ChainName, NatRange, Neg, Policy, Rule, RuleSet, Statistic,
-    Table, TableName, Target,
+    BuiltinChain, Chain, ChainIndex, ChainName, Family, NatRange, Neg, Policy, Rule, RuleSet,
+    Statistic, Table, TableName, Target,
 };
 use crate::probability::ProbabilityMode;
 use crate::source::Span;
@@ -132,7 +132,7 @@ struct Branch {
 impl<'a> Tracer<'a> {
     /// A tracer for `rules` on a node whose own addresses are `node_addresses`
     /// (the first is the node IP), in kernel probability mode.
-    pub fn new(rules: &'a RuleSet, node_addresses: &[Ipv4Net]) -> Tracer<'a> {
+    pub fn new(rules: &'a RuleSet, node_addresses: &[IpNet]) -> Tracer<'a> {
         let mut tables: Vec<(TableName, TableIndex<'a>)> = Vec::new();
         for table in &rules.tables {
             // A repeated table is the invariants' business; the first wins,
@@ -208,7 +208,11 @@ impl<'a> Tracer<'a> {
     ) -> Result<Distribution, TraceError> {
         let src = match packet.from {
             FlowSource::Ip(ip) => ip,
-            FlowSource::Node => self.node_ip(Span::default(), "a packet sent by the node")?,
+            FlowSource::Node => self.node_ip(
+                packet.family(),
+                Span::default(),
+                "a packet sent by the node",
+            )?,
         };
         let leg = match packet.from {
             FlowSource::Ip(_) => Leg::Prerouting,
@@ -250,7 +254,10 @@ impl<'a> Tracer<'a> {
     /// `ip_route_input_slow`: `ipv4_is_loopback(daddr) &&
     /// !IN_DEV_NET_ROUTE_LOCALNET` goes to `martian_destination`).
     fn martian(&self, b: &Branch) -> Option<Step> {
-        let martian = b.leg == Leg::Prerouting && !self.route_localnet && b.pkt.dst.is_loopback();
+        // IPv6 has no route_localnet: the kernel drops a packet from the
+        // network to ::1 whatever the settings (ip6_rcv_core).
+        let localnet = self.route_localnet && b.pkt.dst.is_ipv4();
+        let martian = b.leg == Leg::Prerouting && !localnet && b.pkt.dst.is_loopback();
         martian.then(|| Step {
             table: TableName::Nat,
             hook: BuiltinChain::Prerouting,
@@ -267,11 +274,12 @@ impl<'a> Tracer<'a> {
         self.tables.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
     }
 
-    fn node_ip(&self, span: Span, what: &str) -> Result<Ipv4Addr, TraceError> {
-        self.node.first().ok_or_else(|| TraceError {
+    /// The node's first address of `family`.
+    fn node_ip(&self, family: Family, span: Span, what: &str) -> Result<IpAddr, TraceError> {
+        self.node.first(family).ok_or_else(|| TraceError {
             kind: TraceErrorKind::NoNodeAddress,
             span,
-            message: format!("{what} needs the node's address, but the node has none"),
+            message: format!("{what} needs the node's {family} address, but the node has none"),
         })
     }
 
@@ -495,13 +503,14 @@ impl<'a> Tracer<'a> {
                 // 127.0.0.1 and others to the primary address of the
                 // interface they came in on, which for this model's single
                 // external interface is the node IP.
+                let family = Family::of(b.pkt.dst);
                 let ip = if hook == BuiltinChain::Output {
-                    Ipv4Addr::LOCALHOST
+                    family.localhost()
                 } else {
-                    self.node_ip(rule.span, "REDIRECT")?
+                    self.node_ip(family, rule.span, "REDIRECT")?
                 };
                 let port = to_ports.map_or(b.pkt.dport, |r| r.first);
-                let to = SocketAddrV4::new(ip, port);
+                let to = SocketAddr::new(ip, port);
                 self.rewrite_destination(b, to);
                 b.walk.push(at(Action::Redirect(to)));
                 Next::Stage
@@ -518,10 +527,11 @@ impl<'a> Tracer<'a> {
             }
             Target::Masquerade { to_ports, .. } => {
                 // The address of the interface the packet leaves by.
+                let family = Family::of(b.pkt.src);
                 let ip = if b.pkt.out_iface == super::packet::LOOPBACK_IFACE {
-                    Ipv4Addr::LOCALHOST
+                    family.localhost()
                 } else {
-                    self.node_ip(rule.span, "MASQUERADE")?
+                    self.node_ip(family, rule.span, "MASQUERADE")?
                 };
                 b.pkt.src = ip;
                 if let Some(ports) = to_ports {
@@ -567,8 +577,8 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    fn rewrite_destination(&self, b: &mut Branch, to: SocketAddrV4) {
-        b.pkt.dst = *to.ip();
+    fn rewrite_destination(&self, b: &mut Branch, to: SocketAddr) {
+        b.pkt.dst = to.ip();
         b.pkt.dport = to.port();
         b.pkt.dnat = true;
     }
@@ -732,6 +742,6 @@ fn policy_step(
 
 /// The address a DNAT rewrites to: the range's first address, and its first
 /// port if it gives ports (else the original port).
-fn nat_address(range: &NatRange, port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(range.first, range.ports.map_or(port, |p| p.first))
+fn nat_address(range: &NatRange, port: u16) -> SocketAddr {
+    SocketAddr::new(range.first, range.ports.map_or(port, |p| p.first))
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, Result};
 use bigdecimal::BigDecimal;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use kpconform_iptables::{Packet, Tracer};
 use kpconform_suite::oracle::{Oracle, OracleError, PodNetworkDependence, ServicePortName};
 use kpconform_suite::scenario::{parse_objects, GeneratorInput, NodeConfig};
@@ -57,7 +57,7 @@ pub(crate) fn run(args: &AuditArgs) -> Result<Outcome> {
         Some(cidr) => (Some(cidr), PodNetwork::Given),
         None => match pod_network_from_nodes(&objects) {
             Some((net, from)) => {
-                let list: Vec<String> = from.iter().map(Ipv4Net::to_string).collect();
+                let list: Vec<String> = from.iter().map(IpNet::to_string).collect();
                 outln!(
                     "pod network {net}, from the Nodes' spec.podCIDRs ({}); give --cluster-cidr if \
                      kube-proxy's differs",

@@ -1,7 +1,7 @@
 //! `kpconform trace`: every path one packet can take, with its probability.
 
 use anyhow::{anyhow, Result};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use kpconform_iptables::{format_probability, Packet, Tracer, Verdict};
 use kpconform_suite::scenario::FlowSource;
 
@@ -20,7 +20,7 @@ pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
     let (to, protocol) = parse_destination(&args.to).map_err(|e| anyhow!("--to: {e}"))?;
     let source = rules_file::read(&args.rules)?;
     let rules = rules_file::parse(&source, &args.parse)?;
-    let addresses: Vec<Ipv4Net> = args.node_ip.iter().map(|ip| Ipv4Net::from(*ip)).collect();
+    let addresses: Vec<IpNet> = args.node_ip.iter().map(|ip| IpNet::from(*ip)).collect();
     let tracer = Tracer::new(&rules, &addresses).with_mode(args.probability.into());
     let packet = Packet::new(from, to, protocol);
     let dist = match tracer.trace(&packet) {

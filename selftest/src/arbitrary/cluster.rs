@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::Entropy;
 use kpconform_iptables::model::Protocol;
@@ -266,7 +266,7 @@ fn node<E: Entropy + ?Sized>(i: usize, e: &mut E) -> Node {
     Node {
         spec: NodeSpec {
             name: NODE_NAMES[i].to_string(),
-            addresses,
+            addresses: addresses.into_iter().map(IpNet::V4).collect(),
         },
         zone,
     }

@@ -3,6 +3,7 @@
 //! families, traffic policies, affinity timeout), EndpointSlices labelled
 //! and shaped as the EndpointSlice controller writes them.
 
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -29,10 +30,15 @@ impl World {
     /// The scenario cluster this world is: its settings, nodes and objects.
     pub(super) fn to_cluster(&self) -> Cluster {
         Cluster {
-            cluster_cidr: self.cluster_cidr,
+            cluster_cidr: self.cluster_cidr.map(IpNet::V4),
             masquerade_all: self.masquerade_all,
             masquerade_bit: self.masquerade_bit,
-            node_port_addresses: self.node_port_addresses.clone(),
+            node_port_addresses: self
+                .node_port_addresses
+                .iter()
+                .copied()
+                .map(IpNet::V4)
+                .collect(),
             nodes: self.nodes.iter().map(|n| n.spec.clone()).collect(),
             objects: objects(self),
         }

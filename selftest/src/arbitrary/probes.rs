@@ -4,7 +4,7 @@
 //! ranges — and at addresses no service owns.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::cluster::{Kind, Port, Service, World, CLIENTS};
 use super::{Entropy, Probe};
@@ -29,7 +29,7 @@ impl Candidates<'_> {
         &mut self,
         node: usize,
         from: FlowSource,
-        to: Ipv4Addr,
+        to: impl Into<IpAddr>,
         port: u16,
         protocol: Protocol,
         what: String,
@@ -44,7 +44,7 @@ impl Candidates<'_> {
             node: node_name,
             from,
             to: Destination {
-                addr: SocketAddrV4::new(to, port),
+                addr: SocketAddr::new(to.into(), port),
                 protocol,
             },
         });
@@ -110,7 +110,7 @@ fn service_port<E: Entropy + ?Sized>(
             let n = node();
             c.push(
                 n,
-                FlowSource::Ip(client_pod(n)),
+                FlowSource::Ip(client_pod(n).into()),
                 ep.ip,
                 port.endpoint_port,
                 proto,
@@ -122,7 +122,7 @@ fn service_port<E: Entropy + ?Sized>(
     let n = node();
     c.push(
         n,
-        FlowSource::Ip(client_pod(n)),
+        FlowSource::Ip(client_pod(n).into()),
         cluster_ip,
         port.port,
         proto,
@@ -141,7 +141,7 @@ fn service_port<E: Entropy + ?Sized>(
     let other = (n + 1) % c.world.nodes.len();
     c.push(
         n,
-        FlowSource::Ip(client_pod(other)),
+        FlowSource::Ip(client_pod(other).into()),
         cluster_ip,
         port.port,
         proto,
@@ -150,7 +150,7 @@ fn service_port<E: Entropy + ?Sized>(
     let n = node();
     c.push(
         n,
-        FlowSource::Ip(CLIENTS[0]),
+        FlowSource::Ip(CLIENTS[0].into()),
         cluster_ip,
         port.port,
         proto,
@@ -160,7 +160,7 @@ fn service_port<E: Entropy + ?Sized>(
         let n = ep.node.unwrap_or_else(&mut node);
         c.push(
             n,
-            FlowSource::Ip(ep.ip),
+            FlowSource::Ip(ep.ip.into()),
             cluster_ip,
             port.port,
             proto,
@@ -179,7 +179,7 @@ fn service_port<E: Entropy + ?Sized>(
         let n = node();
         c.push(
             n,
-            FlowSource::Ip(client_pod(n)),
+            FlowSource::Ip(client_pod(n).into()),
             cluster_ip,
             port.port,
             p,
@@ -193,7 +193,7 @@ fn service_port<E: Entropy + ?Sized>(
         let n = node();
         c.push(
             n,
-            FlowSource::Ip(CLIENTS[0]),
+            FlowSource::Ip(CLIENTS[0].into()),
             *ip,
             port.port,
             proto,
@@ -202,7 +202,7 @@ fn service_port<E: Entropy + ?Sized>(
         let n = node();
         c.push(
             n,
-            FlowSource::Ip(client_pod(n)),
+            FlowSource::Ip(client_pod(n).into()),
             *ip,
             port.port,
             proto,
@@ -226,7 +226,7 @@ fn service_port<E: Entropy + ?Sized>(
             let n = node();
             c.push(
                 n,
-                FlowSource::Ip(*cl),
+                FlowSource::Ip((*cl).into()),
                 *ip,
                 port.port,
                 proto,
@@ -240,7 +240,7 @@ fn service_port<E: Entropy + ?Sized>(
             let n = node();
             c.push(
                 n,
-                FlowSource::Ip(*cl),
+                FlowSource::Ip((*cl).into()),
                 *ip,
                 port.port,
                 proto,
@@ -250,7 +250,7 @@ fn service_port<E: Entropy + ?Sized>(
         let n = node();
         c.push(
             n,
-            FlowSource::Ip(client_pod(n)),
+            FlowSource::Ip(client_pod(n).into()),
             *ip,
             port.port,
             proto,
@@ -271,7 +271,7 @@ fn service_port<E: Entropy + ?Sized>(
         let addr = c.world.nodes[n].spec.addresses[0].addr();
         c.push(
             n,
-            FlowSource::Ip(CLIENTS[0]),
+            FlowSource::Ip(CLIENTS[0].into()),
             addr,
             hc,
             Protocol::Tcp,
@@ -281,7 +281,7 @@ fn service_port<E: Entropy + ?Sized>(
 }
 
 fn node_port(c: &mut Candidates<'_>, name: &str, np: u16, proto: Protocol, n: usize) {
-    let addresses: Vec<Ipv4Addr> = c.world.nodes[n]
+    let addresses: Vec<IpAddr> = c.world.nodes[n]
         .spec
         .addresses
         .iter()
@@ -290,7 +290,7 @@ fn node_port(c: &mut Candidates<'_>, name: &str, np: u16, proto: Protocol, n: us
     let what = format!("{name} node port");
     c.push(
         n,
-        FlowSource::Ip(CLIENTS[0]),
+        FlowSource::Ip(CLIENTS[0].into()),
         addresses[0],
         np,
         proto,
@@ -299,7 +299,7 @@ fn node_port(c: &mut Candidates<'_>, name: &str, np: u16, proto: Protocol, n: us
     if let Some(second) = addresses.get(1) {
         c.push(
             n,
-            FlowSource::Ip(CLIENTS[1]),
+            FlowSource::Ip(CLIENTS[1].into()),
             *second,
             np,
             proto,
@@ -317,7 +317,7 @@ fn node_port(c: &mut Candidates<'_>, name: &str, np: u16, proto: Protocol, n: us
     );
     c.push(
         n,
-        FlowSource::Ip(client_pod(n)),
+        FlowSource::Ip(client_pod(n).into()),
         addresses[0],
         np,
         proto,
@@ -328,7 +328,7 @@ fn node_port(c: &mut Candidates<'_>, name: &str, np: u16, proto: Protocol, n: us
         let other = c.world.nodes[(n + 1) % c.world.nodes.len()].spec.addresses[0].addr();
         c.push(
             n,
-            FlowSource::Ip(CLIENTS[0]),
+            FlowSource::Ip(CLIENTS[0].into()),
             other,
             np,
             proto,
@@ -342,7 +342,7 @@ fn unowned<E: Entropy + ?Sized>(c: &mut Candidates<'_>, e: &mut E) {
     let n = e.below(c.world.nodes.len() as u64) as usize;
     c.push(
         n,
-        FlowSource::Ip(CLIENTS[0]),
+        FlowSource::Ip(CLIENTS[0].into()),
         Ipv4Addr::new(192, 0, 2, 200),
         80,
         Protocol::Tcp,
@@ -350,7 +350,7 @@ fn unowned<E: Entropy + ?Sized>(c: &mut Candidates<'_>, e: &mut E) {
     );
     c.push(
         n,
-        FlowSource::Ip(client_pod(n)),
+        FlowSource::Ip(client_pod(n).into()),
         Ipv4Addr::new(10, 96, 255, 255),
         443,
         Protocol::Tcp,
@@ -364,7 +364,7 @@ fn unowned<E: Entropy + ?Sized>(c: &mut Candidates<'_>, e: &mut E) {
     if let Some((ep, port)) = endpoint {
         c.push(
             n,
-            FlowSource::Ip(client_pod(n)),
+            FlowSource::Ip(client_pod(n).into()),
             ep.ip,
             port.endpoint_port,
             port.protocol,
@@ -374,7 +374,7 @@ fn unowned<E: Entropy + ?Sized>(c: &mut Candidates<'_>, e: &mut E) {
     let addr = c.world.nodes[n].spec.addresses[0].addr();
     c.push(
         n,
-        FlowSource::Ip(CLIENTS[0]),
+        FlowSource::Ip(CLIENTS[0].into()),
         addr,
         22,
         Protocol::Tcp,

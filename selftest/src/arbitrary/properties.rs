@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use bigdecimal::{BigDecimal, Zero};
 
@@ -180,17 +180,19 @@ fn trace_some(rules: &RuleSet) -> Result<(), Finding> {
     use kpconform_iptables::model::Protocol;
     use kpconform_iptables::Packet;
     use kpconform_suite::scenario::FlowSource;
-    let node: [ipnet::Ipv4Net; 1] = [ipnet::Ipv4Net::from(super::cluster::NODE_IP)];
+    let node = [ipnet::IpNet::from(std::net::IpAddr::V4(
+        super::cluster::NODE_IP,
+    ))];
     let tracer = Tracer::new(rules, &node).with_limits(FUZZ_PATHS, FUZZ_EVALUATIONS);
     let packets = [
         Packet::new(
-            FlowSource::Ip(super::cluster::CLIENTS[0]),
-            SocketAddrV4::new(super::cluster::NODE_IP, 30080),
+            FlowSource::Ip(super::cluster::CLIENTS[0].into()),
+            SocketAddr::new(super::cluster::NODE_IP.into(), 30080),
             Protocol::Tcp,
         ),
         Packet::new(
             FlowSource::Node,
-            SocketAddrV4::new([10, 96, 0, 10].into(), 53),
+            SocketAddr::new([10, 96, 0, 10].into(), 53),
             Protocol::Udp,
         ),
     ];
@@ -312,7 +314,7 @@ fn trace(
 }
 
 /// The outcomes with non-zero mass.
-fn reachable(d: &Distribution) -> BTreeSet<(Verdict, SocketAddrV4, bool)> {
+fn reachable(d: &Distribution) -> BTreeSet<(Verdict, SocketAddr, bool)> {
     d.summary()
         .into_iter()
         .filter(|(_, p)| !p.is_zero())

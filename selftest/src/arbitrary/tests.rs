@@ -479,7 +479,8 @@ fn fixed(
 fn an_order_dependent_chain_is_caught_by_the_shuffle() {
     let generator = FnGenerator::new("order-dependent", fixed(DUMP));
     let mut case = Case::from_bytes(&[]);
-    case.probes[0].from = kpconform_suite::scenario::FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7));
+    case.probes[0].from =
+        kpconform_suite::scenario::FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7).into());
     case.probes[0].to.addr = "10.96.0.1:80".parse().unwrap();
     // Some shuffle swaps the two DNAT rules for 10.96.0.1:80; the trace notices.
     let found = (0..20).find_map(|s| {

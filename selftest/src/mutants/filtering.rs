@@ -1,9 +1,9 @@
 //! Mutants of what kube-proxy refuses: DROP and REJECT rules, and
 //! load-balancer source ranges.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::places::{chains, named, per_chain, per_rule, removing, rules_where, target_chain};
 use super::Mutation;
@@ -35,13 +35,14 @@ fn is_reject(rule: &Rule) -> bool {
     matches!(rule.target, Some(Target::Reject { .. }))
 }
 
-/// Whether the rule only matches destinations in 127.0.0.0/8.
+/// Whether the rule only matches loopback destinations (in 127.0.0.0/8, or ::1).
 fn to_loopback(rule: &Rule) -> bool {
-    let loopback = Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).unwrap_or_default();
-    rule.basic
-        .destination
-        .as_ref()
-        .is_some_and(|d| !d.negated && loopback.contains(&d.value))
+    let loopback = IpNet::from(Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).unwrap_or_default());
+    rule.basic.destination.as_ref().is_some_and(|d| {
+        !d.negated
+            && (loopback.contains(&d.value)
+                || d.value == IpNet::from(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)))
+    })
 }
 
 /// A service's filter DROP that a new connection can reach is gone:

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use kpconform_iptables::model::*;
 use kpconform_iptables::Probability;
 use proptest::prelude::*;
@@ -18,11 +18,14 @@ fn neg<T: std::fmt::Debug + Clone>(
     (any::<bool>(), value).prop_map(|(negated, value)| Neg { negated, value })
 }
 
-fn net() -> impl Strategy<Value = Ipv4Net> {
+/// IPv4 only: a rule set holds one family, and these rule sets are IPv4.
+fn net() -> impl Strategy<Value = IpNet> {
     (any::<u32>(), 0u8..=32).prop_map(|(a, len)| {
-        Ipv4Net::new(Ipv4Addr::from(a), len)
-            .map(|n| n.trunc())
-            .unwrap_or_default()
+        IpNet::V4(
+            Ipv4Net::new(Ipv4Addr::from(a), len)
+                .map(|n| n.trunc())
+                .unwrap_or_default(),
+        )
     })
 }
 
@@ -146,7 +149,7 @@ fn matches(protocol: Option<Neg<Protocol>>) -> impl Strategy<Value = Vec<Match>>
                 reap: reap && seconds.is_some() && action != RecentAction::Set,
                 hitcount: None,
                 rttl: false,
-                mask: Ipv4Addr::BROADCAST,
+                mask: None,
                 side: RecentSide::Source,
             })),
     ];
@@ -158,8 +161,8 @@ fn matches(protocol: Option<Neg<Protocol>>) -> impl Strategy<Value = Vec<Match>>
 
 fn nat_range() -> impl Strategy<Value = NatRange> {
     (any::<u32>(), proptest::option::of(ports())).prop_map(|(a, ports)| NatRange {
-        first: Ipv4Addr::from(a),
-        last: Ipv4Addr::from(a),
+        first: Ipv4Addr::from(a).into(),
+        last: Ipv4Addr::from(a).into(),
         ports,
     })
 }

@@ -168,8 +168,12 @@ pub(super) fn kube_firewall(cx: &Context<'_>, r: &mut Report<'_>) {
 }
 
 /// 127.0.0.0/8, the localnet.
-fn loopback_net() -> ipnet::Ipv4Net {
-    ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(127, 0, 0, 0), 8).expect("a valid prefix")
+fn loopback_net() -> ipnet::IpNet {
+    ipnet::IpNet::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+        8,
+    )
+    .expect("a valid prefix")
 }
 
 /// A DROP of packets to 127.0.0.0/8 (or part of it) from outside it that were

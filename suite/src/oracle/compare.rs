@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use bigdecimal::BigDecimal;
 
@@ -12,7 +12,7 @@ use crate::exact::{self, BigRational};
 use crate::scenario::Expect;
 use kpconform_iptables::{format_probability, Distribution, Packet, Verdict};
 
-type Key = (Verdict, SocketAddrV4, bool);
+type Key = (Verdict, SocketAddr, bool);
 
 /// How a prediction and something else differ.
 #[derive(Debug, Clone, PartialEq)]

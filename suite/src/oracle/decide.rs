@@ -2,7 +2,7 @@
 //! endpoints may take it, and whether it is masqueraded.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::endpoints::{categorize, Usable};
 use super::model::{Endpoint, ServicePort};
@@ -49,7 +49,7 @@ enum Fate<'a> {
 
 /// Facts about the packet's source.
 struct Source {
-    ip: Ipv4Addr,
+    ip: IpAddr,
     from_node: bool,
     /// `--src-type LOCAL`: the node, or any local address.
     local: bool,
@@ -73,7 +73,7 @@ impl Oracle {
     }
 
     /// The packet's source address: the node IP for a node-sent packet.
-    pub(super) fn source_ip(&self, packet: &Packet) -> Result<Ipv4Addr, OracleError> {
+    pub(super) fn source_ip(&self, packet: &Packet) -> Result<IpAddr, OracleError> {
         let node_ip = self.node_ip.ok_or(OracleError::NoNodeAddress)?;
         Ok(match packet.from {
             FlowSource::Node => node_ip,
@@ -144,7 +144,7 @@ impl Oracle {
 
     /// Every service port entry that captures the packet's destination.
     pub(super) fn claims(&self, packet: &Packet) -> Vec<(&ServicePort, Entry)> {
-        let dst = *packet.to.addr.ip();
+        let dst = packet.to.addr.ip();
         let dport = packet.to.addr.port();
         let mut out = Vec::new();
         for port in self
@@ -198,7 +198,7 @@ impl Oracle {
                 Fate::Reject
             };
         }
-        let dst = *packet.to.addr.ip();
+        let dst = packet.to.addr.ip();
         if !usable.any {
             // The REJECT is in filter KUBE-EXTERNAL-SERVICES, which only
             // INPUT and FORWARD traverse: a node-sent packet meets it only
@@ -329,7 +329,7 @@ impl Oracle {
         source: &Source,
         packet: &Packet,
         reasons: &mut Vec<String>,
-    ) -> BTreeMap<(Verdict, SocketAddrV4, bool), BigRational> {
+    ) -> BTreeMap<(Verdict, SocketAddr, bool), BigRational> {
         let dst = packet.to.addr;
         let mut out = BTreeMap::new();
         let verdict = match fate {
@@ -340,14 +340,14 @@ impl Oracle {
                 let share = BigRational::new(1.into(), endpoints.len().into());
                 for ep in endpoints {
                     let mut masq = masquerade;
-                    if ep.addr.ip() == &source.ip {
+                    if ep.addr.ip() == source.ip {
                         reasons.push(format!(
                             "{} is the client itself: hairpin, masqueraded",
                             ep.addr
                         ));
                         masq = true;
                     }
-                    if !source.from_node && self.is_local(*ep.addr.ip()) {
+                    if !source.from_node && self.is_local(ep.addr.ip()) {
                         // Delivered locally: the packet never reaches nat
                         // POSTROUTING, where masquerading happens.
                         reasons.push(format!(

@@ -134,9 +134,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::exact::BigRational;
 use crate::scenario::GeneratorInput;
@@ -158,12 +158,12 @@ pub use unknown::PodNetworkDependence;
 /// The cluster state seen from one node, ready to answer for many packets.
 #[derive(Debug, Clone)]
 pub struct Oracle {
-    node_ip: Option<Ipv4Addr>,
-    addresses: Vec<Ipv4Addr>,
-    cluster_cidr: Option<Ipv4Net>,
+    node_ip: Option<IpAddr>,
+    addresses: Vec<IpAddr>,
+    cluster_cidr: Option<IpNet>,
     masquerade_all: bool,
     /// `None`: node ports on every local address.
-    node_port_ips: Option<Vec<Ipv4Addr>>,
+    node_port_ips: Option<Vec<IpAddr>>,
     localnet_guard: bool,
     zone: Option<String>,
     ports: Vec<model::ServicePort>,
@@ -190,7 +190,7 @@ pub struct Prediction {
     /// Probability per (verdict, destination after DNAT, masqueraded), in
     /// the terms of [`kpconform_iptables::Distribution::summary`]; exact
     /// (`1/n` per endpoint), they sum to exactly 1.
-    pub outcomes: BTreeMap<(Verdict, SocketAddrV4, bool), BigRational>,
+    pub outcomes: BTreeMap<(Verdict, SocketAddr, bool), BigRational>,
     /// Session affinity applies: a second connection from the same client
     /// reaches the first one's endpoint.
     pub sticky: bool,
@@ -241,23 +241,24 @@ impl Oracle {
     pub fn new(input: &GeneratorInput) -> Oracle {
         let node = &input.node;
         let (ports, zone) = model::read(&input.objects, &node.name);
-        let addresses: Vec<Ipv4Addr> = node.addresses.iter().map(Ipv4Net::addr).collect();
+        let addresses: Vec<IpAddr> = node.addresses.iter().map(IpNet::addr).collect();
         let cidrs = &node.node_port_addresses;
         let match_all = cidrs.is_empty() || cidrs.iter().any(|c| c.prefix_len() == 0);
         let node_port_ips = (!match_all).then(|| {
             addresses
                 .iter()
                 .copied()
-                .chain([Ipv4Addr::LOCALHOST])
+                .chain([IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1))])
                 .filter(|ip| cidrs.iter().any(|c| c.contains(ip)))
                 .collect()
         });
         // NodePortAddresses.ContainsIPv4Loopback: a CIDR whose address is a
         // loopback one or that contains 127.0.0.0.
         let localnet_guard = cidrs.is_empty()
-            || cidrs
-                .iter()
-                .any(|c| c.network().is_loopback() || c.contains(&Ipv4Addr::new(127, 0, 0, 0)));
+            || cidrs.iter().any(|c| {
+                c.network().is_loopback()
+                    || c.contains(&IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)))
+            });
         Oracle {
             node_ip: addresses.first().copied(),
             addresses,
@@ -279,7 +280,7 @@ impl Oracle {
     /// its port, protocol and node port.
     pub fn service_port_of(&self, packet: &Packet) -> Option<ServicePortName> {
         let port = self.claims(packet).first().map(|(p, _)| *p).or_else(|| {
-            let dst = *packet.to.addr.ip();
+            let dst = packet.to.addr.ip();
             let dport = packet.to.addr.port();
             self.ports.iter().find(|p| {
                 p.cluster_ip == dst
@@ -297,11 +298,11 @@ impl Oracle {
     }
 
     /// `--src-type/--dst-type LOCAL`: the node's addresses and 127.0.0.0/8.
-    fn is_local(&self, ip: Ipv4Addr) -> bool {
+    fn is_local(&self, ip: IpAddr) -> bool {
         ip.is_loopback() || self.addresses.contains(&ip)
     }
 
-    fn serves_node_ports(&self, ip: Ipv4Addr) -> bool {
+    fn serves_node_ports(&self, ip: IpAddr) -> bool {
         match &self.node_port_ips {
             None => self.is_local(ip),
             Some(ips) => ips.contains(&ip),
@@ -313,7 +314,7 @@ impl Prediction {
     /// The same prediction with every outcome unmasqueraded (masses merged):
     /// for comparisons where masquerading is not judged.
     pub fn without_masquerade(&self) -> Prediction {
-        let mut outcomes: BTreeMap<(Verdict, SocketAddrV4, bool), BigRational> = BTreeMap::new();
+        let mut outcomes: BTreeMap<(Verdict, SocketAddr, bool), BigRational> = BTreeMap::new();
         for ((verdict, dst, _), p) in &self.outcomes {
             *outcomes.entry((*verdict, *dst, false)).or_default() += p;
         }
@@ -324,8 +325,8 @@ impl Prediction {
     }
 
     /// The accepted mass per destination.
-    pub fn accepted(&self) -> BTreeMap<SocketAddrV4, BigRational> {
-        let mut out: BTreeMap<SocketAddrV4, BigRational> = BTreeMap::new();
+    pub fn accepted(&self) -> BTreeMap<SocketAddr, BigRational> {
+        let mut out: BTreeMap<SocketAddr, BigRational> = BTreeMap::new();
         for ((verdict, dst, _), p) in &self.outcomes {
             if *verdict == Verdict::Accept {
                 *out.entry(*dst).or_default() += p;

@@ -3,9 +3,9 @@
 //! endpoint list. Only this module reads the Kubernetes objects.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -31,13 +31,13 @@ pub(crate) struct ServicePort {
     /// `namespace/name:port`, or `namespace/name` for an unnamed port.
     pub(crate) name: String,
     pub(crate) protocol: Protocol,
-    pub(crate) cluster_ip: Ipv4Addr,
+    pub(crate) cluster_ip: IpAddr,
     pub(crate) port: u16,
     pub(crate) node_port: Option<u16>,
-    pub(crate) external_ips: Vec<Ipv4Addr>,
+    pub(crate) external_ips: Vec<IpAddr>,
     /// VIP-mode load-balancer ingress IPs.
-    pub(crate) lb_ips: Vec<Ipv4Addr>,
-    pub(crate) source_ranges: Vec<Ipv4Net>,
+    pub(crate) lb_ips: Vec<IpAddr>,
+    pub(crate) source_ranges: Vec<IpNet>,
     /// `externalTrafficPolicy: Local` on an externally accessible service.
     pub(crate) external_local: bool,
     /// `internalTrafficPolicy: Local`.
@@ -61,7 +61,7 @@ impl ServicePort {
 /// One endpoint of a service port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
-    pub(crate) addr: SocketAddrV4,
+    pub(crate) addr: SocketAddr,
     pub(crate) node: Option<String>,
     /// Hosted on the node whose rules are predicted.
     pub(crate) local: bool,
@@ -161,17 +161,13 @@ fn add_slice(slice: &EndpointSlice, node: &str, out: &mut BTreeMap<PortKey, Vec<
             .or_default();
         for ep in &slice.endpoints {
             // Only the first address counts, as in kube-proxy.
-            let Some(ip) = ep
-                .addresses
-                .first()
-                .and_then(|a| a.parse::<Ipv4Addr>().ok())
-            else {
+            let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
                 continue;
             };
             let conditions = ep.conditions.clone().unwrap_or_default();
             let local = ep.node_name.as_deref() == Some(node);
             let endpoint = Endpoint {
-                addr: SocketAddrV4::new(ip, number),
+                addr: SocketAddr::new(ip, number),
                 node: ep.node_name.clone(),
                 local,
                 // Unset conditions: ready and serving default to true,
@@ -200,7 +196,7 @@ fn add_slice(slice: &EndpointSlice, node: &str, out: &mut BTreeMap<PortKey, Vec<
 /// The IPv4 cluster IP the way kube-proxy picks it per family: the entry of
 /// `clusterIPs` at IPv4's index in `ipFamilies`, or `clusterIP` when
 /// `ipFamilies` is not set.
-fn cluster_ip(spec: &ServiceSpec) -> Option<Ipv4Addr> {
+fn cluster_ip(spec: &ServiceSpec) -> Option<IpAddr> {
     let text = match spec.ip_families.as_deref() {
         Some(families) if !families.is_empty() => {
             let i = families.iter().position(|f| f == "IPv4")?;
@@ -231,13 +227,13 @@ fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) ->
     }
     let ns = namespace(meta.namespace.as_ref());
     let name = meta.name.clone().unwrap_or_default();
-    let external_ips: Vec<Ipv4Addr> = spec
+    let external_ips: Vec<IpAddr> = spec
         .external_ips
         .iter()
         .flatten()
         .filter_map(|ip| ip.parse().ok())
         .collect();
-    let lb_ips: Vec<Ipv4Addr> = svc
+    let lb_ips: Vec<IpAddr> = svc
         .status
         .iter()
         .flat_map(|s| s.load_balancer.iter())
@@ -246,11 +242,11 @@ fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) ->
         .filter(|ing| matches!(ing.ip_mode.as_deref(), None | Some("VIP")))
         .filter_map(|ing| ing.ip.as_deref()?.parse().ok())
         .collect();
-    let source_ranges: Vec<Ipv4Net> = spec
+    let source_ranges: Vec<IpNet> = spec
         .load_balancer_source_ranges
         .iter()
         .flatten()
-        .filter_map(|r| r.trim().parse::<Ipv4Net>().ok())
+        .filter_map(|r| r.trim().parse::<IpNet>().ok())
         .map(|r| r.trunc())
         .collect();
     let externally_accessible = kind == "LoadBalancer"

@@ -2,7 +2,7 @@
 //! every kind of source, for fuzzers and audits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::Oracle;
 use crate::scenario::FlowSource;
@@ -10,9 +10,9 @@ use kpconform_iptables::model::Protocol;
 use kpconform_iptables::Packet;
 
 /// Outside clients used when nothing better is known (TEST-NET addresses).
-const OUTSIDE: [Ipv4Addr; 2] = [
-    Ipv4Addr::new(203, 0, 113, 7),
-    Ipv4Addr::new(198, 51, 100, 99),
+const OUTSIDE: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)),
+    IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 99)),
 ];
 
 impl Oracle {
@@ -26,10 +26,10 @@ impl Oracle {
     /// anywhere else cannot carry one (a pod's 127.0.0.1 is its own). Sorted
     /// and without duplicates.
     pub fn probes(&self) -> Vec<Packet> {
-        let endpoint_ips: BTreeSet<Ipv4Addr> = self
+        let endpoint_ips: BTreeSet<IpAddr> = self
             .ports
             .iter()
-            .flat_map(|p| p.endpoints.iter().map(|e| *e.addr.ip()))
+            .flat_map(|p| p.endpoints.iter().map(|e| e.addr.ip()))
             .collect();
         let mut sources: Vec<FlowSource> = vec![FlowSource::Node];
         sources.extend(OUTSIDE.iter().map(|ip| FlowSource::Ip(*ip)));
@@ -40,15 +40,15 @@ impl Oracle {
             }
         }
         let mut out: BTreeMap<String, Packet> = BTreeMap::new();
-        let mut add = |from: FlowSource, ip: Ipv4Addr, port: u16, protocol: Protocol| {
+        let mut add = |from: FlowSource, ip: IpAddr, port: u16, protocol: Protocol| {
             if ip.is_loopback() && from != FlowSource::Node {
                 return;
             }
-            let p = Packet::new(from, SocketAddrV4::new(ip, port), protocol);
+            let p = Packet::new(from, SocketAddr::new(ip, port), protocol);
             out.insert(p.to_string(), p);
         };
-        let mut local: Vec<Ipv4Addr> = self.addresses.clone();
-        local.push(Ipv4Addr::LOCALHOST);
+        let mut local: Vec<IpAddr> = self.addresses.clone();
+        local.push(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)));
         for port in &self.ports {
             let other = match port.protocol {
                 Protocol::Tcp => Protocol::Udp,
@@ -59,7 +59,7 @@ impl Oracle {
                 .iter()
                 .take(1)
                 .chain(port.endpoints.last())
-                .map(|e| FlowSource::Ip(*e.addr.ip()))
+                .map(|e| FlowSource::Ip(e.addr.ip()))
                 .collect();
             for range in &port.source_ranges {
                 extra.push(FlowSource::Ip(range.hosts().next().unwrap_or(range.addr())));
@@ -96,7 +96,10 @@ impl Oracle {
                 }
             }
         }
-        for ip in local.iter().chain([&Ipv4Addr::new(198, 51, 100, 254)]) {
+        for ip in local
+            .iter()
+            .chain([&IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 254))])
+        {
             for from in &sources {
                 add(*from, *ip, 1, Protocol::Tcp);
             }

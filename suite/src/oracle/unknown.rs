@@ -1,9 +1,9 @@
 //! Predictions when the pod network (kube-proxy's `--cluster-cidr`) is not
 //! known: for audits of a node whose kube-proxy flags nobody gave.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::{Oracle, OracleError, Prediction};
 use crate::scenario::FlowSource;
@@ -26,16 +26,16 @@ pub enum PodNetworkDependence {
 
 /// RFC 5737's documentation networks, which no cluster gives its pods; the
 /// oracle's own probes use them for outside clients.
-const DOCUMENTATION: [(Ipv4Addr, u8); 3] = [
-    (Ipv4Addr::new(192, 0, 2, 0), 24),
-    (Ipv4Addr::new(198, 51, 100, 0), 24),
-    (Ipv4Addr::new(203, 0, 113, 0), 24),
+const DOCUMENTATION: [(IpAddr, u8); 3] = [
+    (IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 0)), 24),
+    (IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 0)), 24),
+    (IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 0)), 24),
 ];
 
-fn is_documentation(ip: Ipv4Addr) -> bool {
+fn is_documentation(ip: IpAddr) -> bool {
     DOCUMENTATION
         .iter()
-        .any(|&(net, len)| Ipv4Net::new(net, len).is_ok_and(|n| n.contains(&ip)))
+        .any(|&(net, len)| IpNet::new(net, len).is_ok_and(|n| n.contains(&ip)))
 }
 
 impl Oracle {
@@ -129,8 +129,8 @@ objects:
     #[test]
     fn what_depends_on_the_pod_network() {
         let o = oracle();
-        let outside = FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7));
-        let endpoint = FlowSource::Ip(Ipv4Addr::new(10, 64, 1, 5));
+        let outside = FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)));
+        let endpoint = FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(10, 64, 1, 5)));
         // A cluster IP from outside: the endpoints are known, masquerading not.
         let (p, d) = o
             .predict_without_pod_network(&packet(outside, "10.96.0.50:80"))

@@ -1,10 +1,10 @@
 //! Reading our own (non-Kubernetes) fields from the YAML tree: strict key
 //! sets with "did you mean", and typed scalars with the path of every value.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::str::FromStr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::error::{did_you_mean, index_path, key_path, ErrorKind, Problem};
 use super::yaml::{Node, Resolved, Value};
@@ -154,9 +154,9 @@ pub(crate) fn integer(at: At<'_>, min: i128, max: i128) -> Result<i128, Problem>
 }
 
 /// An IPv4 address.
-pub(crate) fn ipv4(at: At<'_>) -> Result<Ipv4Addr, Problem> {
+pub(crate) fn ipv4(at: At<'_>) -> Result<IpAddr, Problem> {
     let t = text(at)?;
-    Ipv4Addr::from_str(t).map_err(|_| {
+    IpAddr::from_str(t).map_err(|_| {
         Problem::invalid(
             at.node.span,
             at.path,
@@ -166,12 +166,12 @@ pub(crate) fn ipv4(at: At<'_>) -> Result<Ipv4Addr, Problem> {
 }
 
 /// An address with an optional prefix length; a bare address is a /32.
-pub(crate) fn address(at: At<'_>) -> Result<Ipv4Net, Problem> {
+pub(crate) fn address(at: At<'_>) -> Result<IpNet, Problem> {
     let t = text(at)?;
-    if let Ok(ip) = Ipv4Addr::from_str(t) {
-        return Ok(Ipv4Net::from(ip));
+    if let Ok(ip) = IpAddr::from_str(t) {
+        return Ok(IpNet::from(ip));
     }
-    Ipv4Net::from_str(t).map_err(|_| {
+    IpNet::from_str(t).map_err(|_| {
         Problem::invalid(
             at.node.span,
             at.path,
@@ -181,9 +181,9 @@ pub(crate) fn address(at: At<'_>) -> Result<Ipv4Net, Problem> {
 }
 
 /// A CIDR with an explicit prefix length, as kube-proxy's flags take them.
-pub(crate) fn cidr(at: At<'_>) -> Result<Ipv4Net, Problem> {
+pub(crate) fn cidr(at: At<'_>) -> Result<IpNet, Problem> {
     let t = text(at)?;
-    Ipv4Net::from_str(t).map_err(|_| {
+    IpNet::from_str(t).map_err(|_| {
         Problem::invalid(
             at.node.span,
             at.path,

@@ -1,7 +1,7 @@
 //! Flows and their expectations (contract §1, §3).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 use bigdecimal::BigDecimal;
@@ -111,8 +111,8 @@ fn destination(at: At<'_>) -> Result<Destination, Problem> {
 }
 
 /// An IPv4 `IP:PORT` with a port in 1..=65535.
-fn socket(t: &str) -> Option<SocketAddrV4> {
-    SocketAddrV4::from_str(t).ok().filter(|s| s.port() != 0)
+fn socket(t: &str) -> Option<SocketAddr> {
+    SocketAddr::from_str(t).ok().filter(|s| s.port() != 0)
 }
 
 fn expect(at: At<'_>) -> Result<Expect, Problem> {
@@ -152,7 +152,7 @@ fn expect(at: At<'_>) -> Result<Expect, Problem> {
     Ok(expect)
 }
 
-fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddrV4, BigRational>, Problem> {
+fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddr, BigRational>, Problem> {
     let mut out = BTreeMap::new();
     let mut total = exact::integer(0);
     for (key, value) in mapping(at)? {
@@ -278,7 +278,7 @@ mod tests {
             endpoints,
         )
         .expect("endpoints");
-        let a = |ip: &str| eps[&SocketAddrV4::from_str(ip).expect("addr")].clone();
+        let a = |ip: &str| eps[&SocketAddr::from_str(ip).expect("addr")].clone();
         let ratio = |n: i64, d: i64| BigRational::new(n.into(), d.into());
         assert_eq!(a("10.0.0.1:80"), ratio(3333333333, 10000000000));
         // A third is a third, not 30 decimals of one.
@@ -347,10 +347,7 @@ mod tests {
     #[test]
     fn destinations() {
         let d = at_root("10.96.0.10:53/udp", destination).expect("dns");
-        assert_eq!(
-            d.addr,
-            SocketAddrV4::from_str("10.96.0.10:53").expect("addr")
-        );
+        assert_eq!(d.addr, SocketAddr::from_str("10.96.0.10:53").expect("addr"));
         assert_eq!(d.protocol, Protocol::Udp);
         for bad in [
             "10.96.0.10:53/UDP",

@@ -1,6 +1,6 @@
 //! The generator input (contract §2): reading and writing it.
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::error::{ErrorKind, Problem, ScenarioError};
 use super::fields::{address, boolean, cidr, integer, list, text, At, Field, Fields};
@@ -11,10 +11,10 @@ use kpconform_iptables::SourceFile;
 
 /// kube-proxy's settings shared by a scenario's `cluster:` and an input's `node:`.
 pub(crate) struct Settings {
-    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    pub(crate) cluster_cidr: Option<IpNet>,
     pub(crate) masquerade_all: bool,
     pub(crate) masquerade_bit: u8,
-    pub(crate) node_port_addresses: Vec<Ipv4Net>,
+    pub(crate) node_port_addresses: Vec<IpNet>,
 }
 
 /// Keys read by [`settings`].
@@ -55,7 +55,7 @@ pub(crate) fn settings(fields: &Fields<'_>) -> Result<Settings, Problem> {
 }
 
 /// A node's addresses: a non-empty list, bare IPs being /32s.
-pub(crate) fn node_addresses(field: &Field<'_>) -> Result<Vec<Ipv4Net>, Problem> {
+pub(crate) fn node_addresses(field: &Field<'_>) -> Result<Vec<IpNet>, Problem> {
     let addresses = list(field.at(), address)?;
     if addresses.is_empty() {
         return Err(Problem::invalid(

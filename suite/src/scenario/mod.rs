@@ -30,10 +30,10 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use bigdecimal::BigDecimal;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -77,13 +77,13 @@ pub struct Scenario {
 #[derive(Debug, Clone)]
 pub struct Cluster {
     /// kube-proxy `--cluster-cidr`; `None` when absent or empty.
-    pub cluster_cidr: Option<Ipv4Net>,
+    pub cluster_cidr: Option<IpNet>,
     /// kube-proxy `--masquerade-all`.
     pub masquerade_all: bool,
     /// kube-proxy `--iptables-masquerade-bit` (0..=31).
     pub masquerade_bit: u8,
     /// kube-proxy `--nodeport-addresses`; empty means all local addresses.
-    pub node_port_addresses: Vec<Ipv4Net>,
+    pub node_port_addresses: Vec<IpNet>,
     /// The nodes, in file order.
     pub nodes: Vec<NodeSpec>,
     /// Services, EndpointSlices and Nodes, in file order.
@@ -96,7 +96,7 @@ pub struct NodeSpec {
     /// The node name (matches EndpointSlice `nodeName`).
     pub name: String,
     /// The node's own addresses; a bare IP is a /32. The first is kube-proxy's node IP.
-    pub addresses: Vec<Ipv4Net>,
+    pub addresses: Vec<IpNet>,
 }
 
 /// A Kubernetes object the suite understands.
@@ -143,7 +143,7 @@ impl Flow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Expect {
     /// Accepted mass per destination after DNAT, exact (`1/3` is a third).
-    pub endpoints: Option<BTreeMap<SocketAddrV4, BigRational>>,
+    pub endpoints: Option<BTreeMap<SocketAddr, BigRational>>,
     /// Where all the mass ends.
     pub verdict: Option<Verdict>,
     /// Whether every accepted outcome is masqueraded.
@@ -167,15 +167,15 @@ pub struct NodeConfig {
     /// Node name.
     pub name: String,
     /// The node's own addresses (first = node IP); a bare IP is a /32.
-    pub addresses: Vec<Ipv4Net>,
+    pub addresses: Vec<IpNet>,
     /// `--cluster-cidr`, `None` when empty.
-    pub cluster_cidr: Option<Ipv4Net>,
+    pub cluster_cidr: Option<IpNet>,
     /// `--masquerade-all`.
     pub masquerade_all: bool,
     /// `--iptables-masquerade-bit`.
     pub masquerade_bit: u8,
     /// `--nodeport-addresses`.
-    pub node_port_addresses: Vec<Ipv4Net>,
+    pub node_port_addresses: Vec<IpNet>,
 }
 
 #[cfg(test)]

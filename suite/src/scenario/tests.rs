@@ -1,6 +1,6 @@
 //! Scenario-level tests: the contract's example, and where errors point.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -127,14 +127,17 @@ fn contract_example_reads_with_its_values() {
     assert_eq!(s.flows.len(), 2);
     let f = &s.flows[0];
     assert_eq!(f.node, "node-a");
-    assert_eq!(f.from, FlowSource::Ip(Ipv4Addr::new(203, 0, 113, 7)));
+    assert_eq!(
+        f.from,
+        FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)))
+    );
     assert_eq!(
         f.to.addr,
-        SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 10), 30080)
+        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 0, 10)), 30080)
     );
     assert_eq!(f.to.protocol, kpconform_iptables::model::Protocol::Tcp);
     let endpoints = f.expect.endpoints.as_ref().expect("endpoints");
-    let ep = SocketAddrV4::from_str("10.64.1.5:8080").expect("addr");
+    let ep = SocketAddr::from_str("10.64.1.5:8080").expect("addr");
     assert_eq!(endpoints.get(&ep), Some(&crate::exact::integer(1)));
     assert_eq!(f.expect.masquerade, Some(false));
     assert_eq!((f.expect.verdict, f.expect.sticky), (None, None));

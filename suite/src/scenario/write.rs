@@ -16,9 +16,9 @@
 //! - Kubernetes objects ([`objects`]): serde-saphyr's block YAML.
 
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use num_traits::{One, Zero};
 
 use super::yaml::{Resolved, Scalar};
@@ -98,7 +98,7 @@ pub fn probability(p: &BigRational) -> String {
 }
 
 /// A node address: a bare IP for a /32 (as scenarios write them), else the CIDR.
-pub fn address(a: Ipv4Net) -> String {
+pub fn address(a: IpNet) -> String {
     if a.prefix_len() == 32 {
         a.addr().to_string()
     } else {
@@ -247,7 +247,7 @@ impl ScenarioWriter {
 
 fn write_endpoints(
     out: &mut String,
-    endpoints: &std::collections::BTreeMap<SocketAddrV4, BigRational>,
+    endpoints: &std::collections::BTreeMap<SocketAddr, BigRational>,
 ) {
     if endpoints.is_empty() {
         out.push_str("      endpoints: {}\n");

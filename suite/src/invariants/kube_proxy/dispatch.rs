@@ -6,7 +6,7 @@
 //! `p_i * prod_{j<i} (1 - p_j)` of the traffic.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use bigdecimal::{BigDecimal, One, RoundingMode, Zero};
 
@@ -346,7 +346,7 @@ pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
             continue;
         };
         // (index, rule, marked source) of every `-s X/32 -j KUBE-MARK-MASQ`.
-        let hairpins: Vec<(usize, &Rule, Ipv4Addr)> = chain
+        let hairpins: Vec<(usize, &Rule, IpAddr)> = chain
             .rules
             .iter()
             .enumerate()
