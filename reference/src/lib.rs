@@ -2,13 +2,15 @@
 //! mode, IPv4) installs on one node, in iptables-save's spelling.
 //!
 //! ```
+//! use kpconform_iptables::model::Family;
 //! use kpconform_suite::scenario::{GeneratorInput, NodeConfig};
 //!
 //! let input = GeneratorInput {
 //!     node: NodeConfig {
 //!         name: "node-a".into(),
+//!         family: Family::Ipv4,
 //!         addresses: vec!["192.168.0.10/32".parse().unwrap()],
-//!         cluster_cidr: Some("10.64.0.0/16".parse().unwrap()),
+//!         cluster_cidrs: vec!["10.64.0.0/16".parse().unwrap()],
 //!         masquerade_all: false,
 //!         masquerade_bit: 14,
 //!         node_port_addresses: vec![],

@@ -166,7 +166,7 @@ impl Cluster {
             node_port_destinations(&node_port_cidrs, &node_addrs);
         let node = NodeContext {
             node_ip: node_addrs.first().copied(),
-            cluster_cidr: cfg.cluster_cidr.and_then(|c| match c {
+            cluster_cidr: cfg.cluster_cidr().and_then(|c| match c {
                 IpNet::V4(v4) => Some(v4.trunc()),
                 IpNet::V6(_) => None,
             }),

@@ -752,11 +752,12 @@ mod arbitrary {
                 GeneratorInput {
                     node: NodeConfig {
                         name: "node-a".into(),
+                        family: kpconform_iptables::model::Family::Ipv4,
                         addresses: vec![
                             "192.168.0.10/24".parse().unwrap_or_default(),
                             "10.1.0.1/32".parse().unwrap_or_default(),
                         ],
-                        cluster_cidr: cidr.and_then(|c| c.parse().ok()),
+                        cluster_cidrs: cidr.and_then(|c| c.parse().ok()).into_iter().collect(),
                         masquerade_all,
                         masquerade_bit,
                         node_port_addresses: npa.iter().filter_map(|c| c.parse().ok()).collect(),

@@ -95,7 +95,7 @@ fn case_args_with(case: &str, dir: &Path, pods: Pods) -> Vec<String> {
         "--masquerade-bit".into(),
         n.masquerade_bit.to_string(),
     ];
-    if let (Some(c), Pods::Flag) = (n.cluster_cidr, pods) {
+    if let (Some(c), Pods::Flag) = (n.cluster_cidr(), pods) {
         args.extend(["--cluster-cidr".into(), c.to_string()]);
     }
     if n.masquerade_all {

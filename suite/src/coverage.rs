@@ -216,7 +216,7 @@ fn features() -> Vec<(String, Check)> {
     );
     add(
         "no cluster CIDR",
-        Box::new(|v| v.has_flows() && v.s.cluster.cluster_cidr.is_none()),
+        Box::new(|v| v.has_flows() && v.s.cluster.cluster_cidrs.is_empty()),
     );
     add(
         "masqueradeBit other than 14",
@@ -488,7 +488,7 @@ impl<'a> View<'a> {
             FlowSource::Node => return Source::Node,
             FlowSource::Ip(ip) => ip,
         };
-        let in_cluster = self.s.cluster.cluster_cidr.is_some_and(|c| c.contains(&ip));
+        let in_cluster = self.s.cluster.cluster_cidrs.iter().any(|c| c.contains(&ip));
         if !in_cluster {
             return Source::External;
         }

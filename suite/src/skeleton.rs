@@ -4,6 +4,7 @@
 //! suggestions are a starting point that a person must check against
 //! Kubernetes semantics before committing (the file says so).
 
+use kpconform_iptables::model::Family;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
@@ -76,8 +77,9 @@ pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, Skeleto
     let input = GeneratorInput {
         node: NodeConfig {
             name: first.clone(),
+            family: Family::Ipv4,
             addresses: first_addresses.clone(),
-            cluster_cidr,
+            cluster_cidrs: cluster_cidr.into_iter().collect(),
             masquerade_all: false,
             masquerade_bit: 14,
             node_port_addresses: Vec::new(),
@@ -87,7 +89,7 @@ pub fn skeleton(objects: &[Object], options: &Options) -> Result<String, Skeleto
     let oracle = Oracle::new(&input);
 
     let cluster = Cluster {
-        cluster_cidr,
+        cluster_cidrs: cluster_cidr.into_iter().collect(),
         masquerade_all: false,
         masquerade_bit: 14,
         node_port_addresses: Vec::new(),

@@ -2,11 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
+use kpconform_iptables::model::Family;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::{GeneratorInput, Object};
 
 fn recorded_inputs() -> Vec<PathBuf> {
-    let dir = kpconform_golden::recordings().join("kube-proxy-v1.30/inputs");
+    inputs_of("kube-proxy-v1.30")
+}
+
+fn inputs_of(recordings: &str) -> Vec<PathBuf> {
+    let dir = kpconform_golden::recordings()
+        .join(recordings)
+        .join("inputs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
@@ -47,7 +54,7 @@ fn all_44_recorded_inputs_parse_and_round_trip() {
 fn recorded_settings_are_read_as_documented() {
     let dir = recorded_inputs()[0].parent().expect("dir").to_path_buf();
     let no_cidr = read(&dir.join("clusterip-no-cluster-cidr.yaml"));
-    assert_eq!(no_cidr.node.cluster_cidr, None);
+    assert_eq!(no_cidr.node.cluster_cidr(), None);
 
     let two_addresses = read(&dir.join("nodeport-nodeportaddresses-one-cidr.yaml"));
     let shown: Vec<String> = two_addresses
@@ -91,4 +98,52 @@ fn recorded_settings_are_read_as_documented() {
         })
         .sum();
     assert_eq!(endpoints, 200);
+}
+
+#[test]
+fn all_37_ipv6_and_dual_stack_inputs_parse_and_round_trip() {
+    let files = inputs_of("kube-proxy-v1.30-ipv6");
+    assert_eq!(files.len(), 37);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let input = read(&path);
+        let family = if text.contains("family: IPv6") {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        };
+        assert_eq!(input.node.family, family, "{}", path.display());
+        // The node IP and cluster CIDR are those of the input's family.
+        let node_ip = input.node.node_ip().expect("an address of the family");
+        assert_eq!(Family::of(node_ip), family, "{}", path.display());
+        if let Some(cidr) = input.node.cluster_cidr() {
+            assert_eq!(Family::of(cidr.addr()), family, "{}", path.display());
+        }
+        let yaml = input.to_yaml();
+        assert_eq!(
+            yaml.contains("  family: IPv6\n"),
+            family == Family::Ipv6,
+            "{yaml}"
+        );
+        let again =
+            GeneratorInput::from_yaml(&SourceFile::new("<to_yaml>", yaml)).expect("re-read");
+        assert_eq!(again, input, "{}", path.display());
+    }
+}
+
+#[test]
+fn a_dual_stack_cluster_cidr_is_one_per_family() {
+    let text = "node: {name: n, family: IPv6, addresses: [10.0.0.1, 'fd00::1'], clusterCIDR: '10.64.0.0/16,fd00:10:64::/48'}\n";
+    let input = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect("input");
+    assert_eq!(input.node.cluster_cidr(), "fd00:10:64::/48".parse().ok());
+    assert_eq!(input.node.node_ip(), "fd00::1".parse().ok());
+    let two_v4 = text.replace("fd00:10:64::/48", "10.65.0.0/16");
+    let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", two_v4)).unwrap_err();
+    assert!(err.to_string().contains("two CIDRs of one family"), "{err}");
+    let bad_family = text.replace("family: IPv6", "family: IPv7");
+    let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", bad_family)).unwrap_err();
+    assert!(
+        err.to_string().contains("`IPv7` is not an IP family"),
+        "{err}"
+    );
 }

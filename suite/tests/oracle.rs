@@ -79,7 +79,7 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
         FlowSource::Node,
         FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7))),
     ];
-    if let Some(cidr) = input.node.cluster_cidr {
+    if let Some(cidr) = input.node.cluster_cidr() {
         sources.push(FlowSource::Ip(cidr.hosts().nth(200).unwrap_or(cidr.addr())));
     }
     let mut local: Vec<IpAddr> = input.node.addresses.iter().map(IpNet::addr).collect();

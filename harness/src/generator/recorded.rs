@@ -74,8 +74,9 @@ mod tests {
         GeneratorInput {
             node: NodeConfig {
                 name: "node-a".into(),
+                family: kpconform_iptables::model::Family::Ipv4,
                 addresses: vec!["192.168.0.10/32".parse().unwrap()],
-                cluster_cidr: None,
+                cluster_cidrs: vec![],
                 masquerade_all: false,
                 masquerade_bit: 14,
                 node_port_addresses: vec![],

@@ -8,6 +8,7 @@
 //! imply (as `new-scenario` derives it), else nothing — and then what
 //! depends on it is left out rather than guessed.
 
+use kpconform_iptables::model::Family;
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, Result};
@@ -79,8 +80,11 @@ pub(crate) fn run(args: &AuditArgs) -> Result<Outcome> {
     let input = GeneratorInput {
         node: NodeConfig {
             name,
+            // The dump says which proxier wrote it (ip6tables-save or
+            // iptables-save); an address-free dump is taken as IPv4.
+            family: rules.family().unwrap_or(Family::Ipv4),
             addresses: addresses.clone(),
-            cluster_cidr,
+            cluster_cidrs: cluster_cidr.into_iter().collect(),
             masquerade_all: args.masquerade_all,
             masquerade_bit: args.masquerade_bit,
             node_port_addresses: args.node_port_addresses.clone(),

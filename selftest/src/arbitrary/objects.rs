@@ -30,7 +30,7 @@ impl World {
     /// The scenario cluster this world is: its settings, nodes and objects.
     pub(super) fn to_cluster(&self) -> Cluster {
         Cluster {
-            cluster_cidr: self.cluster_cidr.map(IpNet::V4),
+            cluster_cidrs: self.cluster_cidr.map(IpNet::V4).into_iter().collect(),
             masquerade_all: self.masquerade_all,
             masquerade_bit: self.masquerade_bit,
             node_port_addresses: self

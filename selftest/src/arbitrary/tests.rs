@@ -60,8 +60,8 @@ fn no_bytes_give_the_smallest_case() {
     let case = Case::from_bytes(&[]);
     assert_eq!(case.cluster.nodes.len(), 1);
     assert_eq!(
-        case.cluster.cluster_cidr,
-        Some("10.64.0.0/16".parse().unwrap())
+        case.cluster.cluster_cidrs,
+        vec!["10.64.0.0/16".parse::<ipnet::IpNet>().unwrap()]
     );
     assert_eq!(case.cluster.masquerade_bit, 14);
     assert!(!case.cluster.masquerade_all);
@@ -244,7 +244,7 @@ fn states_cover_every_feature() {
         let case = Case::from_seed(seed);
         let c = &case.cluster;
         mark(&format!("{} nodes", c.nodes.len()), true);
-        mark("no cluster CIDR", c.cluster_cidr.is_none());
+        mark("no cluster CIDR", c.cluster_cidrs.is_empty());
         mark("masqueradeAll", c.masquerade_all);
         mark("other masquerade bit", c.masquerade_bit != 14);
         mark("nodePortAddresses", !c.node_port_addresses.is_empty());
@@ -415,13 +415,13 @@ fn the_reproducer_is_a_scenario_with_the_same_state() {
         assert_eq!(back.cluster.nodes, c.nodes);
         assert_eq!(
             (
-                back.cluster.cluster_cidr,
+                back.cluster.cluster_cidrs,
                 back.cluster.masquerade_all,
                 back.cluster.masquerade_bit,
                 &back.cluster.node_port_addresses
             ),
             (
-                c.cluster_cidr,
+                c.cluster_cidrs.clone(),
                 c.masquerade_all,
                 c.masquerade_bit,
                 &c.node_port_addresses

@@ -262,7 +262,7 @@ impl Oracle {
         Oracle {
             node_ip: addresses.first().copied(),
             addresses,
-            cluster_cidr: node.cluster_cidr,
+            cluster_cidr: node.cluster_cidr(),
             masquerade_all: node.masquerade_all,
             node_port_ips,
             localnet_guard,

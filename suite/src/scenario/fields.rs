@@ -187,9 +187,38 @@ pub(crate) fn cidr(at: At<'_>) -> Result<IpNet, Problem> {
         Problem::invalid(
             at.node.span,
             at.path,
-            format!("`{t}` is not an IPv4 CIDR (like 10.64.0.0/16)"),
+            format!("`{t}` is not a CIDR (like 10.64.0.0/16 or fd00:10:64::/48)"),
         )
     })
+}
+
+/// kube-proxy's `--cluster-cidr`: one CIDR, or a comma-separated CIDR of
+/// each family (`10.64.0.0/16,fd00:10:64::/48`).
+pub(crate) fn cidrs(at: At<'_>) -> Result<Vec<IpNet>, Problem> {
+    let t = text(at)?;
+    let nets = t
+        .split(',')
+        .map(|c| IpNet::from_str(c.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            Problem::invalid(
+                at.node.span,
+                at.path,
+                format!(
+                    "`{t}` is not a CIDR or two comma-separated ones, one per family \
+                     (like 10.64.0.0/16 or 10.64.0.0/16,fd00:10:64::/48)"
+                ),
+            )
+        })?;
+    let v4 = nets.iter().filter(|n| matches!(n, IpNet::V4(_))).count();
+    if v4 > 1 || nets.len() - v4 > 1 {
+        return Err(Problem::invalid(
+            at.node.span,
+            at.path,
+            format!("`{t}` has two CIDRs of one family; kube-proxy takes at most one per family"),
+        ));
+    }
+    Ok(nets)
 }
 
 /// A list of `item`s.

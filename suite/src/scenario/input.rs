@@ -3,15 +3,16 @@
 use ipnet::IpNet;
 
 use super::error::{ErrorKind, Problem, ScenarioError};
-use super::fields::{address, boolean, cidr, integer, list, text, At, Field, Fields};
+use super::fields::{address, boolean, cidr, cidrs, integer, list, text, At, Field, Fields};
 use super::objects::read_objects;
 use super::yaml::{parse_documents, Node};
 use super::{GeneratorInput, NodeConfig};
+use kpconform_iptables::model::Family;
 use kpconform_iptables::SourceFile;
 
 /// kube-proxy's settings shared by a scenario's `cluster:` and an input's `node:`.
 pub(crate) struct Settings {
-    pub(crate) cluster_cidr: Option<IpNet>,
+    pub(crate) cluster_cidrs: Vec<IpNet>,
     pub(crate) masquerade_all: bool,
     pub(crate) masquerade_bit: u8,
     pub(crate) node_port_addresses: Vec<IpNet>,
@@ -27,11 +28,11 @@ pub(crate) const SETTINGS_KEYS: [&str; 4] = [
 
 /// Reads the settings, with kube-proxy's defaults for absent keys.
 pub(crate) fn settings(fields: &Fields<'_>) -> Result<Settings, Problem> {
-    let cluster_cidr = match fields.optional("clusterCIDR") {
+    let cluster_cidrs = match fields.optional("clusterCIDR") {
         // `clusterCIDR: ''` is how the recordings spell "no --cluster-cidr".
-        Some(f) if f.node.scalar().is_some_and(|s| s.text.is_empty()) => None,
-        Some(f) => Some(cidr(f.at())?),
-        None => None,
+        Some(f) if f.node.scalar().is_some_and(|s| s.text.is_empty()) => Vec::new(),
+        Some(f) => cidrs(f.at())?,
+        None => Vec::new(),
     };
     let masquerade_all = match fields.optional("masqueradeAll") {
         Some(f) => boolean(f.at())?,
@@ -47,7 +48,7 @@ pub(crate) fn settings(fields: &Fields<'_>) -> Result<Settings, Problem> {
         None => Vec::new(),
     };
     Ok(Settings {
-        cluster_cidr,
+        cluster_cidrs,
         masquerade_all,
         masquerade_bit,
         node_port_addresses,
@@ -106,10 +107,25 @@ fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
         &["node", "objects"],
     )?;
     let node_field = fields.required("node")?;
-    let mut allowed = vec!["name", "addresses"];
+    let mut allowed = vec!["name", "family", "addresses"];
     allowed.extend(SETTINGS_KEYS);
     let node = Fields::open(node_field.at(), &allowed)?;
     let name = text(node.required("name")?.at())?.to_string();
+    let family = match node.optional("family") {
+        Some(f) => match text(f.at())? {
+            "IPv4" => Family::Ipv4,
+            "IPv6" => Family::Ipv6,
+            other => {
+                return Err(Problem::invalid(
+                    f.node.span,
+                    &f.path,
+                    format!("`{other}` is not an IP family (IPv4 or IPv6)"),
+                ))
+            }
+        },
+        // Absent: IPv4, as every generator input was before dual-stack.
+        None => Family::Ipv4,
+    };
     let addresses = node_addresses(&node.required("addresses")?)?;
     let s = settings(&node)?;
     let objects = match fields.optional("objects") {
@@ -122,8 +138,9 @@ fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
     Ok(GeneratorInput {
         node: NodeConfig {
             name,
+            family,
             addresses,
-            cluster_cidr: s.cluster_cidr,
+            cluster_cidrs: s.cluster_cidrs,
             masquerade_all: s.masquerade_all,
             masquerade_bit: s.masquerade_bit,
             node_port_addresses: s.node_port_addresses,
@@ -145,7 +162,8 @@ mod tests {
         assert_eq!(n.name, "node-a");
         assert_eq!(n.addresses[0].to_string(), "192.168.0.10/24");
         assert_eq!(n.addresses[1].to_string(), "172.16.5.10/32");
-        assert_eq!(n.cluster_cidr, None);
+        assert_eq!(n.cluster_cidr(), None);
+        assert_eq!(n.family, Family::Ipv4);
         assert!(n.masquerade_all);
         assert_eq!(n.masquerade_bit, 5);
         assert_eq!(n.node_port_addresses[0].to_string(), "192.168.0.0/24");

@@ -1,6 +1,7 @@
 //! Scenario files (contract §1): reading, finding, and deriving each node's
 //! generator input.
 
+use kpconform_iptables::model::Family;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -42,14 +43,27 @@ impl Scenario {
 
 impl Cluster {
     /// What a generator is given for node `node` (contract §2): the node, the
-    /// cluster-wide kube-proxy settings, and every object.
+    /// cluster-wide kube-proxy settings, and every object; for the family
+    /// of the node's first address (see [`Cluster::generator_input_for`]).
     pub fn generator_input(&self, node: &str) -> Option<GeneratorInput> {
         let spec = self.nodes.iter().find(|n| n.name == node)?;
+        let family = Family::of(spec.addresses.first()?.addr());
+        self.generator_input_for(node, family)
+    }
+
+    /// The generator input for `node`'s rules of `family`; `None` when the
+    /// scenario has no such node or the node no address of that family.
+    pub fn generator_input_for(&self, node: &str, family: Family) -> Option<GeneratorInput> {
+        let spec = self.nodes.iter().find(|n| n.name == node)?;
+        if !spec.families().contains(&family) {
+            return None;
+        }
         Some(GeneratorInput {
             node: NodeConfig {
                 name: spec.name.clone(),
+                family,
                 addresses: spec.addresses.clone(),
-                cluster_cidr: self.cluster_cidr,
+                cluster_cidrs: self.cluster_cidrs.clone(),
                 masquerade_all: self.masquerade_all,
                 masquerade_bit: self.masquerade_bit,
                 node_port_addresses: self.node_port_addresses.clone(),
@@ -175,7 +189,7 @@ fn read_cluster(at: At<'_>) -> Result<Cluster, Problem> {
     check_node_objects(&objects, &nodes)?;
     let objects = objects.into_iter().map(|l| l.object).collect();
     Ok(Cluster {
-        cluster_cidr: s.cluster_cidr,
+        cluster_cidrs: s.cluster_cidrs,
         masquerade_all: s.masquerade_all,
         masquerade_bit: s.masquerade_bit,
         node_port_addresses: s.node_port_addresses,

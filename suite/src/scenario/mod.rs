@@ -38,6 +38,7 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::exact::BigRational;
+use kpconform_iptables::model::Family;
 use kpconform_iptables::Span;
 pub use kpconform_iptables::{Destination, FlowSource};
 use kpconform_iptables::{Packet, Verdict};
@@ -76,8 +77,9 @@ pub struct Scenario {
 /// Cluster-wide settings, nodes and Kubernetes objects.
 #[derive(Debug, Clone)]
 pub struct Cluster {
-    /// kube-proxy `--cluster-cidr`; `None` when absent or empty.
-    pub cluster_cidr: Option<IpNet>,
+    /// kube-proxy `--cluster-cidr`: none (absent or empty), one CIDR, or
+    /// one per family (dual-stack).
+    pub cluster_cidrs: Vec<IpNet>,
     /// kube-proxy `--masquerade-all`.
     pub masquerade_all: bool,
     /// kube-proxy `--iptables-masquerade-bit` (0..=31).
@@ -166,16 +168,62 @@ pub struct GeneratorInput {
 pub struct NodeConfig {
     /// Node name.
     pub name: String,
-    /// The node's own addresses (first = node IP); a bare IP is a /32.
+    /// The family whose rules the generator writes (`node.family`; absent
+    /// means IPv4).
+    pub family: Family,
+    /// The node's own addresses of both families; the first of a family
+    /// is the node IP of that family. A bare IP is a /32.
     pub addresses: Vec<IpNet>,
-    /// `--cluster-cidr`, `None` when empty.
-    pub cluster_cidr: Option<IpNet>,
+    /// `--cluster-cidr`: none, one CIDR, or one per family.
+    pub cluster_cidrs: Vec<IpNet>,
     /// `--masquerade-all`.
     pub masquerade_all: bool,
     /// `--iptables-masquerade-bit`.
     pub masquerade_bit: u8,
     /// `--nodeport-addresses`.
     pub node_port_addresses: Vec<IpNet>,
+}
+
+impl NodeConfig {
+    /// The cluster CIDR of this input's family: the local-traffic detector
+    /// kube-proxy's proxier of that family uses (none without one).
+    pub fn cluster_cidr(&self) -> Option<IpNet> {
+        first_of(&self.cluster_cidrs, self.family)
+    }
+
+    /// The node IP of this input's family: its first address of that family.
+    pub fn node_ip(&self) -> Option<std::net::IpAddr> {
+        first_of(&self.addresses, self.family).map(|n| n.addr())
+    }
+}
+
+impl Cluster {
+    /// The cluster CIDR of `family`, if any.
+    pub fn cluster_cidr(&self, family: Family) -> Option<IpNet> {
+        first_of(&self.cluster_cidrs, family)
+    }
+}
+
+impl NodeSpec {
+    /// The families the node has an address of, IPv4 first: the generator
+    /// runs once for each.
+    pub fn families(&self) -> Vec<Family> {
+        let mut families: Vec<Family> = self
+            .addresses
+            .iter()
+            .map(|a| Family::of(a.addr()))
+            .collect();
+        families.sort();
+        families.dedup();
+        families
+    }
+}
+
+/// The first of `nets` in `family`.
+fn first_of(nets: &[IpNet], family: Family) -> Option<IpNet> {
+    nets.iter()
+        .copied()
+        .find(|n| Family::of(n.addr()) == family)
 }
 
 #[cfg(test)]

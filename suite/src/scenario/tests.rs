@@ -1,6 +1,8 @@
 //! Scenario-level tests: the contract's example, and where errors point.
 
 use std::net::{IpAddr, SocketAddr};
+
+use kpconform_iptables::model::Family;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -95,7 +97,9 @@ fn contract_example_reads_with_its_values() {
     assert_eq!(s.tags, ["nodeport", "local-policy"]);
     let c = &s.cluster;
     assert_eq!(
-        c.cluster_cidr.map(|n| n.to_string()).as_deref(),
+        c.cluster_cidr(Family::Ipv4)
+            .map(|n| n.to_string())
+            .as_deref(),
         Some("10.64.0.0/16")
     );
     assert!(!c.masquerade_all);
@@ -154,7 +158,7 @@ fn generator_input_is_the_node_plus_cluster_settings() {
     let input = s.generator_input("node-b").expect("node-b exists");
     assert_eq!(input.node.name, "node-b");
     assert_eq!(input.node.addresses, s.cluster.nodes[1].addresses);
-    assert_eq!(input.node.cluster_cidr, s.cluster.cluster_cidr);
+    assert_eq!(input.node.cluster_cidrs, s.cluster.cluster_cidrs);
     assert_eq!(input.node.masquerade_bit, 9);
     assert_eq!(input.objects, s.cluster.objects);
     assert!(s.generator_input("node-z").is_none());

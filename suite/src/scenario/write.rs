@@ -15,6 +15,7 @@
 //! - node addresses ([`address`]): a bare IP for a /32, else the CIDR.
 //! - Kubernetes objects ([`objects`]): serde-saphyr's block YAML.
 
+use kpconform_iptables::model::Family;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -165,7 +166,7 @@ impl ScenarioWriter {
     pub fn cluster(&mut self, cluster: &Cluster, unknown_cidr: Option<&str>) -> &mut Self {
         let out = &mut self.out;
         out.push_str("cluster:\n");
-        match cluster.cluster_cidr {
+        match cidr_list(&cluster.cluster_cidrs) {
             Some(c) => {
                 let _ = writeln!(out, "  clusterCIDR: {c}");
             }
@@ -268,6 +269,17 @@ pub fn flow_line(name: &str, node: &str, from: FlowSource, to: Destination) -> S
     )
 }
 
+/// `--cluster-cidr` as kube-proxy takes it: comma-separated; `None` when empty.
+fn cidr_list(cidrs: &[ipnet::IpNet]) -> Option<String> {
+    (!cidrs.is_empty()).then(|| {
+        cidrs
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
 impl GeneratorInput {
     /// Writes the input in the contract §2 layout; [`GeneratorInput::from_yaml`]
     /// reads it back equal.
@@ -275,12 +287,17 @@ impl GeneratorInput {
         let n = &self.node;
         let mut out = String::from("node:\n");
         let _ = writeln!(out, "  name: {}", quote(&n.name));
+        // Written only for IPv6, so that IPv4-only generators see exactly
+        // the input they always did.
+        if n.family == Family::Ipv6 {
+            let _ = writeln!(out, "  family: {}", n.family);
+        }
         push_list(
             &mut out,
             "addresses",
             n.addresses.iter().map(|a| address(*a)),
         );
-        let cidr = n.cluster_cidr.map_or("''".to_string(), |c| c.to_string());
+        let cidr = cidr_list(&n.cluster_cidrs).unwrap_or_else(|| "''".to_string());
         let _ = writeln!(out, "  clusterCIDR: {cidr}");
         let _ = writeln!(out, "  masqueradeAll: {}", n.masquerade_all);
         let _ = writeln!(out, "  masqueradeBit: {}", n.masquerade_bit);
