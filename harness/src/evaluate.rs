@@ -1,6 +1,7 @@
 //! The one evaluation every front end shares: run a generator for one
-//! (scenario, node), parse its output, check flows and invariants, compare
-//! the snapshot, and classify the result.
+//! (scenario, node), once per family the node has an address of, parse each
+//! output, check that family's flows and the invariants, compare each
+//! snapshot, and classify the result.
 
 use std::fmt::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
@@ -8,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use super::snapshot::{SnapshotCheck, Snapshots};
 use crate::generator::{Generator, GeneratorError, GeneratorErrorKind, Request};
+use kpconform_iptables::model::Family;
 use kpconform_iptables::model::TableName;
 use kpconform_iptables::normalize;
 use kpconform_iptables::ProbabilityMode;
 use kpconform_iptables::SourceFile;
 use kpconform_iptables::{parse, require_tables, Mode, ParseError};
-use kpconform_suite::check::{check_node, NodeReport};
-use kpconform_suite::scenario::Scenario;
+use kpconform_suite::check::{check_node_family, NodeReport};
+use kpconform_suite::scenario::{NodeSpec, Scenario};
 
 /// How one (scenario, node) ended, worst first when sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,7 +58,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// Everything found for one (scenario, node).
+/// Everything found for one (scenario, node): one [`FamilyEvaluation`] per
+/// family the node has an address of (IPv4 first), since the generator runs
+/// once per family.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     /// The scenario id.
@@ -65,29 +69,59 @@ pub struct Evaluation {
     pub node: String,
     /// The generator's name.
     pub generator: String,
-    /// What the generator wrote, named `<generator>/<scenario-id>/<node>.rules`
-    /// so that positions read like a recorded-rules directory; `None` when it
-    /// failed.
-    pub output: Option<SourceFile>,
-    /// Why there is no output (or, for an unknown node, nothing to run).
+    /// Why nothing ran at all (the scenario has no such node, or the node no
+    /// address); each family's own failure is in its [`FamilyEvaluation`].
     pub error: Option<GeneratorError>,
-    /// Why the output does not parse (strict mode).
-    pub parse_errors: Vec<ParseError>,
-    /// Flows and invariants, when the output parsed.
-    pub report: Option<NodeReport>,
-    /// The snapshot comparison.
-    pub snapshot: SnapshotCheck,
+    /// One result per family evaluated, IPv4 first.
+    pub families: Vec<FamilyEvaluation>,
     /// Wall time of the whole evaluation.
     pub elapsed: Duration,
 }
 
-/// Runs `generator` for `node` of `scenario` and judges the result; with
-/// `snapshots`, also compares the normalized output with its snapshot.
-/// Never panics on anything the generator or the files contain.
+/// What one run of the generator (one family of a node) gave.
+#[derive(Debug, Clone)]
+pub struct FamilyEvaluation {
+    /// The family the generator was asked for (`node.family` of its input).
+    pub family: Family,
+    /// What the generator wrote, named `<generator>/<scenario-id>/<node>.rules`
+    /// (`<node>.ipv6.rules` for IPv6) so that positions read like a
+    /// recorded-rules directory; `None` when it failed.
+    pub output: Option<SourceFile>,
+    /// Why there is no output.
+    pub error: Option<GeneratorError>,
+    /// Why the output does not parse (strict mode).
+    pub parse_errors: Vec<ParseError>,
+    /// Flows of this family and invariants, when the output parsed.
+    pub report: Option<NodeReport>,
+    /// The snapshot comparison.
+    pub snapshot: SnapshotCheck,
+}
+
+/// Runs `generator` for `node` of `scenario`, once per family the node has
+/// an address of, and judges each result; with `snapshots`, also compares
+/// each normalized output with its snapshot. Never panics on anything the
+/// generator or the files contain.
 pub fn evaluate(
     generator: &dyn Generator,
     scenario: &Scenario,
     node: &str,
+    snapshots: Option<&Snapshots>,
+) -> Evaluation {
+    let families = scenario
+        .node(node)
+        .map(NodeSpec::families)
+        .unwrap_or_default();
+    evaluate_families(generator, scenario, node, &families, snapshots)
+}
+
+/// [`evaluate`] for the given families only (e.g. the one family a
+/// recording holds); a family the node has no address of is an error for
+/// that family.
+pub fn evaluate_families(
+    generator: &dyn Generator,
+    scenario: &Scenario,
+    node: &str,
+    families: &[Family],
     snapshots: Option<&Snapshots>,
 ) -> Evaluation {
     let start = Instant::now();
@@ -95,14 +129,11 @@ pub fn evaluate(
         scenario: scenario.id.clone(),
         node: node.to_string(),
         generator: generator.name().to_string(),
-        output: None,
         error: None,
-        parse_errors: Vec::new(),
-        report: None,
-        snapshot: SnapshotCheck::NotChecked,
+        families: Vec::new(),
         elapsed: Duration::ZERO,
     };
-    let Some(input) = scenario.generator_input(node) else {
+    if scenario.node(node).is_none() {
         let nodes: Vec<&str> = scenario
             .cluster
             .nodes
@@ -117,14 +148,54 @@ pub fn evaluate(
                 nodes.join(", ")
             ),
         ));
-        evaluation.elapsed = start.elapsed();
-        return evaluation;
+    } else if families.is_empty() {
+        evaluation.error = Some(GeneratorError::new(
+            GeneratorErrorKind::Unavailable,
+            format!("node `{node}` of scenario `{}` has no address", scenario.id),
+        ));
+    }
+    if evaluation.error.is_none() {
+        evaluation.families = families
+            .iter()
+            .map(|&family| evaluate_family(generator, scenario, node, family, snapshots))
+            .collect();
+    }
+    evaluation.elapsed = start.elapsed();
+    evaluation
+}
+
+/// One run of the generator, for `family`.
+fn evaluate_family(
+    generator: &dyn Generator,
+    scenario: &Scenario,
+    node: &str,
+    family: Family,
+    snapshots: Option<&Snapshots>,
+) -> FamilyEvaluation {
+    let mut result = FamilyEvaluation {
+        family,
+        output: None,
+        error: None,
+        parse_errors: Vec::new(),
+        report: None,
+        snapshot: SnapshotCheck::NotChecked,
+    };
+    let Some(input) = scenario.cluster.generator_input_for(node, family) else {
+        result.error = Some(GeneratorError::new(
+            GeneratorErrorKind::Unavailable,
+            format!(
+                "node `{node}` of scenario `{}` has no {family} address",
+                scenario.id
+            ),
+        ));
+        return result;
     };
     let request = Request {
         scenario: &scenario.id,
         node,
         input: &input,
     };
+    let name = generator.name();
     // An in-process generator that panics is that case's error, not the
     // end of the run.
     let generated = panic::catch_unwind(AssertUnwindSafe(|| generator.generate(&request)))
@@ -136,19 +207,18 @@ pub fn evaluate(
                 .unwrap_or_else(|| "a non-string payload".into());
             Err(GeneratorError::new(
                 GeneratorErrorKind::Failed,
-                format!("generator `{}` panicked: {what}", evaluation.generator),
+                format!("generator `{name}` panicked: {what}"),
             ))
         });
     let text = match generated {
         Ok(text) => text,
         Err(e) => {
-            evaluation.error = Some(e);
-            evaluation.elapsed = start.elapsed();
-            return evaluation;
+            result.error = Some(e);
+            return result;
         }
     };
     let source = SourceFile::new(
-        format!("{}/{}/{node}.rules", evaluation.generator, scenario.id),
+        format!("{name}/{}/{node}{}", scenario.id, rules_suffix(family)),
         text,
     );
     // The protocol asks for `filter` and `nat`: output without them (an
@@ -164,31 +234,36 @@ pub fn evaluate(
     });
     match parsed {
         Ok(parsed) => {
-            evaluation.report =
-                check_node(&parsed.rules, scenario, node, None, ProbabilityMode::Kernel);
+            result.report = check_node_family(
+                &parsed.rules,
+                scenario,
+                node,
+                family,
+                None,
+                ProbabilityMode::Kernel,
+            );
         }
-        Err(errors) => evaluation.parse_errors = errors,
+        Err(errors) => result.parse_errors = errors,
     }
     if let Some(snapshots) = snapshots {
-        evaluation.snapshot = snapshots.check(
-            &evaluation.generator,
-            &scenario.id,
-            node,
-            &normalize(source.text()),
-        );
+        result.snapshot =
+            snapshots.check_for(name, &scenario.id, node, family, &normalize(source.text()));
     }
-    evaluation.output = Some(source);
-    evaluation.elapsed = start.elapsed();
-    evaluation
+    result.output = Some(source);
+    result
 }
 
-impl Evaluation {
-    /// `<scenario-id>@<node>`, the trial name.
-    pub fn name(&self) -> String {
-        format!("{}@{}", self.scenario, self.node)
+/// How a family's rules file ends: `.rules` (IPv4), `.ipv6.rules` (IPv6),
+/// as in a recorded-rules directory.
+pub(crate) fn rules_suffix(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => ".rules",
+        Family::Ipv6 => ".ipv6.rules",
     }
+}
 
-    /// The classification: error, then broken, then changed, then passed.
+impl FamilyEvaluation {
+    /// The classification of this family's run alone.
     pub fn status(&self) -> Status {
         if self.error.is_some() || matches!(self.snapshot, SnapshotCheck::Unreadable { .. }) {
             Status::Error
@@ -206,15 +281,15 @@ impl Evaluation {
         !self.parse_errors.is_empty() || self.report.as_ref().is_some_and(|r| !r.passed())
     }
 
-    /// Whether the output differs from its snapshot (reported even when the
-    /// output is also broken).
+    /// Whether the output differs from its snapshot.
     pub fn is_changed(&self) -> bool {
         matches!(self.snapshot, SnapshotCheck::Changed { .. })
     }
 
-    /// One line: status, name, generator, and what was checked.
-    pub fn summary(&self) -> String {
-        let mut line = format!("{}: {}", self.status(), self.name());
+    /// What follows the case name in a summary line: `: <what was
+    /// checked>` and the snapshot's state.
+    fn detail(&self) -> String {
+        let mut line = String::new();
         if let Some(e) = &self.error {
             let _ = write!(line, ": {}", e.message);
         } else if !self.parse_errors.is_empty() {
@@ -242,19 +317,8 @@ impl Evaluation {
         line
     }
 
-    /// The full explanation: the summary line, then every failure (generator
-    /// stderr, parse errors at their line and column, failed flows with
-    /// their packet, expected vs actual distribution and chain walk, broken
-    /// invariants, the snapshot diff).
-    pub fn render(&self) -> String {
-        let mut out = self.summary();
-        out.push('\n');
-        let _ = self.write_details(&mut out);
-        out
-    }
-
-    fn write_details(&self, out: &mut String) -> fmt::Result {
-        writeln!(out, "  generator: {}", self.generator)?;
+    fn write_details(&self, generator: &str, out: &mut String) -> fmt::Result {
+        writeln!(out, "  generator: {generator}")?;
         // The error's message is in the summary line; its stderr is not.
         if let Some(stderr) = self.error.as_ref().map(|e| e.stderr.trim_end()) {
             if !stderr.is_empty() {
@@ -317,6 +381,109 @@ impl Evaluation {
     }
 }
 
+impl Evaluation {
+    /// `<scenario-id>@<node>`, the trial name.
+    pub fn name(&self) -> String {
+        format!("{}@{}", self.scenario, self.node)
+    }
+
+    /// The result for `family`, if it was evaluated.
+    pub fn family(&self, family: Family) -> Option<&FamilyEvaluation> {
+        self.families.iter().find(|f| f.family == family)
+    }
+
+    /// Whether reports name the family of each result (the node has two).
+    pub fn names_families(&self) -> bool {
+        self.families.len() > 1
+    }
+
+    /// The classification, worst family first: error, then broken, then
+    /// changed, then passed.
+    pub fn status(&self) -> Status {
+        if self.error.is_some() {
+            return Status::Error;
+        }
+        self.families
+            .iter()
+            .map(FamilyEvaluation::status)
+            .min()
+            .unwrap_or(Status::Passed)
+    }
+
+    /// Whether some family's output failed to parse or a flow or invariant failed.
+    pub fn is_broken(&self) -> bool {
+        self.families.iter().any(FamilyEvaluation::is_broken)
+    }
+
+    /// Whether some family's output differs from its snapshot (reported
+    /// even when the output is also broken).
+    pub fn is_changed(&self) -> bool {
+        self.families.iter().any(FamilyEvaluation::is_changed)
+    }
+
+    /// One line: status, name, and what was checked; for a node with two
+    /// families, each family's status and what was checked.
+    pub fn summary(&self) -> String {
+        let mut line = format!("{}: {}", self.status(), self.name());
+        if let Some(e) = &self.error {
+            let _ = write!(line, ": {}", e.message);
+        } else if let [only] = self.families.as_slice() {
+            line.push_str(&only.detail());
+        } else {
+            let parts: Vec<String> = self
+                .families
+                .iter()
+                .map(|f| format!("{} {}{}", f.family, f.status(), f.detail()))
+                .collect();
+            let _ = write!(line, ": {}", parts.join("; "));
+        }
+        line
+    }
+
+    /// The line of one family of a node with two:
+    /// `broken: <id>@<node> (IPv6): ...`.
+    pub fn family_summary(&self, family: &FamilyEvaluation) -> String {
+        format!(
+            "{}: {} ({}){}",
+            family.status(),
+            self.name(),
+            family.family,
+            family.detail()
+        )
+    }
+
+    /// The full explanation: the summary line, then every failure (generator
+    /// stderr, parse errors at their line and column, failed flows with
+    /// their packet, expected vs actual distribution and chain walk, broken
+    /// invariants, the snapshot diff). For a node with two families, one
+    /// such block per family, each line naming its family
+    /// (`broken: <id>@<node> (IPv6): ...`).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if !self.names_families() {
+            out.push_str(&self.summary());
+            out.push('\n');
+            match self.families.first() {
+                Some(only) => {
+                    let _ = only.write_details(&self.generator, &mut out);
+                }
+                None => {
+                    let _ = writeln!(out, "  generator: {}", self.generator);
+                }
+            }
+            return out;
+        }
+        for family in &self.families {
+            out.push_str(&self.family_summary(family));
+            out.push('\n');
+            if family.status() != Status::Passed {
+                let _ = family.write_details(&self.generator, &mut out);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,16 +509,169 @@ flows:
         FnGenerator::new("fixed", move |_| Ok(text.to_string()))
     }
 
+    fn flows(e: &Evaluation) -> Vec<Option<usize>> {
+        e.families
+            .iter()
+            .map(|f| f.report.as_ref().map(|r| r.flows.len()))
+            .collect()
+    }
+
+    const DUAL: &str = "
+cluster:
+  clusterCIDR: 10.64.0.0/16,fd00:10:64::/48
+  nodes: [{name: node-a, addresses: [192.168.0.10, fd00:192:168::10]}]
+  objects: []
+flows:
+- {name: v4, node: node-a, from: 203.0.113.7, to: 10.96.0.50:80/tcp,
+   expect: {verdict: accept, endpoints: {10.96.0.50:80: 1}}}
+- {name: v6, node: node-a, from: 2001:db8::7, to: '[fd00:10:96::50]:80/tcp',
+   expect: {verdict: accept, endpoints: {'[fd00:10:96::50]:80': 1}}}
+";
+
+    const DROP_FORWARD: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n";
+
+    fn dual() -> Scenario {
+        Scenario::from_source(&SourceFile::new("d.yaml", DUAL), "group/d").unwrap()
+    }
+
+    /// Accepts everything for IPv4; `ipv6` for IPv6.
+    fn per_family(ipv6: Result<&'static str, &'static str>) -> impl Generator {
+        FnGenerator::new("pf", move |input| match input.node.family {
+            Family::Ipv4 => Ok(ACCEPT_ALL.to_string()),
+            Family::Ipv6 => ipv6
+                .map(str::to_string)
+                .map_err(|m| GeneratorError::new(GeneratorErrorKind::Failed, m)),
+        })
+    }
+
+    #[test]
+    fn a_dual_stack_node_runs_the_generator_once_per_family() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let recording = FnGenerator::new("rec", |input| {
+            seen.lock().unwrap().push(input.node.family);
+            Ok(ACCEPT_ALL.to_string())
+        });
+        let e = evaluate(&recording, &dual(), "node-a", None);
+        assert_eq!(*seen.lock().unwrap(), [Family::Ipv4, Family::Ipv6]);
+        assert_eq!(e.status(), Status::Passed, "{}", e.render());
+        let families: Vec<Family> = e.families.iter().map(|f| f.family).collect();
+        assert_eq!(families, [Family::Ipv4, Family::Ipv6]);
+        // Each family traces its own flows only.
+        assert_eq!(flows(&e), [Some(1), Some(1)]);
+        assert_eq!(
+            e.family(Family::Ipv6)
+                .unwrap()
+                .output
+                .as_ref()
+                .unwrap()
+                .name(),
+            "rec/group/d/node-a.ipv6.rules"
+        );
+        assert_eq!(
+            e.summary(),
+            "passed: group/d@node-a: IPv4 passed: 1 of 1 flow(s) passed, 0 invariant violation(s); \
+             IPv6 passed: 1 of 1 flow(s) passed, 0 invariant violation(s)"
+        );
+        // An IPv4-only node is evaluated once, as IPv4.
+        let e = evaluate(&fixed(ACCEPT_ALL), &scenario(), "node-a", None);
+        assert_eq!(e.families.len(), 1);
+        assert_eq!(e.families[0].family, Family::Ipv4);
+        assert!(!e.names_families());
+    }
+
+    #[test]
+    fn a_failing_family_names_itself_and_the_other_still_counts() {
+        let e = evaluate(&per_family(Ok(DROP_FORWARD)), &dual(), "node-a", None);
+        assert_eq!(e.status(), Status::Broken);
+        assert_eq!(e.family(Family::Ipv4).unwrap().status(), Status::Passed);
+        let text = e.render();
+        assert!(
+            text.starts_with("passed: group/d@node-a (IPv4): 1 of 1 flow(s) passed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("broken: group/d@node-a (IPv6): 0 of 1 flow(s) passed"),
+            "{text}"
+        );
+        assert!(text.contains("FAIL \"v6\" on node-a"), "{text}");
+        assert!(!text.contains("FAIL \"v4\""), "{text}");
+
+        let e = evaluate(&per_family(Err("no IPv6 here")), &dual(), "node-a", None);
+        assert_eq!(e.status(), Status::Error);
+        assert!(
+            e.render()
+                .contains("error: group/d@node-a (IPv6): no IPv6 here"),
+            "{}",
+            e.render()
+        );
+        assert!(e.summary().contains("IPv4 passed"), "{}", e.summary());
+    }
+
+    #[test]
+    fn ipv4_rules_given_for_ipv6_are_broken() {
+        // A generator that ignores node.family.
+        let e = evaluate(
+            &fixed("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"),
+            &dual(),
+            "node-a",
+            None,
+        );
+        assert_eq!(e.family(Family::Ipv4).unwrap().status(), Status::Passed);
+        assert_eq!(e.family(Family::Ipv6).unwrap().status(), Status::Broken);
+    }
+
+    #[test]
+    fn only_the_asked_families_run() {
+        let e = evaluate_families(
+            &per_family(Err("not asked")),
+            &dual(),
+            "node-a",
+            &[Family::Ipv4],
+            None,
+        );
+        assert_eq!(e.status(), Status::Passed, "{}", e.render());
+        let e = evaluate_families(
+            &fixed(ACCEPT_ALL),
+            &scenario(),
+            "node-a",
+            &[Family::Ipv6],
+            None,
+        );
+        assert_eq!(e.status(), Status::Error);
+        assert!(e.render().contains("has no IPv6 address"), "{}", e.render());
+    }
+
+    #[test]
+    fn each_family_has_its_snapshot() {
+        let root = std::env::temp_dir().join(format!("kpconform-eval-dual-{}", std::process::id()));
+        let snapshots = Snapshots::read_only(&root);
+        let e = evaluate(&fixed(ACCEPT_ALL), &dual(), "node-a", Some(&snapshots));
+        let paths: Vec<String> = e
+            .families
+            .iter()
+            .map(|f| match &f.snapshot {
+                SnapshotCheck::Changed { path, .. } => path.display().to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(paths[0].ends_with("fixed/group/d@node-a.snap"), "{paths:?}");
+        assert!(
+            paths[1].ends_with("fixed/group/d@node-a.ipv6.snap"),
+            "{paths:?}"
+        );
+        assert!(!root.exists());
+    }
+
     #[test]
     fn rules_that_meet_the_expectations_pass() {
         let e = evaluate(&fixed(ACCEPT_ALL), &scenario(), "node-a", None);
         assert_eq!(e.status(), Status::Passed, "{}", e.render());
         assert_eq!(e.name(), "group/s@node-a");
-        assert_eq!(e.report.as_ref().map(|r| r.flows.len()), Some(1));
+        assert_eq!(flows(&e), [Some(1)]);
         // A node without flows is still checked (invariants).
         let e = evaluate(&fixed(ACCEPT_ALL), &scenario(), "node-b", None);
         assert_eq!(e.status(), Status::Passed);
-        assert_eq!(e.report.as_ref().map(|r| r.flows.len()), Some(0));
+        assert_eq!(flows(&e), [Some(0)]);
     }
 
     #[test]
@@ -395,7 +715,7 @@ flows:
             None,
         );
         assert_eq!(e.status(), Status::Broken);
-        assert!(!e.parse_errors.is_empty());
+        assert!(!e.families[0].parse_errors.is_empty());
         let text = e.render();
         assert!(
             text.contains("fixed/group/s/node-a.rules:3:15: unknown option `--frobnicate`"),

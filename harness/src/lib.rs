@@ -33,9 +33,12 @@
 //! `cargo test --test conformance` then runs one trial per (scenario, node)
 //! of the golden corpus, named `<scenario-id>@<node>`, so
 //! `cargo test --test conformance -- nodeport/` runs the node-port ones.
-//! Each trial generates the node's rules, parses them (strictly), traces
-//! every flow of the node, checks the invariants, and compares the
-//! normalized output with `tests/snapshots/my-proxy/<scenario-id>@<node>.snap`.
+//! Each trial generates the node's rules once per family the node has an
+//! address of (the input's `node.family`; IPv4 first), parses them
+//! (strictly), traces the node's flows of that family, checks the
+//! invariants, and compares the normalized output with
+//! `tests/snapshots/my-proxy/<scenario-id>@<node>.snap` (IPv4) or
+//! `<scenario-id>@<node>.ipv6.snap` (IPv6).
 //! A trial fails as
 //! - **broken**: the output does not parse (the error points at its line and
 //!   column in the output), or a flow or an invariant failed (the message
@@ -66,7 +69,7 @@ mod snapshot;
 mod trials;
 
 pub use corpus::{Case, Corpus};
-pub use evaluate::{evaluate, Evaluation, Status};
+pub use evaluate::{evaluate, evaluate_families, Evaluation, FamilyEvaluation, Status};
 pub use generator::{
     kill_running_generators, Command, FnGenerator, Generator, GeneratorError, GeneratorErrorKind,
     RecordedDir, Request, DEFAULT_TIMEOUT, OUTPUT_LIMIT,

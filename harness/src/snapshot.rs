@@ -1,6 +1,7 @@
-//! Snapshots (contract §4): one insta `.snap` file per (scenario, node) at
-//! `<root>/<generator>/<scenario-id>@<node>.snap`, holding the generator's
-//! output after [`normalize`](kpconform_iptables::normalize).
+//! Snapshots (contract §4): one insta `.snap` file per (scenario, node,
+//! family) at `<root>/<generator>/<scenario-id>@<node>.snap` (IPv4) or
+//! `<root>/<generator>/<scenario-id>@<node>.ipv6.snap` (IPv6), holding the
+//! generator's output after [`normalize`](kpconform_iptables::normalize).
 //!
 //! Two ways to compare, one file format:
 //! - [`Snapshots::read_only`] (`kpconform run --snapshots DIR`): compare and
@@ -20,6 +21,8 @@ use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+
+use kpconform_iptables::model::Family;
 
 /// Where snapshots live and how they are compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,23 +92,39 @@ impl Snapshots {
         &self.root
     }
 
-    /// The snapshot file of one (generator, scenario, node).
+    /// The snapshot file of one (generator, scenario, node), IPv4.
     pub fn path(&self, generator: &str, scenario: &str, node: &str) -> PathBuf {
-        let (dir, name) = self.location(generator, scenario, node);
+        self.path_for(generator, scenario, node, Family::Ipv4)
+    }
+
+    /// The snapshot file of one (generator, scenario, node, family):
+    /// `<id>@<node>.snap` for IPv4, `<id>@<node>.ipv6.snap` for IPv6.
+    pub fn path_for(&self, generator: &str, scenario: &str, node: &str, family: Family) -> PathBuf {
+        let (dir, name) = self.location(generator, scenario, node, family);
         dir.join(format!("{name}.snap"))
     }
 
-    fn location(&self, generator: &str, scenario: &str, node: &str) -> (PathBuf, String) {
+    fn location(
+        &self,
+        generator: &str,
+        scenario: &str,
+        node: &str,
+        family: Family,
+    ) -> (PathBuf, String) {
         let mut dir = self.root.join(generator);
         let mut parts: Vec<&str> = scenario.split('/').filter(|p| !p.is_empty()).collect();
         let last = parts.pop().unwrap_or("scenario");
         for part in parts {
             dir.push(part);
         }
-        (dir, format!("{last}@{node}"))
+        let suffix = match family {
+            Family::Ipv4 => "",
+            Family::Ipv6 => ".ipv6",
+        };
+        (dir, format!("{last}@{node}{suffix}"))
     }
 
-    /// Compares `normalized` (already normalized output) with the snapshot.
+    /// Compares `normalized` (already normalized IPv4 output) with the snapshot.
     pub fn check(
         &self,
         generator: &str,
@@ -113,7 +132,20 @@ impl Snapshots {
         node: &str,
         normalized: &str,
     ) -> SnapshotCheck {
-        let (dir, name) = self.location(generator, scenario, node);
+        self.check_for(generator, scenario, node, Family::Ipv4, normalized)
+    }
+
+    /// Compares `normalized` (already normalized output of `family`) with
+    /// the family's snapshot.
+    pub fn check_for(
+        &self,
+        generator: &str,
+        scenario: &str,
+        node: &str,
+        family: Family,
+        normalized: &str,
+    ) -> SnapshotCheck {
+        let (dir, name) = self.location(generator, scenario, node, family);
         let path = dir.join(format!("{name}.snap"));
         if let Some(bad) = [generator, scenario, node]
             .into_iter()
@@ -137,7 +169,11 @@ impl Snapshots {
                 changed(path, old.as_deref(), normalized, None)
             };
         }
-        let passed = insta_assert(&dir, &name, scenario, node, generator, normalized);
+        let what = match family {
+            Family::Ipv4 => format!("{generator}: rules for {scenario}@{node}, normalized"),
+            Family::Ipv6 => format!("{generator}: IPv6 rules for {scenario}@{node}, normalized"),
+        };
+        let passed = insta_assert(&dir, &name, &what, normalized);
         let new = path.with_extension("snap.new");
         let pending = new.is_file().then_some(new);
         match (passed, same) {
@@ -231,22 +267,13 @@ fn quiet_insta_panics() {
 
 /// Runs insta's assertion; `true` when it passed (or insta accepted the
 /// new value).
-fn insta_assert(
-    dir: &Path,
-    name: &str,
-    scenario: &str,
-    node: &str,
-    generator: &str,
-    normalized: &str,
-) -> bool {
+fn insta_assert(dir: &Path, name: &str, description: &str, normalized: &str) -> bool {
     quiet_insta_panics();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
-    settings.set_description(format!(
-        "{generator}: rules for {scenario}@{node}, normalized"
-    ));
+    settings.set_description(description);
     QUIET_PANIC.with(|q| q.set(true));
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         settings.bind(|| insta::assert_snapshot!(name, normalized));
@@ -277,6 +304,48 @@ mod tests {
             s.path("gen", "flat", "n"),
             PathBuf::from("/snap/gen/flat@n.snap")
         );
+        assert_eq!(
+            s.path_for("gen", "dualstack/x", "n", Family::Ipv4),
+            PathBuf::from("/snap/gen/dualstack/x@n.snap")
+        );
+        assert_eq!(
+            s.path_for("gen", "dualstack/x", "n", Family::Ipv6),
+            PathBuf::from("/snap/gen/dualstack/x@n.ipv6.snap")
+        );
+    }
+
+    #[test]
+    fn each_family_compares_with_its_own_file() {
+        let root = temp_dir("family");
+        let s = Snapshots::insta(&root);
+        let v6 = s.path_for("g", "a/b", "n", Family::Ipv6);
+        std::fs::create_dir_all(v6.parent().unwrap()).unwrap();
+        std::fs::write(
+            &v6,
+            "---\nsource: x\n---\n*nat\n-A X -d ::1 -j ACCEPT\nCOMMIT\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.check_for(
+                "g",
+                "a/b",
+                "n",
+                Family::Ipv6,
+                "*nat\n-A X -d ::1 -j ACCEPT\nCOMMIT\n"
+            ),
+            SnapshotCheck::Matched
+        );
+        // The IPv4 snapshot is another file (absent here).
+        assert!(matches!(
+            Snapshots::read_only(&root).check(
+                "g",
+                "a/b",
+                "n",
+                "*nat\n-A X -d ::1 -j ACCEPT\nCOMMIT\n"
+            ),
+            SnapshotCheck::Changed { missing: true, .. }
+        ));
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -94,7 +94,8 @@ impl Conformance {
     }
 
     /// Compares every output with its insta snapshot at
-    /// `dir/<generator>/<scenario-id>@<node>.snap`.
+    /// `dir/<generator>/<scenario-id>@<node>.snap` (IPv4) or
+    /// `dir/<generator>/<scenario-id>@<node>.ipv6.snap` (IPv6).
     pub fn with_snapshots(mut self, dir: impl Into<PathBuf>) -> Conformance {
         self.snapshots = Some(dir.into());
         self

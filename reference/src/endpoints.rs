@@ -3,11 +3,12 @@
 //! uses (`CategorizeEndpoints`, with topology hints).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kpconform_iptables::model::Family;
 
-use crate::addr::parse_ipv4;
+use crate::addr::parse_ip;
 use crate::rule::Protocol;
 use crate::services::{has_ignored_label, namespace_of_meta, PortKey, ServicePort};
 
@@ -17,9 +18,12 @@ const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 /// One endpoint of one service port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
-    pub(crate) ip: Ipv4Addr,
+    /// The address, parsed: what the rules match and DNAT to (the save
+    /// tools print it canonically).
+    pub(crate) ip: IpAddr,
     pub(crate) port: u16,
-    /// `ip:port`: the sort key, the SEP hash input and the DNAT destination.
+    /// `ip:port` (IPv4, canonical) or `[ip]:port` (IPv6, as the slice spells
+    /// the address): the sort key, the SEP hash input and the comment text.
     pub(crate) addr: String,
     /// Its `nodeName` is this node.
     pub(crate) local: bool,
@@ -39,16 +43,18 @@ impl Endpoint {
 /// Endpoints of every service port, each list sorted by `ip:port` text.
 pub(crate) type EndpointsMap = BTreeMap<PortKey, Vec<Endpoint>>;
 
-/// Merges `slices` as kube-proxy's IPv4 proxier on `node_name` does.
+/// Merges `slices` as kube-proxy's proxier of `family` on `node_name` does:
+/// it only receives the slices whose `addressType` is its family.
 pub(crate) fn endpoints_map<'a>(
     slices: impl IntoIterator<Item = &'a EndpointSlice>,
     node_name: &str,
+    family: Family,
 ) -> EndpointsMap {
     // (namespace, service, slice name) -> slice; a later object replaces an
     // earlier one of the same name, as an informer update would.
     let mut cache: BTreeMap<(String, String, String), &EndpointSlice> = BTreeMap::new();
     for slice in slices {
-        if slice.address_type != "IPv4" || has_ignored_label(&slice.metadata.labels) {
+        if slice.address_type != family.as_str() || has_ignored_label(&slice.metadata.labels) {
             continue;
         }
         let service = slice
@@ -87,14 +93,18 @@ pub(crate) fn endpoints_map<'a>(
             };
             let set = by_port.entry(key).or_default();
             for ep in &slice.endpoints {
-                let Some(ip) = ep.addresses.first().and_then(|a| parse_ipv4(a)) else {
+                let Some((text, ip)) = ep
+                    .addresses
+                    .first()
+                    .and_then(|a| Some((a, parse_ip(a, family)?)))
+                else {
                     continue;
                 };
                 let conditions = ep.conditions.clone().unwrap_or_default();
                 let endpoint = Endpoint {
                     ip,
                     port: number,
-                    addr: format!("{ip}:{number}"),
+                    addr: endpoint_text(text, ip, number),
                     local: ep.node_name.as_deref() == Some(node_name),
                     // Unknown readiness counts as ready and serving (the API's rule).
                     ready: conditions.ready.unwrap_or(true),
@@ -120,6 +130,16 @@ pub(crate) fn endpoints_map<'a>(
         .filter(|(_, set)| !set.is_empty())
         .map(|(key, set)| (key, set.into_values().collect()))
         .collect()
+}
+
+/// kube-proxy's `net.JoinHostPort(address, port)`. The IPv6 text is the
+/// slice's own spelling (kube-proxy passes it through); IPv4 is written
+/// canonically (see the README on non-canonical IPv4 addresses).
+fn endpoint_text(text: &str, ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+        IpAddr::V6(_) => format!("[{text}]:{port}"),
+    }
 }
 
 /// The endpoint sets of one service port on this node.

@@ -1,25 +1,28 @@
 //! The filter-table rules of one service port: REJECT/DROP for traffic with
 //! nowhere to go, the load-balancer source-range DROP, health-check ports.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::fixed::{EXTERNAL_SERVICES, NODEPORTS, PROXY_FIREWALL, SERVICES};
-use crate::plan::Plan;
+use crate::plan::{NodeContext, Plan};
 use crate::rule::{Match, Protocol, Rule, Target};
 use crate::table::Section;
 
 /// Writes the filter rules of `plan`, in kube-proxy's order.
-pub(crate) fn service(plan: &Plan<'_>) -> Section {
+pub(crate) fn service(plan: &Plan<'_>, node: &NodeContext) -> Section {
     let svc = plan.svc;
     let mut section = Section::default();
     let (internal, external) = if !plan.has_endpoints {
-        let no_endpoints = (format!("{} has no endpoints", svc.name), Target::Reject);
+        let no_endpoints = (
+            format!("{} has no endpoints", svc.name),
+            Target::Reject(node.family),
+        );
         (no_endpoints.clone(), no_endpoints)
     } else {
         let no_local = (format!("{} has no local endpoints", svc.name), Target::Drop);
         (no_local.clone(), no_local)
     };
-    let to_port = |comment: &str, ip: Ipv4Addr, port: u16| {
+    let to_port = |comment: &str, ip: IpAddr, port: u16| {
         Rule::new()
             .dst(ip)
             .comment(comment)

@@ -179,6 +179,7 @@ pub(crate) fn filter(node: &NodeContext) -> Section {
     if node.localhost_node_ports {
         // route_localnet is on for localhost node ports; this closes the
         // hole it opens (kubernetes/kubernetes#90259).
+        // Only the IPv4 proxier ever has them on.
         let loopback =
             ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default();
         section.push(
@@ -275,6 +276,7 @@ mod tests {
 
     fn node(localhost: bool) -> NodeContext {
         NodeContext {
+            family: kpconform_iptables::model::Family::Ipv4,
             node_ip: None,
             cluster_cidr: None,
             masquerade_all: false,

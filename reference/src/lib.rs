@@ -1,5 +1,6 @@
-//! The reference generator: the iptables rules kube-proxy v1.30 (iptables
-//! mode, IPv4) installs on one node, in iptables-save's spelling.
+//! The reference generator: the rules kube-proxy v1.30 (iptables mode) installs
+//! on one node for one IP family (IPv4 or IPv6, `input.node.family`), in
+//! iptables-save's or ip6tables-save's spelling.
 //!
 //! ```
 //! use kpconform_iptables::model::Family;
@@ -48,8 +49,9 @@ use kpconform_suite::scenario::GeneratorInput;
 use plan::Cluster;
 use table::Table;
 
-/// The rules kube-proxy v1.30 would install on `input.node`, as
-/// `iptables-save` prints them (tables mangle, filter, nat).
+/// The rules kube-proxy v1.30's proxier of `input.node.family` would install
+/// on `input.node`, as `iptables-save` (IPv4) or `ip6tables-save` (IPv6)
+/// prints them (tables mangle, filter, nat).
 pub fn generate(input: &GeneratorInput) -> String {
     let cluster = Cluster::new(input);
     let node = &cluster.node;
@@ -61,7 +63,7 @@ pub fn generate(input: &GeneratorInput) -> String {
     let mut filter = Table::new("filter", &fixed::FILTER_BUILTINS);
     filter.extend(fixed::filter(node));
     for plan in &plans {
-        filter.extend(filter::service(plan));
+        filter.extend(filter::service(plan, node));
     }
 
     let mut nat = Table::new("nat", &fixed::NAT_BUILTINS);

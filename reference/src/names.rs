@@ -37,7 +37,7 @@ pub(crate) fn firewall_chain(service_port: &str, protocol: &str) -> String {
     format!("KUBE-FW-{}", hash16(&format!("{service_port}{protocol}")))
 }
 
-/// `KUBE-SEP-…`: one endpoint (`ip:port`) of a service port.
+/// `KUBE-SEP-…`: one endpoint (`ip:port`, `[ip]:port` for IPv6) of a service port.
 pub(crate) fn endpoint_chain(service_port: &str, protocol: &str, endpoint: &str) -> String {
     format!(
         "KUBE-SEP-{}",
@@ -89,6 +89,19 @@ mod tests {
         assert_eq!(
             external_chain("shop/web:http", "tcp"),
             "KUBE-EXT-67NZLRHBNDSAWJRO"
+        );
+    }
+
+    #[test]
+    fn ipv6_endpoints_hash_their_bracketed_text() {
+        // ipv6-nodeport-etp-local and ipv6-endpoint-address-spelling.
+        assert_eq!(
+            endpoint_chain("default/api:http", "tcp", "[fd00:10:64:a::5]:8080"),
+            "KUBE-SEP-ZUAGJVKZBI5ZZ2LP"
+        );
+        assert_eq!(
+            endpoint_chain("shop/web:http", "tcp", "[FD00:10:64:A::DA]:3000"),
+            "KUBE-SEP-XUB5ERSSD3IVILSF"
         );
     }
 

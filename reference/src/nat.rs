@@ -3,8 +3,10 @@
 //! KUBE-NODEPORTS.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
+use kpconform_iptables::model::Family;
 use kpconform_iptables::Probability;
 
 use crate::endpoints::Endpoint;
@@ -36,7 +38,7 @@ pub(crate) fn service(
 ) -> Section {
     let svc = plan.svc;
     let mut s = Section::default();
-    let to_port = |comment: String, ip: std::net::Ipv4Addr| {
+    let to_port = |comment: String, ip: IpAddr| {
         Rule::new()
             .dst(ip)
             .comment(comment)
@@ -175,7 +177,7 @@ fn firewall_chain(plan: &Plan<'_>, node: &NodeContext, s: &mut Section) {
             s.push(
                 fw,
                 Rule::new()
-                    .src(Ipv4Net::from(*ip))
+                    .src(IpNet::from(*ip))
                     .comment(comment.as_str())
                     .jump(ext),
             );
@@ -214,6 +216,7 @@ fn dispatch(
             let check = Match::RecentCheck {
                 name: sep.clone(),
                 seconds,
+                family: node.family,
             };
             s.push(chain, with_comment(ep).with(check).jump(sep));
         }
@@ -244,13 +247,16 @@ fn endpoint_chain(plan: &Plan<'_>, ep: &Endpoint, node: &NodeContext, s: &mut Se
     };
     s.push(
         &sep,
-        commented(Rule::new().src(Ipv4Net::from(ep.ip))).jump(MARK_MASQ),
+        commented(Rule::new().src(IpNet::from(ep.ip))).jump(MARK_MASQ),
     );
     let mut dnat = commented(Rule::new());
     if svc.sticky_seconds.is_some() {
-        dnat = dnat.with(Match::RecentSet { name: sep.clone() });
+        dnat = dnat.with(Match::RecentSet {
+            name: sep.clone(),
+            family: node.family,
+        });
     }
-    let to = std::net::SocketAddrV4::new(ep.ip, ep.port);
+    let to = SocketAddr::new(ep.ip, ep.port);
     s.push(
         &sep,
         dnat.proto_module(svc.protocol).target(Target::Dnat(to)),
@@ -262,14 +268,18 @@ pub(crate) fn nodeports_jump(node: &NodeContext) -> Section {
     let mut s = Section::default();
     match &node.node_ports {
         NodePortDestinations::AllLocal => {
-            let rule = Rule::new().comment(NODEPORTS_COMMENT).with(Match::DstLocal);
+            let mut rule = Rule::new();
+            // Localhost node ports never work on IPv6; on IPv4 they are on
+            // whenever every local address is.
+            if node.family == Family::Ipv6 {
+                rule = rule.not_dst(IpNet::from(node.family.localhost()));
+            }
+            let rule = rule.comment(NODEPORTS_COMMENT).with(Match::DstLocal);
             s.push(SERVICES, rule.jump(NODEPORTS));
         }
         NodePortDestinations::Addresses(ips) => {
             for ip in ips {
-                let rule = Rule::new()
-                    .dst(Ipv4Net::from(*ip))
-                    .comment(NODEPORTS_COMMENT);
+                let rule = Rule::new().dst(IpNet::from(*ip)).comment(NODEPORTS_COMMENT);
                 s.push(SERVICES, rule.jump(NODEPORTS));
             }
         }

@@ -4,41 +4,48 @@
 //! here, so the section writers only spell rules.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
+use kpconform_iptables::model::Family;
 use kpconform_suite::scenario::{GeneratorInput, Object};
 
 use crate::endpoints::{categorize, endpoints_map, Categorized, Endpoint, EndpointsMap};
 use crate::names;
 use crate::services::{service_ports, ServicePort};
 
-/// Over this many endpoints (summed over service ports) kube-proxy drops the
-/// per-endpoint comments to keep the rule set small.
+/// Over this many endpoints (summed over service ports, within the proxier's
+/// family) kube-proxy drops the per-endpoint comments to keep the rule set
+/// small.
 const LARGE_CLUSTER_THRESHOLD: usize = 1000;
 
 /// Where the `KUBE-SERVICES` → `KUBE-NODEPORTS` jump applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NodePortDestinations {
-    /// `--nodeport-addresses` is empty (or holds 0.0.0.0/0): any local address.
+    /// `--nodeport-addresses` has no CIDR of the family (or holds 0.0.0.0/0,
+    /// ::/0): any local address.
     AllLocal,
     /// The node's addresses inside `--nodeport-addresses`, sorted.
-    Addresses(Vec<Ipv4Addr>),
+    Addresses(Vec<IpAddr>),
 }
 
 /// The node and kube-proxy's settings, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NodeContext {
-    /// kube-proxy's node IP (the first address), for source-range checks.
-    pub(crate) node_ip: Option<Ipv4Addr>,
-    /// `--cluster-cidr`: pod traffic detection, when set.
-    pub(crate) cluster_cidr: Option<Ipv4Net>,
+    /// The proxier's family: every address below is of this family.
+    pub(crate) family: Family,
+    /// kube-proxy's node IP (the first address of the family), for
+    /// source-range checks.
+    pub(crate) node_ip: Option<IpAddr>,
+    /// `--cluster-cidr` of the family: pod traffic detection, when set.
+    pub(crate) cluster_cidr: Option<IpNet>,
     pub(crate) masquerade_all: bool,
     /// `1 << masqueradeBit`.
     pub(crate) mark: u32,
     pub(crate) node_ports: NodePortDestinations,
-    /// `--nodeport-addresses` admits 127.0.0.0/8, so localhost node ports
-    /// (and the route_localnet guard in `KUBE-FIREWALL`) are on.
+    /// IPv4 only: `--nodeport-addresses` admits 127.0.0.0/8, so localhost
+    /// node ports (and the route_localnet guard in `KUBE-FIREWALL`) are on.
+    /// The IPv6 proxier always has them off.
     pub(crate) localhost_node_ports: bool,
     /// More than [`LARGE_CLUSTER_THRESHOLD`] endpoints: no endpoint comments.
     pub(crate) large_cluster: bool,
@@ -137,39 +144,37 @@ impl Cluster {
                 _ => None,
             })
             .unwrap_or_default();
-        let service_ports = service_ports(services);
-        let endpoints = endpoints_map(slices, &cfg.name);
+        let family = cfg.family;
+        let service_ports = service_ports(services, family);
+        let endpoints = endpoints_map(slices, &cfg.name, family);
         let total: usize = service_ports
             .iter()
             .map(|p| endpoints.get(&p.key).map_or(0, Vec::len))
             .sum();
 
-        // The reference writes the IPv4 proxier's rules: each proxier sees
-        // only the addresses and CIDRs of its own family.
-        let node_addrs: Vec<Ipv4Addr> = cfg
+        // The proxier of `family` sees only the addresses and CIDRs of its
+        // own family.
+        let node_addrs: Vec<IpAddr> = cfg
             .addresses
             .iter()
-            .filter_map(|a| match a.addr() {
-                IpAddr::V4(v4) => Some(v4),
-                IpAddr::V6(_) => None,
-            })
+            .map(IpNet::addr)
+            .filter(|a| Family::of(*a) == family)
             .collect();
-        let node_port_cidrs: Vec<Ipv4Net> = cfg
+        let node_port_cidrs: Vec<IpNet> = cfg
             .node_port_addresses
             .iter()
-            .filter_map(|c| match c {
-                IpNet::V4(v4) => Some(*v4),
-                IpNet::V6(_) => None,
-            })
+            .filter(|c| Family::of(c.addr()) == family)
+            .copied()
             .collect();
         let (node_ports, localhost_node_ports) =
-            node_port_destinations(&node_port_cidrs, &node_addrs);
+            node_port_destinations(family, &node_port_cidrs, &node_addrs);
         let node = NodeContext {
-            node_ip: node_addrs.first().copied(),
-            cluster_cidr: cfg.cluster_cidr().and_then(|c| match c {
-                IpNet::V4(v4) => Some(v4.trunc()),
-                IpNet::V6(_) => None,
-            }),
+            family,
+            node_ip: cfg.node_ip(),
+            cluster_cidr: cfg
+                .cluster_cidr()
+                .filter(|c| Family::of(c.addr()) == family)
+                .map(|c| c.trunc()),
             masquerade_all: cfg.masquerade_all,
             mark: 1u32.checked_shl(u32::from(cfg.masquerade_bit)).unwrap_or(0),
             node_ports,
@@ -223,76 +228,109 @@ fn plan<'a>(svc: &'a ServicePort, endpoints: Categorized<'a>) -> Plan<'a> {
     }
 }
 
-/// kube-proxy's `NodePortAddresses` for IPv4: the jump's destinations, and
-/// whether localhost node ports stay on.
+/// kube-proxy's `NodePortAddresses` for `family` (given the CIDRs and node
+/// addresses of that family): the jump's destinations, and whether localhost
+/// node ports stay on.
+///
+/// IPv4 keeps 127.0.0.1 when a CIDR covers it (and then localhost node ports
+/// stay on); IPv6 has no localhost node ports, so `::1` is never a
+/// destination (kube-proxy logs an error and skips it).
 fn node_port_destinations(
-    cidrs: &[Ipv4Net],
-    node_addrs: &[Ipv4Addr],
+    family: Family,
+    cidrs: &[IpNet],
+    node_addrs: &[IpAddr],
 ) -> (NodePortDestinations, bool) {
-    let cidrs: Vec<Ipv4Net> = cidrs.iter().map(|c| c.trunc()).collect();
+    let ipv4 = family == Family::Ipv4;
+    let cidrs: Vec<IpNet> = cidrs.iter().map(|c| c.trunc()).collect();
     if cidrs.is_empty() || cidrs.iter().any(|c| c.prefix_len() == 0) {
-        return (NodePortDestinations::AllLocal, true);
+        return (NodePortDestinations::AllLocal, ipv4);
     }
-    let loopback_net = Ipv4Addr::new(127, 0, 0, 0);
-    let localhost = cidrs
-        .iter()
-        .any(|c| c.addr().is_loopback() || c.contains(&loopback_net));
-    // The host's interface addresses: its own plus lo's 127.0.0.1.
-    let mut ips: Vec<Ipv4Addr> = node_addrs
+    let localhost = family.localhost();
+    // ContainsIPv4Loopback: a CIDR that is or covers 127.0.0.0/8.
+    let loopback_net = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0));
+    let localhost_node_ports = ipv4
+        && cidrs
+            .iter()
+            .any(|c| c.addr().is_loopback() || c.contains(&loopback_net));
+    // The host's interface addresses: its own plus lo's loopback address.
+    let mut ips: Vec<IpAddr> = node_addrs
         .iter()
         .copied()
-        .chain([Ipv4Addr::LOCALHOST])
+        .chain([localhost])
         .filter(|ip| cidrs.iter().any(|c| c.contains(ip)))
+        .filter(|ip| ipv4 || !ip.is_loopback())
         .collect();
     ips.sort();
     ips.dedup();
-    (NodePortDestinations::Addresses(ips), localhost)
+    (NodePortDestinations::Addresses(ips), localhost_node_ports)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn net(s: &str) -> Ipv4Net {
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
     #[test]
     fn node_ports_on_all_local_addresses_by_default() {
-        let addrs = [Ipv4Addr::new(192, 168, 0, 10)];
+        let addrs = [ip("192.168.0.10")];
+        let v4 = Family::Ipv4;
         assert_eq!(
-            node_port_destinations(&[], &addrs),
+            node_port_destinations(v4, &[], &addrs),
             (NodePortDestinations::AllLocal, true)
         );
         assert_eq!(
-            node_port_destinations(&[net("0.0.0.0/0")], &addrs),
+            node_port_destinations(v4, &[net("0.0.0.0/0")], &addrs),
             (NodePortDestinations::AllLocal, true)
+        );
+        // IPv6: all local addresses, never localhost node ports.
+        assert_eq!(
+            node_port_destinations(Family::Ipv6, &[], &[ip("fd00:192:168::10")]),
+            (NodePortDestinations::AllLocal, false)
         );
     }
 
     #[test]
     fn node_ports_restricted_to_matching_addresses() {
         // nodeport-nodeportaddresses-one-cidr: only 192.168.0.10, no localhost.
-        let addrs = [
-            Ipv4Addr::new(192, 168, 0, 10),
-            Ipv4Addr::new(172, 16, 5, 10),
-        ];
+        let addrs = [ip("192.168.0.10"), ip("172.16.5.10")];
+        let v4 = Family::Ipv4;
         assert_eq!(
-            node_port_destinations(&[net("192.168.0.0/24")], &addrs),
+            node_port_destinations(v4, &[net("192.168.0.0/24")], &addrs),
             (
-                NodePortDestinations::Addresses(vec![Ipv4Addr::new(192, 168, 0, 10)]),
+                NodePortDestinations::Addresses(vec![ip("192.168.0.10")]),
                 false
             )
         );
         let (dests, localhost) =
-            node_port_destinations(&[net("127.0.0.1/32"), net("172.16.0.0/12")], &addrs);
+            node_port_destinations(v4, &[net("127.0.0.1/32"), net("172.16.0.0/12")], &addrs);
         assert!(localhost);
         assert_eq!(
             dests,
-            NodePortDestinations::Addresses(vec![
-                Ipv4Addr::new(127, 0, 0, 1),
-                Ipv4Addr::new(172, 16, 5, 10)
-            ])
+            NodePortDestinations::Addresses(vec![ip("127.0.0.1"), ip("172.16.5.10")])
+        );
+    }
+
+    #[test]
+    fn ipv6_node_ports_skip_localhost() {
+        // dualstack-nodeport-nodeportaddresses-ipv6: ::1/128 is left out.
+        let addrs = [ip("fd00:192:168::10")];
+        assert_eq!(
+            node_port_destinations(
+                Family::Ipv6,
+                &[net("fd00:192:168::/64"), net("::1/128")],
+                &addrs
+            ),
+            (
+                NodePortDestinations::Addresses(vec![ip("fd00:192:168::10")]),
+                false
+            )
         );
     }
 }

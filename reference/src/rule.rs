@@ -9,9 +9,10 @@
 //! exactly that.
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
+use kpconform_iptables::model::Family;
 
 /// A layer-4 protocol a Service port can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,10 +59,15 @@ pub(crate) enum Match {
     Port(Protocol, Option<u16>),
     /// `-m statistic --mode random --probability P` (P already in save spelling).
     Random(String),
-    /// `-m recent --rcheck --seconds N --reap --name CHAIN`.
-    RecentCheck { name: String, seconds: u32 },
-    /// `-m recent --set --name CHAIN`.
-    RecentSet { name: String },
+    /// `-m recent --rcheck --seconds N --reap --name CHAIN` (the save tool
+    /// adds the family's full `--mask` and `--rsource`).
+    RecentCheck {
+        name: String,
+        seconds: u32,
+        family: Family,
+    },
+    /// `-m recent --set --name CHAIN` (plus the family's `--mask`, `--rsource`).
+    RecentSet { name: String, family: Family },
     /// `-m mark [!] --mark MARK/MARK`.
     Mark { negated: bool, mark: u32 },
     /// `-m conntrack [!] --ctstate STATES`.
@@ -79,10 +85,12 @@ pub(crate) enum Target {
     Drop,
     /// `-j RETURN`.
     Return,
-    /// `-j REJECT --reject-with icmp-port-unreachable` (kube-proxy's plain `REJECT`).
-    Reject,
-    /// `-j DNAT --to-destination IP:PORT`.
-    Dnat(SocketAddrV4),
+    /// kube-proxy's plain `REJECT`, which the save tools print with the
+    /// family's default: `--reject-with icmp-port-unreachable` (IPv4) or
+    /// `icmp6-port-unreachable` (IPv6).
+    Reject(Family),
+    /// `-j DNAT --to-destination IP:PORT` (`[IP]:PORT` for IPv6).
+    Dnat(SocketAddr),
     /// `-j MARK --set-xmark VALUE/MASK` (`--or-mark M` is `M/M`, `--xor-mark M` is `M/0`).
     SetXmark { value: u32, mask: u32 },
     /// `-j MASQUERADE --random-fully`.
@@ -92,8 +100,8 @@ pub(crate) enum Target {
 /// One rule of a chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Rule {
-    source: Option<(bool, Ipv4Net)>,
-    destination: Option<Ipv4Net>,
+    source: Option<(bool, IpNet)>,
+    destination: Option<(bool, IpNet)>,
     protocol: Option<Protocol>,
     matches: Vec<Match>,
     target: Option<Target>,
@@ -106,20 +114,26 @@ impl Rule {
     }
 
     /// `-s NET`.
-    pub(crate) fn src(mut self, net: impl Into<Ipv4Net>) -> Rule {
+    pub(crate) fn src(mut self, net: impl Into<IpNet>) -> Rule {
         self.source = Some((false, net.into()));
         self
     }
 
     /// `! -s NET`.
-    pub(crate) fn not_src(mut self, net: impl Into<Ipv4Net>) -> Rule {
+    pub(crate) fn not_src(mut self, net: impl Into<IpNet>) -> Rule {
         self.source = Some((true, net.into()));
         self
     }
 
     /// `-d NET`.
-    pub(crate) fn dst(mut self, net: impl Into<Ipv4Net>) -> Rule {
-        self.destination = Some(net.into());
+    pub(crate) fn dst(mut self, net: impl Into<IpNet>) -> Rule {
+        self.destination = Some((false, net.into()));
+        self
+    }
+
+    /// `! -d NET`.
+    pub(crate) fn not_dst(mut self, net: impl Into<IpNet>) -> Rule {
+        self.destination = Some((true, net.into()));
         self
     }
 
@@ -201,13 +215,19 @@ impl fmt::Display for Match {
             Match::Port(p, None) => write!(f, "-m {}", p.as_str()),
             Match::Port(p, Some(port)) => write!(f, "-m {} --dport {port}", p.as_str()),
             Match::Random(p) => write!(f, "-m statistic --mode random --probability {p}"),
-            Match::RecentCheck { name, seconds } => write!(
+            Match::RecentCheck {
+                name,
+                seconds,
+                family,
+            } => write!(
                 f,
-                "-m recent --rcheck --seconds {seconds} --reap --name {name} --mask 255.255.255.255 --rsource"
+                "-m recent --rcheck --seconds {seconds} --reap --name {name} --mask {} --rsource",
+                family.full_mask()
             ),
-            Match::RecentSet { name } => write!(
+            Match::RecentSet { name, family } => write!(
                 f,
-                "-m recent --set --name {name} --mask 255.255.255.255 --rsource"
+                "-m recent --set --name {name} --mask {} --rsource",
+                family.full_mask()
             ),
             Match::Mark { negated, mark } => {
                 let not = if *negated { "! " } else { "" };
@@ -228,7 +248,12 @@ impl fmt::Display for Target {
             Target::Accept => f.write_str("-j ACCEPT"),
             Target::Drop => f.write_str("-j DROP"),
             Target::Return => f.write_str("-j RETURN"),
-            Target::Reject => f.write_str("-j REJECT --reject-with icmp-port-unreachable"),
+            Target::Reject(Family::Ipv4) => {
+                f.write_str("-j REJECT --reject-with icmp-port-unreachable")
+            }
+            Target::Reject(Family::Ipv6) => {
+                f.write_str("-j REJECT --reject-with icmp6-port-unreachable")
+            }
             Target::Dnat(to) => write!(f, "-j DNAT --to-destination {to}"),
             Target::SetXmark { value, mask } => {
                 write!(f, "-j MARK --set-xmark {value:#x}/{mask:#x}")
@@ -246,8 +271,9 @@ impl fmt::Display for Rule {
             let not = if negated { "! " } else { "" };
             parts.push(format!("{not}-s {net}"));
         }
-        if let Some(net) = self.destination {
-            parts.push(format!("-d {net}"));
+        if let Some((negated, net)) = self.destination {
+            let not = if negated { "! " } else { "" };
+            parts.push(format!("{not}-d {net}"));
         }
         if let Some(p) = self.protocol {
             parts.push(format!("-p {}", p.as_str()));
@@ -263,6 +289,7 @@ impl fmt::Display for Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ipnet::Ipv4Net;
     use std::net::Ipv4Addr;
 
     fn host(a: [u8; 4]) -> Ipv4Net {
@@ -318,12 +345,44 @@ mod tests {
             .comment("default/api:http")
             .with(Match::RecentSet {
                 name: "KUBE-SEP-X".into(),
+                family: Family::Ipv4,
             })
             .proto_module(Protocol::Sctp)
             .target(Target::Dnat("10.64.0.5:8080".parse().unwrap()));
         assert_eq!(
             r.to_string(),
             "-p sctp -m comment --comment \"default/api:http\" -m recent --set --name KUBE-SEP-X --mask 255.255.255.255 --rsource -m sctp -j DNAT --to-destination 10.64.0.5:8080"
+        );
+    }
+
+    #[test]
+    fn ipv6_spelling() {
+        // ipv6-clusterip-session-affinity, ipv6-clusterip-0-endpoints and
+        // the IPv6 node-port jump.
+        let r = Rule::new()
+            .comment("shop/session:http")
+            .with(Match::RecentSet {
+                name: "KUBE-SEP-X".into(),
+                family: Family::Ipv6,
+            })
+            .proto_module(Protocol::Tcp)
+            .target(Target::Dnat("[fd00:10:64:a::5]:8080".parse().unwrap()));
+        assert_eq!(
+            r.to_string(),
+            "-p tcp -m comment --comment \"shop/session:http\" -m recent --set --name KUBE-SEP-X --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -m tcp -j DNAT --to-destination [fd00:10:64:a::5]:8080"
+        );
+        let r = Rule::new().target(Target::Reject(Family::Ipv6));
+        assert_eq!(
+            r.to_string(),
+            "-j REJECT --reject-with icmp6-port-unreachable"
+        );
+        let r = Rule::new()
+            .not_dst("::1/128".parse::<IpNet>().unwrap())
+            .comment("x")
+            .with(Match::DstLocal);
+        assert_eq!(
+            r.to_string(),
+            "! -d ::1/128 -m comment --comment \"x\" -m addrtype --dst-type LOCAL"
         );
     }
 

@@ -1,16 +1,18 @@
-//! Service ports as kube-proxy's IPv4 proxier sees them (its `svcPortMap`).
+//! Service ports as kube-proxy's proxier of one family sees them (its
+//! `svcPortMap`).
 //!
 //! One [`ServicePort`] per port of every proxied Service, with the Service's
-//! settings already filtered to IPv4 and resolved to what the rule writer
+//! settings already filtered to the proxier's family and resolved to what the rule writer
 //! needs (traffic policies, LB VIPs without `ipMode: Proxy`, affinity timeout…).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Service;
+use kpconform_iptables::model::Family;
 
-use crate::addr::{parse_ipv4, parse_ipv4_cidr};
+use crate::addr::{parse_cidr, parse_ip};
 use crate::rule::Protocol;
 
 /// Labels that make kube-proxy's informers ignore a Service or EndpointSlice.
@@ -51,14 +53,17 @@ pub(crate) struct ServicePort {
     /// `namespace/name[:port]`, used in comments and chain hashes.
     pub(crate) name: String,
     pub(crate) protocol: Protocol,
-    pub(crate) cluster_ip: Ipv4Addr,
+    /// The cluster IP of the proxier's family.
+    pub(crate) cluster_ip: IpAddr,
     pub(crate) port: u16,
     /// 0 when the port has none.
     pub(crate) node_port: u16,
-    pub(crate) external_ips: Vec<Ipv4Addr>,
-    /// Load-balancer ingress IPs in VIP mode.
-    pub(crate) lb_vips: Vec<Ipv4Addr>,
-    pub(crate) source_ranges: Vec<Ipv4Net>,
+    /// External IPs of the proxier's family.
+    pub(crate) external_ips: Vec<IpAddr>,
+    /// Load-balancer ingress IPs of the proxier's family, in VIP mode.
+    pub(crate) lb_vips: Vec<IpAddr>,
+    /// loadBalancerSourceRanges of the proxier's family.
+    pub(crate) source_ranges: Vec<IpNet>,
     /// 0 when the Service needs no health check.
     pub(crate) health_check_node_port: u16,
     /// `Some(timeout)` with ClientIP session affinity.
@@ -87,15 +92,17 @@ impl ServicePort {
     }
 }
 
-/// All proxied service ports of `services`, sorted by key.
+/// All service ports of `services` that the proxier of `family` proxies,
+/// sorted by key.
 pub(crate) fn service_ports<'a>(
     services: impl IntoIterator<Item = &'a Service>,
+    family: Family,
 ) -> Vec<ServicePort> {
     let mut by_key = BTreeMap::new();
     for service in services {
         // A later object with the same namespace/name replaces the earlier
         // one, as an informer update would.
-        let ports = ports_of(service);
+        let ports = ports_of(service, family);
         let ns_name = (
             namespace_of(service),
             service.metadata.name.clone().unwrap_or_default(),
@@ -129,23 +136,23 @@ pub(crate) fn has_ignored_label(labels: &Option<BTreeMap<String, String>>) -> bo
         .is_some_and(|l| IGNORED_LABELS.iter().any(|k| l.contains_key(*k)))
 }
 
-/// kube-proxy's `GetClusterIPByFamily` for IPv4, tolerant of inputs that
-/// give `ipFamilies` without `clusterIPs` (the apiserver always fills both).
-fn ipv4_cluster_ip(service: &Service) -> Option<Ipv4Addr> {
+/// kube-proxy's `GetClusterIPByFamily`, tolerant of inputs that give
+/// `ipFamilies` without `clusterIPs` (the apiserver always fills both).
+fn cluster_ip_of(service: &Service, family: Family) -> Option<IpAddr> {
     let spec = service.spec.as_ref()?;
     let cluster_ip = spec.cluster_ip.as_deref().unwrap_or("");
     let families = spec.ip_families.as_deref().unwrap_or(&[]);
     if families.is_empty() {
-        return parse_ipv4(cluster_ip);
+        return parse_ip(cluster_ip, family);
     }
-    let index = families.iter().position(|f| f == "IPv4")?;
+    let index = families.iter().position(|f| f == family.as_str())?;
     match spec.cluster_ips.as_deref() {
-        Some(ips) if !ips.is_empty() => parse_ipv4(ips.get(index)?),
-        _ => parse_ipv4(cluster_ip),
+        Some(ips) if !ips.is_empty() => parse_ip(ips.get(index)?, family),
+        _ => parse_ip(cluster_ip, family),
     }
 }
 
-fn ports_of(service: &Service) -> Vec<ServicePort> {
+fn ports_of(service: &Service, family: Family) -> Vec<ServicePort> {
     let Some(spec) = service.spec.as_ref() else {
         return Vec::new();
     };
@@ -157,7 +164,7 @@ fn ports_of(service: &Service) -> Vec<ServicePort> {
     if cluster_ip_text.is_empty() || cluster_ip_text == "None" || type_ == "ExternalName" {
         return Vec::new();
     }
-    let Some(cluster_ip) = ipv4_cluster_ip(service) else {
+    let Some(cluster_ip) = cluster_ip_of(service, family) else {
         return Vec::new();
     };
     let raw_external_ips = spec.external_ips.as_deref().unwrap_or(&[]);
@@ -176,19 +183,19 @@ fn ports_of(service: &Service) -> Vec<ServicePort> {
             .filter(|t| *t > 0)
             .unwrap_or(DEFAULT_AFFINITY_SECONDS)
     });
-    let external_ips: Vec<Ipv4Addr> = raw_external_ips
+    let external_ips: Vec<IpAddr> = raw_external_ips
         .iter()
-        .filter_map(|ip| parse_ipv4(ip))
+        .filter_map(|ip| parse_ip(ip, family))
         .collect();
     // Validation once allowed whitespace around source ranges; kube-proxy trims it.
-    let source_ranges: Vec<Ipv4Net> = spec
+    let source_ranges: Vec<IpNet> = spec
         .load_balancer_source_ranges
         .as_deref()
         .unwrap_or(&[])
         .iter()
-        .filter_map(|r| parse_ipv4_cidr(r.trim()))
+        .filter_map(|r| parse_cidr(r.trim(), family))
         .collect();
-    let lb_vips: Vec<Ipv4Addr> = service
+    let lb_vips: Vec<IpAddr> = service
         .status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
@@ -198,7 +205,7 @@ fn ports_of(service: &Service) -> Vec<ServicePort> {
         // ipMode Proxy: the LB rewrites the destination itself, so kube-proxy
         // must not capture its IP (LoadBalancerIPMode is on in v1.30).
         .filter(|ing| ing.ip_mode.as_deref().is_none_or(|m| m == "VIP"))
-        .filter_map(|ing| parse_ipv4(ing.ip.as_deref()?))
+        .filter_map(|ing| parse_ip(ing.ip.as_deref()?, family))
         .collect();
     let health_check_node_port = if type_ == "LoadBalancer" && external_policy_local {
         spec.health_check_node_port
@@ -258,6 +265,11 @@ mod tests {
         ServiceSpec, ServiceStatus, SessionAffinityConfig,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn service_ports_v4<const N: usize>(services: [&Service; N]) -> Vec<ServicePort> {
+        service_ports(services, Family::Ipv4)
+    }
 
     fn service(spec: ServiceSpec) -> Service {
         Service {
@@ -296,7 +308,7 @@ mod tests {
             port("dns", 53, "UDP"),
             port("", 9, "SCTP"),
         ]);
-        let ports = service_ports([&service(spec)]);
+        let ports = service_ports_v4([&service(spec)]);
         let names: Vec<_> = ports
             .iter()
             .map(|p| (p.name.as_str(), p.protocol))
@@ -322,7 +334,7 @@ mod tests {
         ipv6.ip_families = Some(vec!["IPv6".into()]);
         ipv6.cluster_ips = Some(vec!["fd00::1".into()]);
         for spec in [headless, external_name, ipv6] {
-            assert!(service_ports([&service(spec)]).is_empty());
+            assert!(service_ports_v4([&service(spec)]).is_empty());
         }
         let mut labelled = service(base());
         labelled.metadata.labels = Some(
@@ -332,7 +344,7 @@ mod tests {
             )]
             .into(),
         );
-        assert!(service_ports([&labelled]).is_empty());
+        assert!(service_ports_v4([&labelled]).is_empty());
     }
 
     #[test]
@@ -341,19 +353,38 @@ mod tests {
         spec.cluster_ip = Some("fd00::5".into());
         spec.ip_families = Some(vec!["IPv6".into(), "IPv4".into()]);
         spec.cluster_ips = Some(vec!["fd00::5".into(), "10.96.0.7".into()]);
-        let ports = service_ports([&service(spec)]);
+        let ports = service_ports_v4([&service(spec.clone())]);
         assert_eq!(ports[0].cluster_ip, Ipv4Addr::new(10, 96, 0, 7));
+        let ports = service_ports([&service(spec)], Family::Ipv6);
+        assert_eq!(ports[0].cluster_ip, "fd00::5".parse::<Ipv6Addr>().unwrap());
+    }
+
+    #[test]
+    fn single_stack_services_belong_to_one_family() {
+        // dualstack-single-stack-ipv4-service: each proxier keeps its own.
+        let mut v6 = base();
+        v6.cluster_ip = Some("fd00:10:96::1234".into());
+        v6.cluster_ips = Some(vec!["fd00:10:96::1234".into()]);
+        v6.ip_families = Some(vec!["IPv6".into()]);
+        v6.external_ips = Some(vec!["2001:db8:203::7".into(), "198.51.100.7".into()]);
+        assert!(service_ports([&service(v6.clone())], Family::Ipv4).is_empty());
+        let p = &service_ports([&service(v6)], Family::Ipv6)[0];
+        assert_eq!(
+            p.external_ips,
+            ["2001:db8:203::7".parse::<IpAddr>().unwrap()]
+        );
+        assert!(service_ports([&service(base())], Family::Ipv6).is_empty());
     }
 
     #[test]
     fn external_policy_only_counts_for_external_types() {
         let mut spec = base();
         spec.external_traffic_policy = Some("Local".into());
-        assert!(!service_ports([&service(spec.clone())])[0].external_policy_local);
+        assert!(!service_ports_v4([&service(spec.clone())])[0].external_policy_local);
         spec.external_ips = Some(vec!["198.51.100.7".into(), "2001:db8::1".into()]);
-        let p = &service_ports([&service(spec)])[0];
+        let p = &service_ports_v4([&service(spec)])[0];
         assert!(p.external_policy_local);
-        assert_eq!(p.external_ips, [Ipv4Addr::new(198, 51, 100, 7)]);
+        assert_eq!(p.external_ips, [IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7))]);
     }
 
     #[test]
@@ -382,17 +413,17 @@ mod tests {
             }),
             ..Default::default()
         });
-        let p = &service_ports([&svc])[0];
+        let p = &service_ports_v4([&svc])[0];
         assert_eq!(
             p.lb_vips,
             [
-                Ipv4Addr::new(203, 0, 113, 10),
-                Ipv4Addr::new(203, 0, 113, 12)
+                IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
+                IpAddr::V4(Ipv4Addr::new(203, 0, 113, 12))
             ]
         );
         assert_eq!(
             p.source_ranges,
-            ["192.168.0.0/16".parse::<Ipv4Net>().unwrap()]
+            ["192.168.0.0/16".parse::<IpNet>().unwrap()]
         );
         assert_eq!(p.health_check_node_port, 32100);
         assert_eq!(p.sticky_seconds, Some(10800));
@@ -409,7 +440,7 @@ mod tests {
             }),
         });
         spec.internal_traffic_policy = Some("Local".into());
-        let p = &service_ports([&service(spec)])[0];
+        let p = &service_ports_v4([&service(spec)])[0];
         assert_eq!(p.sticky_seconds, Some(600));
         assert!(!p.uses_cluster_endpoints());
         assert!(p.uses_local_endpoints());
@@ -421,7 +452,7 @@ mod tests {
         let mut spec = base();
         spec.ports = Some(vec![port("https", 443, "TCP")]);
         let second = service(spec);
-        let ports = service_ports([&first, &second]);
+        let ports = service_ports_v4([&first, &second]);
         assert_eq!(ports.len(), 1);
         assert_eq!(ports[0].name, "shop/web:https");
     }

@@ -521,6 +521,49 @@ fn nodeport_addresses_with_loopback() {
     assert_eq!(rules(&out, "filter", "KUBE-FIREWALL").len(), 1);
 }
 
+/// An IPv6 generator input for dual-stack node-a (192.168.0.10 and
+/// fd00:192:168::10, pods 10.64.0.0/16 and fd00:10:64::/48).
+fn ipv6_input(extra: &str, objects: &str) -> GeneratorInput {
+    let text = format!(
+        "node:\n  name: node-a\n  family: IPv6\n  addresses: [192.168.0.10, fd00:192:168::10]\n  clusterCIDR: 10.64.0.0/16,fd00:10:64::/48\n{extra}objects:\n{objects}"
+    );
+    match GeneratorInput::from_yaml(&SourceFile::new("test.yaml", text)) {
+        Ok(input) => input,
+        Err(e) => panic!("test input does not load:\n{e}"),
+    }
+}
+
+#[test]
+fn ipv6_node_ports_without_a_cidr_of_the_family_match_every_local_address() {
+    // Checked with the recording harness, not recorded: nodePortAddresses
+    // with IPv4 CIDRs only leaves the IPv6 proxier matching everything.
+    let jump = "! -d ::1/128 -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS";
+    for extra in ["", "  nodePortAddresses: [192.168.0.0/24, 127.0.0.0/8]\n"] {
+        let out = generate(&ipv6_input(extra, "  []\n"));
+        assert_eq!(rules(&out, "nat", "KUBE-SERVICES"), [jump], "{extra}");
+        assert!(rules(&out, "filter", "KUBE-FIREWALL").is_empty());
+    }
+    let out = generate(&ipv6_input("  nodePortAddresses: ['::/0']\n", "  []\n"));
+    assert_eq!(rules(&out, "nat", "KUBE-SERVICES"), [jump]);
+}
+
+#[test]
+fn ipv6_proxier_ignores_ipv4_services_and_slices() {
+    let objects = [
+        service("web", WEB, "{}"),
+        slice(
+            "web-1",
+            "web",
+            HTTP,
+            &format!("[{}]", ep("10.64.1.9", "node-b")),
+        ),
+    ]
+    .concat();
+    let v6 = generate(&ipv6_input("", &objects));
+    let empty = generate(&ipv6_input("", "  []\n"));
+    assert_eq!(v6, empty);
+}
+
 #[test]
 fn output_is_deterministic_whatever_the_object_order() {
     let a = [
@@ -548,6 +591,7 @@ mod arbitrary {
     //! `generate` never panics and always writes a consistent rule set,
     //! whatever (possibly invalid) objects it is given.
     use super::super::generate;
+    use ipnet::IpNet;
     use k8s_openapi::api::core::v1::{
         ClientIPConfig, LoadBalancerIngress, LoadBalancerStatus, Node, Service, ServicePort,
         ServiceSpec, ServiceStatus, SessionAffinityConfig,
@@ -556,10 +600,12 @@ mod arbitrary {
         Endpoint, EndpointConditions, EndpointHints, EndpointPort, EndpointSlice, ForZone,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kpconform_iptables::model::Family;
     use kpconform_iptables::normalize;
     use kpconform_suite::scenario::{GeneratorInput, NodeConfig, Object};
     use proptest::option::of;
     use proptest::prelude::*;
+    use std::net::SocketAddr;
 
     fn pick(options: &'static [&'static str]) -> impl Strategy<Value = String> {
         proptest::sample::select(options).prop_map(str::to_string)
@@ -568,7 +614,8 @@ mod arbitrary {
     fn ip() -> impl Strategy<Value = String> {
         prop_oneof![
             4 => pick(&["10.96.0.1", "10.64.0.5", "10.64.1.5", "10.64.0.6", "192.168.0.10", "203.0.113.10"]),
-            1 => pick(&["fd00::1", "None", "", "300.1.1.1", "010.64.0.5"]),
+            2 => pick(&["fd00:10:96::1", "fd00:10:64:a::5", "FD00:10:64:B::5", "fd00:0010:0064:000a::6", "fd00:192:168::10", "2001:db8:203::10"]),
+            1 => pick(&["None", "", "300.1.1.1", "010.64.0.5", "::ffff:10.64.0.5", "fd00::1%eth0"]),
         ]
     }
 
@@ -611,7 +658,15 @@ mod arbitrary {
             (
                 proptest::collection::vec(port, 1..3),
                 proptest::collection::vec(
-                    pick(&["0.0.0.0/0", "192.168.0.0/16", "1.2.3.4/33", " 10.0.0.0/8"]),
+                    pick(&[
+                        "0.0.0.0/0",
+                        "192.168.0.0/16",
+                        "1.2.3.4/33",
+                        " 10.0.0.0/8",
+                        "fd00:192:168::/48",
+                        "::/0",
+                        "fd00::/129",
+                    ]),
                     0..3,
                 ),
             ),
@@ -669,11 +724,15 @@ mod arbitrary {
 
     fn slice() -> impl Strategy<Value = Object> {
         let endpoint = (
-            proptest::collection::vec(ip(), 0..3).prop_map(|mut v| {
-                v.insert(0, "10.64.0.7".into());
-                v.truncate(2);
-                v
-            }),
+            (
+                pick(&["10.64.0.7", "fd00:10:64:a::7"]),
+                proptest::collection::vec(ip(), 0..3),
+            )
+                .prop_map(|(first, mut v)| {
+                    v.insert(0, first);
+                    v.truncate(2);
+                    v
+                }),
             of(pick(&["node-a", "node-b"])),
             [of(any::<bool>()), of(any::<bool>()), of(any::<bool>())],
             of(pick(&["zone-a", "zone-b"])),
@@ -737,34 +796,42 @@ mod arbitrary {
             ),
             0u8..=31,
             any::<bool>(),
-            of(pick(&["10.64.0.0/16", "0.0.0.0/0"])),
+            proptest::collection::vec(
+                pick(&["10.64.0.0/16", "0.0.0.0/0", "fd00:10:64::/48", "::/0"]),
+                0..3,
+            ),
             proptest::collection::vec(
                 pick(&[
                     "127.0.0.0/8",
                     "192.168.0.0/24",
                     "0.0.0.0/0",
                     "172.16.0.0/12",
+                    "fd00:192:168::/64",
+                    "::1/128",
+                    "::/0",
                 ]),
                 0..3,
             ),
+            prop_oneof![Just(Family::Ipv4), Just(Family::Ipv6)],
         )
-            .prop_map(|(objects, masquerade_bit, masquerade_all, cidr, npa)| {
-                GeneratorInput {
+            .prop_map(
+                |(objects, masquerade_bit, masquerade_all, cidrs, npa, family)| GeneratorInput {
                     node: NodeConfig {
                         name: "node-a".into(),
-                        family: kpconform_iptables::model::Family::Ipv4,
+                        family,
                         addresses: vec![
                             "192.168.0.10/24".parse().unwrap_or_default(),
+                            "fd00:192:168::10/64".parse().unwrap_or_default(),
                             "10.1.0.1/32".parse().unwrap_or_default(),
                         ],
-                        cluster_cidrs: cidr.and_then(|c| c.parse().ok()).into_iter().collect(),
+                        cluster_cidrs: cidrs.iter().filter_map(|c| c.parse().ok()).collect(),
                         masquerade_all,
                         masquerade_bit,
                         node_port_addresses: npa.iter().filter_map(|c| c.parse().ok()).collect(),
                     },
                     objects,
-                }
-            })
+                },
+            )
     }
 
     proptest! {
@@ -773,6 +840,19 @@ mod arbitrary {
         fn consistent_rules_for_any_objects(input in input()) {
             let out = generate(&input);
             prop_assert_eq!(out.matches("COMMIT\n").count(), 3);
+            // Every address written is of the proxier's family.
+            let family = input.node.family;
+            for line in out.lines().filter(|l| l.starts_with("-A ")) {
+                let words: Vec<&str> = line.split(' ').collect();
+                for pair in words.windows(2) {
+                    let of_family = match pair[0] {
+                        "-s" | "-d" => pair[1].parse::<IpNet>().map(|n| Family::of(n.addr())).ok(),
+                        "--to-destination" => pair[1].parse::<SocketAddr>().map(|a| Family::of(a.ip())).ok(),
+                        _ => continue,
+                    };
+                    prop_assert_eq!(of_family, Some(family), "{}", line);
+                }
+            }
             // Every jump lands on a chain declared in the same table.
             for block in out.split("COMMIT\n").filter(|b| !b.is_empty()) {
                 let declared: Vec<&str> = block.lines().filter_map(|l| l.strip_prefix(':')?.split(' ').next()).collect();

@@ -1,22 +1,41 @@
-//! The reference generator against every kube-proxy v1.30.5 recording:
-//! one trial per `inputs/NAME.yaml`, asserting
+//! The reference generator against every kube-proxy v1.30 recording, IPv4
+//! and IPv6/dual-stack: one trial per `inputs/NAME.yaml`, asserting
 //! `normalize(generate(input)) == normalize(outputs/NAME.rules)` and showing
 //! a unified diff of the normalized text when not. A last trial asserts that
-//! every case is byte-identical even before normalization.
+//! every case of both sets is byte-identical even before normalization.
 //!
-//! The recordings are `golden/recordings/kube-proxy-v1.30/` (see
-//! `kpconform_golden::recordings`).
+//! The recordings are `golden/recordings/kube-proxy-v1.30/` (44 IPv4 cases,
+//! trials named `NAME`) and `golden/recordings/kube-proxy-v1.30-ipv6/` (37
+//! IPv6 and dual-stack cases, trials named `kube-proxy-v1.30-ipv6/NAME`),
+//! located through `kpconform_golden::recordings`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kpconform_iptables::normalize;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
 use libtest_mimic::{Arguments, Failed, Trial};
 
-fn recordings_dir() -> PathBuf {
-    kpconform_golden::recordings().join("kube-proxy-v1.30")
+/// A set of recordings: its folder under `recordings()`, the prefix of its
+/// trial names and the number of cases it must at least hold.
+struct RecordingSet {
+    folder: &'static str,
+    trial_prefix: &'static str,
+    expected: usize,
 }
+
+const SETS: [RecordingSet; 2] = [
+    RecordingSet {
+        folder: "kube-proxy-v1.30",
+        trial_prefix: "",
+        expected: 44,
+    },
+    RecordingSet {
+        folder: "kube-proxy-v1.30-ipv6",
+        trial_prefix: "kube-proxy-v1.30-ipv6/",
+        expected: 37,
+    },
+];
 
 /// The case names: `inputs/*.yaml` that have an `outputs/*.rules`, sorted.
 fn cases(dir: &Path) -> Result<Vec<String>, String> {
@@ -69,41 +88,46 @@ fn run_case(dir: &Path, name: &str) -> Result<bool, String> {
 
 fn main() {
     let args = Arguments::from_args();
-    let dir = recordings_dir();
-    // A missing directory must fail, not pass with zero trials.
-    let names = cases(&dir).unwrap_or_else(|e| {
-        eprintln!("recordings not found: {e}");
-        std::process::exit(2)
-    });
-    let total = names.len();
-
-    let mut trials: Vec<Trial> = names
-        .iter()
-        .map(|name| {
+    let root = kpconform_golden::recordings();
+    let mut trials: Vec<Trial> = Vec::new();
+    // (dir, trial prefix, expected count, case names) per set.
+    let mut sets = Vec::new();
+    for set in &SETS {
+        let dir = root.join(set.folder);
+        // A missing directory must fail, not pass with zero trials.
+        let names = cases(&dir).unwrap_or_else(|e| {
+            eprintln!("recordings not found: {e}");
+            std::process::exit(2)
+        });
+        for name in &names {
             let (dir, name) = (dir.clone(), name.clone());
-            Trial::test(name.clone(), move || {
+            let trial_name = format!("{}{name}", set.trial_prefix);
+            trials.push(Trial::test(trial_name, move || {
                 run_case(&dir, &name).map(|_| ()).map_err(Failed::from)
-            })
-        })
-        .collect();
+            }));
+        }
+        sets.push((dir, set.trial_prefix, set.expected, names.len()));
+    }
+    let total: usize = sets.iter().map(|s| s.3).sum();
 
     // The recordings sort kube-proxy's randomly ordered shared chains by
     // comment, which is the reference's own order, so every case must be
     // byte-identical even before normalization; a case that only matches
     // after normalization is a regression of the reference's output order.
-    let dir_for_count = dir.clone();
     trials.push(Trial::test("zz_byte_identical_count", move || {
-        if total < 44 {
-            return Err(format!(
-                "expected the 44 kube-proxy v1.30 recordings in {}, found {total}",
-                dir_for_count.display()
-            )
-            .into());
-        }
         let mut differing = vec![];
-        for name in cases(&dir_for_count)? {
-            if run_case(&dir_for_count, &name) != Ok(true) {
-                differing.push(name);
+        for (dir, prefix, expected, found) in &sets {
+            if found < expected {
+                return Err(format!(
+                    "expected the {expected} kube-proxy v1.30 recordings in {}, found {found}",
+                    dir.display()
+                )
+                .into());
+            }
+            for name in cases(dir)? {
+                if run_case(dir, &name) != Ok(true) {
+                    differing.push(format!("{prefix}{name}"));
+                }
             }
         }
         let count = total - differing.len();

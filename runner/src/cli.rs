@@ -93,19 +93,23 @@ pub(crate) enum MutantsFormatArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
-    /// The node's rules: iptables-save output (`-` reads standard input).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) rules: PathBuf,
+    /// The node's rules: iptables-save or ip6tables-save output (`-` reads standard input).
+    /// Give it twice for a dual-stack node, one dump per family: each is audited against its
+    /// family's proxier.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) rules: Vec<PathBuf>,
     /// The cluster state: `kubectl get svc,endpointslices,nodes -A -o yaml` output.
     #[arg(long, value_name = "FILE")]
     pub(crate) kubectl: PathBuf,
-    /// The node the rules are from, and its addresses (first = node IP): NAME=IP[,IP..].
+    /// The node the rules are from, and its addresses of one or both families (the first of a
+    /// family is its node IP): NAME=IP[,IP..].
     #[arg(long, value_name = "NAME=IP")]
     pub(crate) node: String,
-    /// kube-proxy's --cluster-cidr (where pods live). Without it, the pod network the Nodes'
-    /// spec.podCIDRs imply; without those, what depends on it is left out (with a warning).
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) cluster_cidr: Option<IpNet>,
+    /// kube-proxy's --cluster-cidr (where pods live): one CIDR, or one per family
+    /// comma-separated. Without it, the IPv4 pod network the Nodes' spec.podCIDRs imply; without
+    /// those (and for IPv6), what depends on it is left out (with a warning).
+    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',')]
+    pub(crate) cluster_cidr: Vec<IpNet>,
     /// kube-proxy's --masquerade-all.
     #[arg(long)]
     pub(crate) masquerade_all: bool,
@@ -205,9 +209,11 @@ pub(crate) struct CheckArgs {
     /// The node whose rules these are.
     #[arg(long, value_name = "NAME")]
     pub(crate) node: String,
-    /// The node's rules: iptables-save output (`-` reads standard input).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) rules: PathBuf,
+    /// The node's rules: iptables-save output (`-` reads standard input). Give it twice for a
+    /// dual-stack node: the iptables-save and the ip6tables-save dump (each dump's family is
+    /// that of the addresses it names). A family of the node with flows but no dump fails.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) rules: Vec<PathBuf>,
     /// Which invariants to check.
     #[arg(long, value_enum, default_value_t = ProfileArg::Auto)]
     pub(crate) profile: ProfileArg,
@@ -223,16 +229,20 @@ pub(crate) struct TraceArgs {
     /// The rules: iptables-save output or iptables commands (`-` reads standard input).
     #[arg(long, value_name = "FILE")]
     pub(crate) rules: PathBuf,
-    /// The node's own addresses, first = the node IP (comma-separated).
+    /// The node's own addresses, of one or both families; the first of a family is the node IP
+    /// of that family (comma-separated).
     #[arg(long, value_name = "IP[,IP..]", value_delimiter = ',', required = true)]
     pub(crate) node_ip: Vec<IpAddr>,
-    /// The pod network, for reference in the output (kube-proxy's --cluster-cidr).
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) cluster_cidr: Option<IpNet>,
-    /// Source: an IP arriving from the network, or `node` for a packet the node sends.
+    /// The pod network, for reference in the output (kube-proxy's --cluster-cidr; one CIDR
+    /// or one per family, comma-separated).
+    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',')]
+    pub(crate) cluster_cidr: Vec<IpNet>,
+    /// Source: an IP arriving from the network, or `node` for a packet the node sends (from its
+    /// node IP of the packet's family).
     #[arg(long, value_name = "IP|node")]
     pub(crate) from: String,
-    /// Destination as IP:PORT/PROTO, PROTO = tcp | udp | sctp.
+    /// Destination as IP:PORT/PROTO or [IPv6]:PORT/PROTO, PROTO = tcp | udp | sctp; its family
+    /// is the packet's and must be the rules'.
     #[arg(long, value_name = "IP:PORT/PROTO")]
     pub(crate) to: String,
     /// Which probability `-m statistic` applies.
@@ -276,7 +286,8 @@ pub(crate) struct RunArgs {
     /// stdin, writing iptables-save text to stdout (contract section 2).
     #[arg(long, value_name = "CMD")]
     pub(crate) generator: Option<String>,
-    /// Recorded rules instead of a generator: DIR/<scenario-id>/<node>.rules.
+    /// Recorded rules instead of a generator: DIR/<scenario-id>/<node>.rules (IPv4) and
+    /// DIR/<scenario-id>/<node>.ipv6.rules (IPv6).
     #[arg(long, value_name = "DIR")]
     pub(crate) rules_dir: Option<PathBuf>,
     /// The built-in reference generator (kube-proxy v1.30).
@@ -293,7 +304,8 @@ pub(crate) struct RunArgs {
     /// (repeatable: any of them).
     #[arg(long, value_name = "TEXT")]
     pub(crate) filter: Vec<String>,
-    /// Compare each normalized output with DIR/<name>/<scenario-id>@<node>.snap (read only;
+    /// Compare each normalized output with DIR/<name>/<scenario-id>@<node>.snap (IPv4) or
+    /// DIR/<name>/<scenario-id>@<node>.ipv6.snap (IPv6) (read only;
     /// `cargo insta review` manages them). Without it snapshots are not compared.
     #[arg(long, value_name = "DIR")]
     pub(crate) snapshots: Option<PathBuf>,

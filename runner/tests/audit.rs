@@ -6,7 +6,7 @@ use std::path::Path;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
 
-use crate::util::{kpconform, recordings, Output, TempDir};
+use crate::util::{kpconform, recordings, recordings_ipv6, Output, TempDir};
 
 /// What the kubectl file and the flags say about where pods live.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,14 @@ fn case_args(case: &str, dir: &Path) -> Vec<String> {
 
 /// [`case_args`], with `pods` saying where pods live.
 fn case_args_with(case: &str, dir: &Path, pods: Pods) -> Vec<String> {
-    let path = recordings().join(format!("inputs/{case}.yaml"));
+    case_args_in(&recordings(), case, dir, pods)
+}
+
+/// [`case_args_with`] for a case of the recordings under `root`. The
+/// node gets all its addresses, `--cluster-cidr` the input's CIDRs (both
+/// families' in the comma-separated form).
+fn case_args_in(root: &Path, case: &str, dir: &Path, pods: Pods) -> Vec<String> {
+    let path = root.join(format!("inputs/{case}.yaml"));
     let text = std::fs::read_to_string(&path).unwrap();
     let input =
         GeneratorInput::from_yaml(&SourceFile::new(path.display().to_string(), text.clone()))
@@ -95,8 +102,9 @@ fn case_args_with(case: &str, dir: &Path, pods: Pods) -> Vec<String> {
         "--masquerade-bit".into(),
         n.masquerade_bit.to_string(),
     ];
-    if let (Some(c), Pods::Flag) = (n.cluster_cidr(), pods) {
-        args.extend(["--cluster-cidr".into(), c.to_string()]);
+    if !n.cluster_cidrs.is_empty() && pods == Pods::Flag {
+        let list: Vec<String> = n.cluster_cidrs.iter().map(|c| c.to_string()).collect();
+        args.extend(["--cluster-cidr".into(), list.join(",")]);
     }
     if n.masquerade_all {
         args.push("--masquerade-all".into());
@@ -288,4 +296,160 @@ fn verbose_prints_a_table_per_service_port() {
     let out = audit(&case_args(case, dir.path()), &recorded_rules(case));
     drop(dir);
     assert!(!out.stdout.contains("ADDRESSES PROBED"), "{}", out.stdout);
+}
+
+/// Every IPv6 and dual-stack recorded case's name, sorted.
+fn ipv6_cases() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(recordings_ipv6().join("inputs"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    cases.sort();
+    assert_eq!(cases.len(), 37);
+    cases
+}
+
+fn recorded_ipv6_rules(case: &str) -> String {
+    std::fs::read_to_string(recordings_ipv6().join(format!("outputs/{case}.rules"))).unwrap()
+}
+
+fn ipv6_case_args(case: &str, dir: &Path) -> Vec<String> {
+    case_args_in(&recordings_ipv6(), case, dir, Pods::Flag)
+}
+
+#[test]
+fn every_recorded_ipv6_and_dual_stack_node_is_right_for_its_cluster_state() {
+    let dir = TempDir::new("audit-ipv6-all");
+    let mut ipv6 = 0;
+    for case in ipv6_cases() {
+        let rules = recorded_ipv6_rules(&case);
+        ipv6 += usize::from(rules.contains("icmp6") || rules.contains("/128"));
+        let out = audit(&ipv6_case_args(&case, dir.path()), &rules);
+        let text = &out.stdout;
+        assert_eq!(out.code, 0, "{case}:\n{text}{}", out.stderr);
+        assert!(text.contains(", 0 not,"), "{case}: {text}");
+        assert!(
+            text.lines().last().unwrap().starts_with("ok: "),
+            "{case}: {text}"
+        );
+    }
+    assert!(ipv6 >= 30, "only {ipv6} ip6tables-save dumps");
+    drop(dir);
+}
+
+#[test]
+fn a_broken_ipv6_node_is_reported() {
+    let dir = TempDir::new("audit-ipv6-broken");
+    // No endpoints: the REJECT turned into an ACCEPT.
+    let case = "ipv6-clusterip-0-endpoints";
+    let rules = recorded_ipv6_rules(case);
+    let broken = rules.replace(
+        "-j REJECT --reject-with icmp6-port-unreachable",
+        "-j ACCEPT",
+    );
+    assert_ne!(broken, rules);
+    let out = audit(&ipv6_case_args(case, dir.path()), &broken);
+    let text = &out.stdout;
+    assert_eq!(out.code, 1, "{text}{}", out.stderr);
+    assert!(
+        text.contains("FAIL oracle and trace disagree for"),
+        "{text}"
+    );
+    assert!(text.contains("[fd00:10:96::50]:80"), "{text}");
+    assert!(text.contains("FAILED:"), "{text}");
+    // A DNAT to the wrong port.
+    let case = "ipv6-clusterip-1-endpoint";
+    let rules = recorded_ipv6_rules(case);
+    let broken = rules.replace(
+        "--to-destination [fd00:10:64:b::77]:8080",
+        "--to-destination [fd00:10:64:b::77]:8081",
+    );
+    assert_ne!(broken, rules);
+    let out = audit(&ipv6_case_args(case, dir.path()), &broken);
+    drop(dir);
+    let text = &out.stdout;
+    assert_eq!(out.code, 1, "{text}{}", out.stderr);
+    assert!(text.contains("[fd00:10:64:b::77]:8081"), "{text}");
+    assert!(text.contains("FAILED:"), "{text}");
+}
+
+/// The audit arguments of dual-stack `case` (its IPv4 input) with both
+/// recorded dumps: the IPv4 one from a file, `ipv6` on standard input.
+fn dual_stack(case: &str, dir: &Path, ipv6: &str) -> Output {
+    let mut args = ipv6_case_args(case, dir);
+    let v4 = dir.join(format!("{case}.rules"));
+    std::fs::write(&v4, recorded_ipv6_rules(case)).unwrap();
+    args.extend(["--rules".into(), v4.display().to_string()]);
+    audit(&args, ipv6)
+}
+
+#[test]
+fn a_dual_stack_node_is_audited_with_both_dumps() {
+    let dir = TempDir::new("audit-dual-stack");
+    for case in [
+        "dualstack-clusterip",
+        "dualstack-nodeport-etp-local",
+        "dualstack-loadbalancer-source-range-contains-node-ip",
+        "dualstack-nodeport-nodeportaddresses",
+        "dualstack-single-stack-ipv4-service",
+    ] {
+        let out = dual_stack(
+            case,
+            dir.path(),
+            &recorded_ipv6_rules(&format!("{case}-ipv6")),
+        );
+        let text = &out.stdout;
+        assert_eq!(out.code, 0, "{case}:\n{text}{}", out.stderr);
+        assert!(text.contains("IPv4 rules ("), "{case}: {text}");
+        assert!(text.contains("IPv6 rules (<stdin>):"), "{case}: {text}");
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("ok: IPv4 and IPv6 rules, "),
+            "{case}: {text}"
+        );
+        assert!(last.contains(", 0 not,"), "{case}: {text}");
+        // The combined count is the sum of both families'.
+        let count = |line: &str| -> usize {
+            let rest = line.split_once(": ").unwrap().1;
+            let rest = rest.trim_start_matches("IPv4 and IPv6 rules, ");
+            rest.split(' ').next().unwrap().parse().unwrap()
+        };
+        let per_family: usize = text
+            .lines()
+            .filter(|l| l.starts_with("IPv4: ") || l.starts_with("IPv6: "))
+            .map(count)
+            .sum();
+        assert_eq!(per_family, count(last), "{case}: {text}");
+    }
+    // The IPv6 dump broken: the dual-stack audit fails on it alone.
+    let case = "dualstack-nodeport-etp-local";
+    let broken = recorded_ipv6_rules(&format!("{case}-ipv6"))
+        .replace("[fd00:10:64:a::77]:8080", "[fd00:10:64:a::77]:9090");
+    let out = dual_stack(case, dir.path(), &broken);
+    let text = &out.stdout;
+    assert_eq!(out.code, 1, "{text}{}", out.stderr);
+    assert!(text.contains("[fd00:10:64:a::77]:9090"), "{text}");
+    assert!(
+        text.contains("IPv4: ") && text.contains(" 0 not,"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("FAILED: IPv4 and IPv6 rules, "),
+        "{text}"
+    );
+    // Two dumps of one family are refused.
+    let out = dual_stack(case, dir.path(), &recorded_ipv6_rules(case));
+    drop(dir);
+    assert_eq!(out.code, 2, "{}", out.text());
+    assert!(out.stderr.contains("are both IPv4 rules"), "{}", out.stderr);
 }

@@ -557,3 +557,182 @@ fn input_prints_the_generator_input() {
     assert!(t.starts_with("node:\n  name: node-b\n"), "{t}");
     assert!(t.contains("kind: EndpointSlice"), "{t}");
 }
+
+/// A dual-stack recording of the IPv6 folder.
+fn ipv6_recording(case: &str) -> String {
+    crate::util::recordings_ipv6()
+        .join("outputs")
+        .join(format!("{case}.rules"))
+        .display()
+        .to_string()
+}
+
+/// `check` of `id` on node-a with each of `rules` as a `--rules`.
+fn check_files(id: &str, rules: &[&str], stdin: Option<&str>) -> Output {
+    let s = scenario(id);
+    let mut args = vec![
+        "check",
+        "--scenario",
+        s.to_str().unwrap(),
+        "--node",
+        "node-a",
+    ];
+    for r in rules {
+        args.extend(["--rules", r]);
+    }
+    kpconform(&args, stdin)
+}
+
+const DUAL: &str = "dualstack/dualstack-clusterip";
+
+#[test]
+fn a_dual_stack_node_is_checked_with_both_dumps() {
+    if !scenario(DUAL).is_file() {
+        eprintln!("note: {DUAL} is not in the corpus yet");
+        return;
+    }
+    let v4 = ipv6_recording("dualstack-clusterip");
+    let v6 = ipv6_recording("dualstack-clusterip-ipv6");
+    // Either order: each dump's family comes from its addresses.
+    for rules in [[&*v4, &*v6], [&*v6, &*v4]] {
+        let out = check_files(DUAL, &rules, None);
+        crate::util::assert_exit!(out, 0);
+        assert!(
+            out.stdout
+                .contains(&format!("ok: {DUAL}@node-a (IPv4): 2 of 2 flow(s) passed")),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("ok: {DUAL}@node-a (IPv6): 2 of 2 flow(s) passed")),
+            "{}",
+            out.stdout
+        );
+    }
+
+    // One dump only: the other family's flows are not checked, and that fails.
+    let out = check_files(DUAL, &[&v4], None);
+    crate::util::assert_exit!(out, 1);
+    assert!(
+        out.stdout.contains(
+            "FAILED: IPv6 flows not checked: no IPv6 rules given (2 IPv6 flow(s) on node-a"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    // A broken IPv6 DNAT port is caught, and named as IPv6.
+    let text = std::fs::read_to_string(&v6).unwrap();
+    let broken = text.replace(
+        "--to-destination [fd00:10:64:a::218]:3000",
+        "--to-destination [fd00:10:64:a::218]:3001",
+    );
+    assert_ne!(broken, text);
+    let out = check_files(DUAL, &[&v4, "-"], Some(&broken));
+    crate::util::assert_exit!(out, 1);
+    assert!(
+        out.stdout.contains(&format!("ok: {DUAL}@node-a (IPv4)")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("FAILED: {DUAL}@node-a (IPv6)")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn dumps_of_one_family_or_of_a_family_the_node_lacks_are_usage_errors() {
+    if !scenario(DUAL).is_file() {
+        eprintln!("note: {DUAL} is not in the corpus yet");
+        return;
+    }
+    let v4 = ipv6_recording("dualstack-clusterip");
+    let out = check_files(DUAL, &[&v4, &v4], None);
+    crate::util::assert_exit!(out, 2);
+    assert!(
+        out.stderr
+            .contains("are both IPv4 rules; give one dump per family"),
+        "{}",
+        out.stderr
+    );
+    let out = check_files(DUAL, &["-", "-"], Some(""));
+    crate::util::assert_exit!(out, 2);
+    assert!(out.stderr.contains("only once"), "{}", out.stderr);
+    // An IPv4-only node given IPv6 rules.
+    let v6 = ipv6_recording("dualstack-clusterip-ipv6");
+    let out = check_files("clusterip/one-endpoint", &[&v6], None);
+    crate::util::assert_exit!(out, 2);
+    assert!(
+        out.stderr
+            .contains("IPv6 rules, but node `node-a` of scenario `clusterip/one-endpoint` has no IPv6 address"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn trace_follows_an_ipv6_packet_and_refuses_a_family_mismatch() {
+    let v6 = ipv6_recording("dualstack-clusterip-ipv6");
+    let trace = |from: &str, to: &str, node_ip: &str| {
+        kpconform(
+            &[
+                "trace",
+                "--rules",
+                &v6,
+                "--node-ip",
+                node_ip,
+                "--cluster-cidr",
+                "10.64.0.0/16,fd00:10:64::/48",
+                "--from",
+                from,
+                "--to",
+                to,
+            ],
+            None,
+        )
+    };
+    let dual = "192.168.0.10,fd00:192:168::10";
+    let out = trace("fd00:10:64:a::200", "[fd00:10:96::1234]:80/tcp", dual);
+    crate::util::assert_exit!(out, 0);
+    for endpoint in [
+        "[fd00:10:64:a::218]:3000",
+        "[fd00:10:64:b::81]:3000",
+        "[fd00:10:64:c::175]:3000",
+    ] {
+        assert!(out.stdout.contains(endpoint), "{endpoint}: {}", out.stdout);
+    }
+    assert!(
+        out.stdout
+            .contains("source: a pod (inside the cluster CIDR)"),
+        "{}",
+        out.stdout
+    );
+    let out = trace("node", "[fd00:10:96::1234]:80/tcp", dual);
+    crate::util::assert_exit!(out, 0);
+    assert!(out.stdout.contains("(masqueraded)"), "{}", out.stdout);
+
+    // The IPv6 dump cannot trace an IPv4 packet.
+    let out = trace("10.64.0.200", "10.96.12.34:80/tcp", dual);
+    crate::util::assert_exit!(out, 2);
+    assert!(
+        out.stderr.contains("is IPv4, but") && out.stderr.contains("holds IPv6 rules"),
+        "{}",
+        out.stderr
+    );
+    // A packet has one family.
+    let out = trace("10.64.0.200", "[fd00:10:96::1234]:80/tcp", dual);
+    crate::util::assert_exit!(out, 2);
+    assert!(
+        out.stderr.contains("a packet has one family"),
+        "{}",
+        out.stderr
+    );
+    // The node needs an address of the packet's family.
+    let out = trace("node", "[fd00:10:96::1234]:80/tcp", "192.168.0.10");
+    crate::util::assert_exit!(out, 2);
+    assert!(out.stderr.contains("no IPv6 address"), "{}", out.stderr);
+}

@@ -1,8 +1,14 @@
 //! The golden corpus against real kube-proxy: every scenario tagged
-//! `recorded:<case>` must (1) give the recording's node exactly the
-//! recording's generator input (`inputs/<case>.yaml`), and (2) pass, flows
-//! and invariants, on the rules kube-proxy v1.30.5 installed
-//! (`outputs/<case>.rules`). Every recording must have a scenario.
+//! `recorded:<case>` must (1) give the recording's node, for the
+//! recording's family (`node.family`, IPv4 when absent), exactly the
+//! recording's generator input (`inputs/<case>.yaml`), and (2) pass, that
+//! family's flows and the invariants, on the rules kube-proxy v1.30
+//! installed (`outputs/<case>.rules`). A case is looked up in
+//! `kube-proxy-v1.30/` (IPv4) and `kube-proxy-v1.30-ipv6/` (IPv6 and
+//! dual-stack; a dual-stack scenario carries one tag per family). Every
+//! recording must have a scenario; the IPv6 folder's only once some
+//! scenario tags one of its cases (until the IPv6 scenarios are in the
+//! corpus, a note on stderr says they were not required).
 //!
 //! Recordings gathered later may sit in `kube-proxy-v1.30/golden/` as
 //! `<scenario-id>@<node>.rules` (scenario ids keep their `/`); each of those
@@ -12,18 +18,21 @@
 //! Each test checks every case and reports every failure at once, one
 //! paragraph per case, rather than stopping at the first.
 //!
-//! The recordings are `golden/recordings/kube-proxy-v1.30/` (see
-//! `kpconform_golden::recordings`).
+//! The recordings are `golden/recordings/kube-proxy-v1.30/` and
+//! `golden/recordings/kube-proxy-v1.30-ipv6/` (see
+//! `kpconform_golden::recordings`). The last test here runs `kpconform run
+//! --rules-dir` over a directory built from the IPv6 recordings.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use kpconform_harness::FnGenerator;
-use kpconform_harness::{evaluate, Corpus, Status};
+use kpconform_harness::{evaluate, evaluate_families, Corpus, Status};
+use kpconform_iptables::model::Family;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::{GeneratorInput, Scenario};
 
-use crate::util::{recordings, root};
+use crate::util::{assert_exit, kpconform, recordings, recordings_ipv6, root, TempDir};
 
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
@@ -67,35 +76,74 @@ fn report(what: &str, checked: usize, failures: &[(String, String)]) {
 }
 
 /// `scenario`'s `node` judged on the rules in `rules`, through the same
-/// evaluation `kpconform run` and the harness use.
-fn passes(scenario: &Scenario, node: &str, rules: &Path) -> Result<(), String> {
+/// evaluation `kpconform run` and the harness use: every family of the
+/// node (`None`), or only `family` (a recording holds one family's rules).
+fn passes(
+    scenario: &Scenario,
+    node: &str,
+    family: Option<Family>,
+    rules: &Path,
+) -> Result<(), String> {
     let text = read(rules)?;
     let name = rules.display().to_string();
     let generator = FnGenerator::new(name, move |_| Ok(text.clone()));
-    let e = evaluate(&generator, scenario, node, None);
+    let e = match family {
+        Some(f) => evaluate_families(&generator, scenario, node, &[f], None),
+        None => evaluate(&generator, scenario, node, None),
+    };
     match e.status() {
         Status::Passed => Ok(()),
         _ => Err(e.render()),
     }
 }
 
-/// Checks one `recorded:<case>` tag of `scenario`.
-fn check_case(dir: &Path, scenario: &Scenario, case: &str) -> Result<(), String> {
+/// The recordings folder holding `case` (IPv4 one first).
+fn folder_of(case: &str) -> Option<PathBuf> {
+    [recordings(), recordings_ipv6()]
+        .into_iter()
+        .find(|dir| dir.join("inputs").join(format!("{case}.yaml")).is_file())
+}
+
+/// A recording's generator input.
+fn recorded_input(dir: &Path, case: &str) -> Result<GeneratorInput, String> {
     let input_path = dir.join("inputs").join(format!("{case}.yaml"));
     let source = SourceFile::new(input_path.display().to_string(), read(&input_path)?);
-    let recorded = GeneratorInput::from_yaml(&source).map_err(|e| e.to_string())?;
-    let node = recorded.node.name.clone();
-    let ours = scenario.generator_input(&node).ok_or_else(|| {
+    GeneratorInput::from_yaml(&source).map_err(|e| e.to_string())
+}
+
+/// Checks one `recorded:<case>` tag of `scenario`.
+fn check_case(scenario: &Scenario, case: &str) -> Result<(), String> {
+    let dir = folder_of(case).ok_or_else(|| {
         format!(
-            "{}: the recording is of node `{node}`, which the scenario does not list",
-            scenario.id
+            "no recording `{case}` in {} or {}",
+            recordings().display(),
+            recordings_ipv6().display()
         )
     })?;
+    let recorded = recorded_input(&dir, case)?;
+    let node = recorded.node.name.clone();
+    let family = recorded.node.family;
+    if scenario.node(&node).is_none() {
+        return Err(format!(
+            "{}: the recording is of node `{node}`, which the scenario does not list",
+            scenario.id
+        ));
+    }
+    let ours = scenario
+        .cluster
+        .generator_input_for(&node, family)
+        .ok_or_else(|| {
+            format!(
+                "{}: the recording is of node `{node}`'s {family} rules, but the scenario gives \
+                 it no {family} address",
+                scenario.id
+            )
+        })?;
     if ours != recorded {
         return Err(format!(
-            "{}@{node}: the generator input differs from {}\n--- scenario ---\n{}\n--- recording ---\n{}",
+            "{}@{node} ({family}): the generator input differs from {}\n--- scenario ---\n{}\n--- recording ---\n{}",
             scenario.id,
-            input_path.display(),
+            dir.join("inputs").join(format!("{case}.yaml")).display(),
             ours.to_yaml(),
             recorded.to_yaml()
         ));
@@ -103,31 +151,31 @@ fn check_case(dir: &Path, scenario: &Scenario, case: &str) -> Result<(), String>
     passes(
         scenario,
         &node,
+        Some(family),
         &dir.join("outputs").join(format!("{case}.rules")),
     )
 }
 
 #[test]
 fn every_recorded_scenario_has_the_recorded_input_and_passes_the_recorded_rules() {
-    let dir = recordings();
     let corpus = corpus();
     let cases = tagged(&corpus);
     let failures: Vec<(String, String)> = cases
         .iter()
         .filter_map(|(case, scenario)| {
             let name = format!("{case} {}", scenario.id);
-            check_case(&dir, scenario, case).err().map(|e| (name, e))
+            check_case(scenario, case).err().map(|e| (name, e))
         })
         .collect();
     report("recorded scenarios", cases.len(), &failures);
 }
 
-#[test]
-fn every_recording_has_a_scenario() {
-    let inputs = recordings().join("inputs");
+/// The cases of a recordings folder: its `inputs/*.yaml`.
+fn cases_in(dir: &Path) -> BTreeSet<String> {
+    let inputs = dir.join("inputs");
     let entries = std::fs::read_dir(&inputs)
         .unwrap_or_else(|e| panic!("cannot set up: {}: {e}", inputs.display()));
-    let cases: BTreeSet<String> = entries
+    entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             e.file_name()
@@ -135,11 +183,29 @@ fn every_recording_has_a_scenario() {
                 .strip_suffix(".yaml")
                 .map(str::to_string)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_recording_has_a_scenario() {
+    let ipv4 = cases_in(&recordings());
+    let ipv6 = cases_in(&recordings_ipv6());
     let corpus = corpus();
     let tagged: BTreeSet<String> = tagged(&corpus).into_iter().map(|(c, _)| c).collect();
+    let mut cases = ipv4.clone();
+    if tagged.iter().any(|c| ipv6.contains(c)) {
+        cases.extend(ipv6.iter().cloned());
+    } else {
+        eprintln!(
+            "note: no scenario tags a case of {}; its recordings are not required to have one yet",
+            recordings_ipv6().display()
+        );
+    }
     let missing: Vec<&String> = cases.difference(&tagged).collect();
-    let unknown: Vec<&String> = tagged.difference(&cases).collect();
+    let unknown: Vec<&String> = tagged
+        .iter()
+        .filter(|c| !ipv4.contains(*c) && !ipv6.contains(*c))
+        .collect();
     assert!(
         missing.is_empty() && unknown.is_empty(),
         "no scenario tagged recorded:<case> for {missing:?}; tags naming no recording: {unknown:?}"
@@ -172,7 +238,7 @@ fn every_later_recording_passes_its_scenario() {
                 Some((s, node))
             });
             let result = match found {
-                Some((scenario, node)) => passes(scenario, node, path),
+                Some((scenario, node)) => passes(scenario, node, None, path),
                 None => Err(format!(
                     "{}: no such scenario@node in the corpus",
                     path.display()
@@ -194,4 +260,116 @@ fn collect_rules(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A `--rules-dir` directory built from the IPv6 recordings: for every
+/// scenario tagged with cases of `kube-proxy-v1.30-ipv6`, each recording
+/// copied to `DIR/<scenario-id>/<node>.rules` (IPv4) or `<node>.ipv6.rules`
+/// (IPv6). Returns the `<scenario-id>@<node>` cases whose every family has
+/// a recording (the others are left out, with a note).
+fn ipv6_rules_dir(corpus: &Corpus, dir: &Path) -> Vec<String> {
+    let ipv6 = recordings_ipv6();
+    let mut complete = Vec::new();
+    for scenario in corpus.scenarios() {
+        let mut written: Vec<(String, Family)> = Vec::new();
+        for case in scenario
+            .tags
+            .iter()
+            .filter_map(|t| t.strip_prefix("recorded:"))
+        {
+            if !ipv6.join("inputs").join(format!("{case}.yaml")).is_file() {
+                continue;
+            }
+            let input = recorded_input(&ipv6, case).unwrap_or_else(|e| panic!("{e}"));
+            let (node, family) = (input.node.name, input.node.family);
+            let suffix = match family {
+                Family::Ipv4 => "rules",
+                Family::Ipv6 => "ipv6.rules",
+            };
+            let target = dir.join(&scenario.id).join(format!("{node}.{suffix}"));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(ipv6.join("outputs").join(format!("{case}.rules")), &target)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            written.push((node, family));
+        }
+        let nodes: BTreeSet<&String> = written.iter().map(|(n, _)| n).collect();
+        for node in nodes {
+            let families = scenario
+                .node(node)
+                .map(|n| n.families())
+                .unwrap_or_default();
+            if families
+                .iter()
+                .all(|f| written.contains(&(node.clone(), *f)))
+            {
+                complete.push(format!("{}@{node}", scenario.id));
+            } else {
+                eprintln!(
+                    "note: {}@{node} has no recording of every family it has; not run",
+                    scenario.id
+                );
+            }
+        }
+    }
+    complete
+}
+
+/// Replaces the port of the first IPv6 DNAT target (`]:PORT`) in `text`.
+fn break_first_ipv6_dnat(text: &str) -> Option<String> {
+    let at = text.find("-j DNAT --to-destination [")?;
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let port_at = text[at..line_end].rfind("]:")? + at + 2;
+    let port: u16 = text[port_at..line_end].trim().parse().ok()?;
+    Some(format!(
+        "{}{}{}",
+        &text[..port_at],
+        port.wrapping_add(1),
+        &text[line_end..]
+    ))
+}
+
+#[test]
+fn a_rules_dir_of_the_ipv6_recordings_passes_and_a_broken_copy_is_caught() {
+    let corpus = corpus();
+    let dir = TempDir::new("ipv6-rules-dir");
+    let cases = ipv6_rules_dir(&corpus, dir.path());
+    if cases.is_empty() {
+        eprintln!(
+            "note: no scenario of golden/scenarios tags a case of {}; nothing to run",
+            recordings_ipv6().display()
+        );
+        return;
+    }
+    let run = |cases: &[String]| {
+        let mut args = vec!["run", "--rules-dir", dir.str()];
+        for case in cases {
+            args.extend(["--filter", case.as_str()]);
+        }
+        kpconform(&args, None)
+    };
+    let out = run(&cases);
+    assert_exit!(out, 0);
+    assert!(
+        out.stdout
+            .contains(&format!("  passed   {:>5}\n", cases.len())),
+        "{}",
+        out.stdout
+    );
+
+    // Break one IPv6 DNAT port of a case that has IPv6 rules.
+    let (case, path, broken) = cases
+        .iter()
+        .find_map(|case| {
+            let (id, node) = case.rsplit_once('@')?;
+            let path = dir.path().join(id).join(format!("{node}.ipv6.rules"));
+            let broken = break_first_ipv6_dnat(&std::fs::read_to_string(&path).ok()?)?;
+            Some((case.clone(), path, broken))
+        })
+        .expect("some IPv6 recording has a DNAT rule");
+    std::fs::write(&path, broken).unwrap();
+    let out = run(std::slice::from_ref(&case));
+    assert_exit!(out, 1);
+    assert!(out.stdout.contains("broken   "), "{}", out.stdout);
+    assert!(out.stdout.contains(&case), "{}", out.stdout);
+    assert!(out.stdout.contains("FAIL "), "{}", out.stdout);
 }

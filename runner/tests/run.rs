@@ -247,6 +247,11 @@ fn a_rules_dir_of_the_shared_recordings_passes() {
             .filter_map(|t| t.strip_prefix("recorded:"))
         {
             let input_path = recordings().join("inputs").join(format!("{case}.yaml"));
+            // IPv6 and dual-stack cases are kube-proxy-v1.30-ipv6's (see
+            // recorded::a_rules_dir_of_the_ipv6_recordings_passes_...).
+            if !input_path.is_file() {
+                continue;
+            }
             let text = std::fs::read_to_string(&input_path).unwrap();
             let input = GeneratorInput::from_yaml(&SourceFile::new("input", text)).unwrap();
             let node = input.node.name;

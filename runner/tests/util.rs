@@ -40,6 +40,12 @@ pub(crate) fn recordings() -> PathBuf {
     kpconform_golden::recordings().join("kube-proxy-v1.30")
 }
 
+/// The kube-proxy v1.30 IPv6 and dual-stack recordings: one family's
+/// rules per case, the family in the input's `node.family`.
+pub(crate) fn recordings_ipv6() -> PathBuf {
+    kpconform_golden::recordings().join("kube-proxy-v1.30-ipv6")
+}
+
 /// Runs `kpconform ARGS` in the workspace root, with `stdin` as its input
 /// (`None`: an empty, closed standard input).
 pub(crate) fn kpconform<S: AsRef<OsStr>>(args: &[S], stdin: Option<&str>) -> Output {

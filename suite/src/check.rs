@@ -24,7 +24,9 @@ use bigdecimal::BigDecimal;
 
 use crate::exact::{self, BigRational};
 
-use crate::scenario::{Expect, Flow};
+use crate::invariants::Profile;
+use crate::scenario::{Expect, Flow, Scenario};
+use kpconform_iptables::model::{Family, RuleSet};
 use kpconform_iptables::ProbabilityMode;
 use kpconform_iptables::{
     format_probability, Distribution, Outcome, Packet, TraceError, Tracer, Verdict, SOURCE_PORT,
@@ -627,6 +629,129 @@ mod tests {
         );
     }
 
+    fn recorded_ipv6(case: &str) -> RuleSet {
+        let path = kpconform_golden::recordings()
+            .join(format!("kube-proxy-v1.30-ipv6/outputs/{case}.rules"))
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        parse_str(&text).unwrap_or_else(|e| panic!("{path}: {e:?}"))
+    }
+
+    /// Recorded as `dualstack-clusterip` (IPv4) and `dualstack-clusterip-ipv6`.
+    const DUAL_STACK: &str = r#"description: dual-stack cluster IPs
+cluster:
+  clusterCIDR: "10.64.0.0/16,fd00:10:64::/48"
+  nodes:
+    - {name: node-a, addresses: [192.168.0.10, "fd00:192:168::10"]}
+  objects: []
+flows:
+  - name: IPv4 pod
+    node: node-a
+    from: 10.64.0.200
+    to: 10.96.12.34:80/tcp
+    expect:
+      endpoints: {10.64.0.218:3000: 1/3, 10.64.1.81:3000: 1/3, 10.64.2.175:3000: 1/3}
+      masquerade: false
+  - name: IPv6 pod
+    node: node-a
+    from: "fd00:10:64:a::200"
+    to: "[fd00:10:96::1234]:80/tcp"
+    expect:
+      endpoints: {"[fd00:10:64:a::218]:3000": 1/3, "[fd00:10:64:b::81]:3000": 1/3, "[fd00:10:64:c::175]:3000": 1/3}
+      masquerade: false
+  - name: IPv6 node
+    node: node-a
+    from: node
+    to: "[fd00:10:96::1234]:80/tcp"
+    expect:
+      endpoints: {"[fd00:10:64:a::218]:3000": 1/3, "[fd00:10:64:b::81]:3000": 1/3, "[fd00:10:64:c::175]:3000": 1/3}
+      masquerade: true
+"#;
+
+    fn dual_stack() -> Scenario {
+        Scenario::from_source(&SourceFile::new("dual.yaml", DUAL_STACK), "dualstack/x")
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn check_node_family_traces_the_flows_of_its_family() {
+        let scenario = dual_stack();
+        let mode = ProbabilityMode::Kernel;
+        let v6 = recorded_ipv6("dualstack-clusterip-ipv6");
+        let report = check_node_family(&v6, &scenario, "node-a", Family::Ipv6, None, mode).unwrap();
+        assert_eq!(report.family, Family::Ipv6);
+        let names: Vec<&str> = report.flows.iter().map(|f| f.flow.as_str()).collect();
+        assert_eq!(names, ["IPv6 pod", "IPv6 node"]);
+        assert!(report.passed(), "{}", report.render(None));
+        // check_node takes the family from the rules.
+        let auto = check_node(&v6, &scenario, "node-a", None, mode).unwrap();
+        assert_eq!(auto.family, Family::Ipv6);
+        assert_eq!(auto.flows.len(), 2);
+
+        let v4 = recorded_ipv6("dualstack-clusterip");
+        let report = check_node_family(&v4, &scenario, "node-a", Family::Ipv4, None, mode).unwrap();
+        let names: Vec<&str> = report.flows.iter().map(|f| f.flow.as_str()).collect();
+        assert_eq!(names, ["IPv4 pod"]);
+        assert!(report.passed(), "{}", report.render(None));
+        assert_eq!(
+            check_node(&v4, &scenario, "node-a", None, mode)
+                .unwrap()
+                .family,
+            Family::Ipv4
+        );
+        assert!(check_node_family(&v4, &scenario, "node-z", Family::Ipv4, None, mode).is_none());
+    }
+
+    #[test]
+    fn rules_of_the_wrong_family_are_a_clear_violation() {
+        let scenario = dual_stack();
+        let mode = ProbabilityMode::Kernel;
+        // IPv4 rules given as the IPv6 ones: the IPv6 flows fail, and the
+        // invariants say why.
+        let v4 = recorded_ipv6("dualstack-clusterip");
+        let report = check_node_family(&v4, &scenario, "node-a", Family::Ipv6, None, mode).unwrap();
+        assert!(!report.passed());
+        assert_eq!(report.violations[0].invariant, "rules-family");
+        assert_eq!(
+            report.violations[0].message,
+            "these are IPv4 rules (iptables-save), but they were given as node-a's IPv6 rules \
+             (expected ip6tables-save output)"
+        );
+        assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+        assert!(report.flows.iter().all(|f| !f.passed()));
+        // And the other way round, rendered at the first addressed rule.
+        let v6 = recorded_ipv6("ipv6-clusterip-1-endpoint");
+        let report = check_node_family(&v6, &scenario, "node-a", Family::Ipv4, None, mode).unwrap();
+        let text = report.render(None);
+        assert!(
+            text.contains(
+                "these are IPv6 rules (ip6tables-save), but they were given as node-a's IPv4 rules"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("[rules-family]"), "{text}");
+        // Rules naming no address fit either family.
+        let bare = parse_str("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n").unwrap();
+        let report =
+            check_node_family(&bare, &scenario, "node-a", Family::Ipv6, None, mode).unwrap();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn route_localnet_ignores_ipv6_node_port_addresses() {
+        let nets =
+            |list: &[&str]| -> Vec<IpNet> { list.iter().map(|n| n.parse().unwrap()).collect() };
+        // No IPv4 CIDR: the IPv4 proxier opens node ports everywhere.
+        assert!(route_localnet(&nets(&["fd00:192:168::/64"])));
+        assert!(route_localnet(&nets(&["::1/128"])));
+        assert!(!route_localnet(&nets(&[
+            "fd00:192:168::/64",
+            "192.168.0.0/24"
+        ])));
+        assert!(route_localnet(&nets(&["::/0", "127.0.0.0/8"])));
+    }
+
     #[test]
     fn verdict_and_masquerade_expectations() {
         let (rules, _) = recorded("nodeport-etp-local-no-local-endpoint");
@@ -880,8 +1005,10 @@ pub struct NodeReport {
     pub scenario: String,
     /// The node.
     pub node: String,
+    /// The family of the rules checked (and of the flows traced).
+    pub family: Family,
     /// The invariant profile applied.
-    pub profile: crate::invariants::Profile,
+    pub profile: Profile,
     /// One report per flow of this node, in scenario order.
     pub flows: Vec<FlowReport>,
     /// Broken invariants.
@@ -931,50 +1058,95 @@ impl NodeReport {
 
 /// Whether kube-proxy sets `net.ipv4.conf.all.route_localnet=1` on a node
 /// with these `--nodeport-addresses`: only when node ports are open on
-/// localhost, that is when the list is empty (all local addresses) or one
-/// of its CIDRs contains a loopback address (kube-proxy's
-/// `ContainsIPv4Loopback`: the CIDR contains 127.0.0.0 or its address is a
-/// loopback one, i.e. it overlaps 127.0.0.0/8). `--iptables-localhost-nodeports`,
-/// which the scenario format does not have, is taken at its default (true).
+/// localhost, that is when the list has no IPv4 CIDR (kube-proxy's IPv4
+/// proxier then opens them on all local addresses) or one of its IPv4
+/// CIDRs contains a loopback address (kube-proxy's `ContainsIPv4Loopback`:
+/// the CIDR contains 127.0.0.0 or its address is a loopback one, i.e. it
+/// overlaps 127.0.0.0/8). IPv6 CIDRs are the IPv6 proxier's business and
+/// are ignored. `--iptables-localhost-nodeports`, which the scenario format
+/// does not have, is taken at its default (true).
 ///
 /// Without it the kernel drops a packet from the network to 127.0.0.0/8
 /// before INPUT or FORWARD unless nat PREROUTING DNATed it elsewhere
-/// ([`Tracer::with_route_localnet`]). IPv6 has no such setting; scenarios
-/// are IPv4 only.
+/// ([`Tracer::with_route_localnet`]). IPv6 has no such setting: kube-proxy
+/// never opens node ports on `::1`, and [`check_node_family`] applies this
+/// to IPv4 flows only.
 pub fn route_localnet(node_port_addresses: &[ipnet::IpNet]) -> bool {
     let loopback_start = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0));
-    node_port_addresses.is_empty()
-        || node_port_addresses
-            .iter()
-            .any(|n| n.network().is_loopback() || n.contains(&loopback_start))
+    let mut ipv4 = node_port_addresses
+        .iter()
+        .filter(|n| matches!(n, ipnet::IpNet::V4(_)))
+        .peekable();
+    ipv4.peek().is_none() || ipv4.any(|n| n.network().is_loopback() || n.contains(&loopback_start))
+}
+
+/// A flow's family: that of its destination address (a flow's source, when
+/// an address, is of the same family: the loader insists).
+pub fn flow_family(flow: &crate::scenario::Flow) -> Family {
+    Family::of(flow.to.addr.ip())
 }
 
 /// Checks `rules` as node `node`'s rules for `scenario`: every flow of that
 /// node (traced in `mode`) and the invariants of `profile` (detected from
 /// the rules when `None`). `None` when the scenario has no such node.
+///
+/// The rules are taken as those of their own family ([`RuleSet::family`]),
+/// or, for a rule set that names no address, of the family of the node's
+/// first address; only the flows of that family are traced. A dual-stack
+/// node has one rule set per family: see [`check_node_family`].
 pub fn check_node(
-    rules: &kpconform_iptables::model::RuleSet,
-    scenario: &crate::scenario::Scenario,
+    rules: &RuleSet,
+    scenario: &Scenario,
     node: &str,
-    profile: Option<crate::invariants::Profile>,
+    profile: Option<Profile>,
     mode: ProbabilityMode,
 ) -> Option<NodeReport> {
     let spec = scenario.node(node)?;
+    let family = rules
+        .family()
+        .or_else(|| spec.addresses.first().map(|a| Family::of(a.addr())))
+        .unwrap_or(Family::Ipv4);
+    check_node_family(rules, scenario, node, family, profile, mode)
+}
+
+/// Checks `rules` as node `node`'s `family` rules for `scenario`: the
+/// node's flows of that family (a flow's family is that of its `to`
+/// address), traced with all of the node's addresses (the tracer picks the
+/// node IP of the packet's family) and, for IPv4 only, kube-proxy's
+/// `route_localnet`; then the invariants of `profile` (detected from the
+/// rules when `None`), plus a `rules-family` violation when the rules are
+/// of the other family ([`crate::invariants::check_family`]). `None` when
+/// the scenario has no such node.
+pub fn check_node_family(
+    rules: &RuleSet,
+    scenario: &Scenario,
+    node: &str,
+    family: Family,
+    profile: Option<Profile>,
+    mode: ProbabilityMode,
+) -> Option<NodeReport> {
+    let spec = scenario.node(node)?;
+    let localnet = family == Family::Ipv4 && route_localnet(&scenario.cluster.node_port_addresses);
     let tracer = Tracer::new(rules, &spec.addresses)
         .with_mode(mode)
-        .with_route_localnet(route_localnet(&scenario.cluster.node_port_addresses));
+        .with_route_localnet(localnet);
     let flows = scenario
         .flows
         .iter()
-        .filter(|f| f.node == node)
+        .filter(|f| f.node == node && flow_family(f) == family)
         .map(|f| check_flow(&tracer, f))
         .collect();
     let profile = profile.unwrap_or_else(|| crate::invariants::detect_profile(rules));
+    let mut violations = crate::invariants::check(rules, profile);
+    if let Some(v) = crate::invariants::check_family(rules, family, node) {
+        violations.insert(0, v);
+    }
     Some(NodeReport {
         scenario: scenario.id.clone(),
         node: node.to_string(),
+        family,
         profile,
         flows,
-        violations: crate::invariants::check(rules, profile),
+        violations,
     })
 }

@@ -12,7 +12,7 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::scenario::{Flow, FlowSource, Object, Scenario};
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 use kpconform_iptables::Verdict;
 
 /// One row of the coverage table: a feature and the scenarios covering it.
@@ -320,7 +320,26 @@ fn features() -> Vec<(String, Check)> {
         "50+ services in one scenario",
         Box::new(|v| v.has_flows() && v.services().count() >= 50),
     );
+    add(
+        "IPv6 flow (ip6tables rules)",
+        Box::new(|v| v.flows().any(|f| flow_family(f) == Family::Ipv6)),
+    );
+    add(
+        "dual-stack: IPv4 and IPv6 flows on one node",
+        Box::new(|v| {
+            v.s.cluster.nodes.iter().any(|n| {
+                [Family::Ipv4, Family::Ipv6]
+                    .iter()
+                    .all(|&fam| v.flows().any(|f| f.node == n.name && flow_family(f) == fam))
+            })
+        }),
+    );
     f
+}
+
+/// A flow's family: that of its destination.
+fn flow_family(f: &Flow) -> Family {
+    Family::of(f.to.addr.ip())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,8 +461,7 @@ impl<'a> View<'a> {
         self.flows().filter_map(move |f| {
             self.services()
                 .find(|s| {
-                    spec_of(s).and_then(|sp| sp.cluster_ip.as_deref())
-                        == Some(&f.to.addr.ip().to_string())
+                    cluster_ips(s).contains(&f.to.addr.ip())
                         && ports(s)
                             .iter()
                             .any(|p| p.port == i32::from(f.to.addr.port()))
@@ -528,6 +546,20 @@ fn spec_of(s: &Service) -> Option<&k8s_openapi::api::core::v1::ServiceSpec> {
     s.spec.as_ref()
 }
 
+/// A service's cluster IPs: `clusterIP` and `clusterIPs` (both families of
+/// a dual-stack service), parsed, so that any spelling of an IPv6 address
+/// matches a flow's.
+fn cluster_ips(s: &Service) -> Vec<IpAddr> {
+    let Some(sp) = spec_of(s) else {
+        return Vec::new();
+    };
+    sp.cluster_ip
+        .iter()
+        .chain(sp.cluster_ips.iter().flatten())
+        .filter_map(|ip| ip.parse().ok())
+        .collect()
+}
+
 fn ports(s: &Service) -> &[k8s_openapi::api::core::v1::ServicePort] {
     spec_of(s).and_then(|sp| sp.ports.as_deref()).unwrap_or(&[])
 }
@@ -601,7 +633,7 @@ pub fn recorded(scenarios: &[Scenario]) -> Vec<(String, Vec<String>)> {
 
 /// [`recorded`] as a Markdown table.
 pub fn recorded_markdown(scenarios: &[Scenario]) -> String {
-    let mut out = String::from("| scenario | real kube-proxy v1.30.5 recording(s) |\n|---|---|\n");
+    let mut out = String::from("| scenario | real kube-proxy v1.30 recording(s) |\n|---|---|\n");
     for (id, cases) in recorded(scenarios) {
         let cases: Vec<String> = cases.iter().map(|c| format!("`{c}`")).collect();
         let _ = writeln!(out, "| `{id}` | {} |", cases.join(", "));
@@ -673,6 +705,31 @@ mod tests {
         }
         assert!(c.contains(&"hairpin: an endpoint calls its own service".to_string()));
         assert!(c.contains(&"ClusterIP, 1 endpoint (exact 1/1 each)".to_string()));
+    }
+
+    #[test]
+    fn ipv6_and_dual_stack_rows() {
+        let text = "description: t\ncluster:\n  clusterCIDR: 10.64.0.0/16,fd00:10:64::/48\n  nodes:\n    - {name: node-a, addresses: [192.168.0.10, 'fd00:192:168::10']}\n  objects:\n    - apiVersion: v1\n      kind: Service\n      metadata: {name: web, namespace: default}\n      spec:\n        clusterIP: 10.96.0.50\n        clusterIPs: [10.96.0.50, 'fd00:10:96:0:0::50']\n        ipFamilies: [IPv4, IPv6]\n        ipFamilyPolicy: RequireDualStack\n        ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]\nflows:\n  - {name: v6, node: node-a, from: 'fd00:10:64:a::7', to: '[fd00:10:96::50]:80/tcp', expect: {endpoints: {'[fd00:10:64:a::5]:8080': 1}}}\n";
+        let v6_only = Scenario::from_source(&SourceFile::new("t.yaml", text), "t").unwrap();
+        let c = covered(&v6_only);
+        assert!(
+            c.contains(&"IPv6 flow (ip6tables rules)".to_string()),
+            "{c:?}"
+        );
+        // The IPv6 cluster IP of a dual-stack service, however spelled.
+        assert!(
+            c.contains(&"ClusterIP, 1 endpoint (exact 1/1 each)".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            !c.iter().any(|f| f.starts_with("dual-stack")),
+            "one family only: {c:?}"
+        );
+        let both = format!(
+            "{text}  - {{name: v4, node: node-a, from: node, to: '10.96.0.50:80/tcp', expect: {{verdict: accept}}}}\n"
+        );
+        let both = Scenario::from_source(&SourceFile::new("t.yaml", both), "t").unwrap();
+        assert!(covered(&both).contains(&"dual-stack: IPv4 and IPv6 flows on one node".to_string()));
     }
 
     #[test]

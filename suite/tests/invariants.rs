@@ -334,3 +334,29 @@ fn synthetic_node_is_clean() {
     let v = check(&rules, Profile::KubeProxy);
     assert!(v.is_empty(), "{v:#?}");
 }
+
+/// The IPv6 and dual-stack recordings (`ip6tables-save` and `iptables-save`
+/// output of one proxier each) satisfy every invariant too: nothing in the
+/// catalogue is IPv4-only (`sep-hairpin` takes `-s EP/128` for IPv6).
+#[test]
+fn every_ipv6_and_dual_stack_recording_satisfies_every_invariant() {
+    let dir = kpconform_golden::recordings().join("kube-proxy-v1.30-ipv6/outputs");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        37,
+        "expected the 37 IPv6/dual-stack recordings"
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let v = violations(&name, &fs::read_to_string(path).unwrap());
+        failures.extend(v.iter().map(|v| format!("{name}:{}: {v}", v.span.line)));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use bigdecimal::BigDecimal;
 use ipnet::IpNet;
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 use kpconform_iptables::parse_str;
 use kpconform_iptables::SourceFile;
 use kpconform_iptables::{Distribution, Packet, Tracer, Verdict};
@@ -20,6 +20,12 @@ fn tolerance() -> BigDecimal {
 
 fn recordings() -> PathBuf {
     kpconform_golden::recordings().join("kube-proxy-v1.30")
+}
+
+/// The IPv6 and dual-stack recordings (each input's `node.family` says
+/// which proxier's rules were recorded).
+fn recordings_ipv6() -> PathBuf {
+    kpconform_golden::recordings().join("kube-proxy-v1.30-ipv6")
 }
 
 #[test]
@@ -35,13 +41,17 @@ fn golden_flows_and_oracle_agree_on_every_golden_scenario() {
     let mut flows = 0;
     for path in &files {
         let scenario = Scenario::load(path, &root).unwrap_or_else(|e| panic!("{e}"));
-        let mut oracles: BTreeMap<&str, Oracle> = BTreeMap::new();
+        // One oracle per node and family: a flow is the business of the
+        // proxier of its destination's family.
+        let mut oracles: BTreeMap<(&str, Family), Oracle> = BTreeMap::new();
         for flow in &scenario.flows {
             flows += 1;
-            let oracle = oracles.entry(&flow.node).or_insert_with(|| {
+            let family = flow.packet().family();
+            let oracle = oracles.entry((&flow.node, family)).or_insert_with(|| {
                 let input = scenario
-                    .generator_input(&flow.node)
-                    .expect("the loader checks flow nodes");
+                    .cluster
+                    .generator_input_for(&flow.node, family)
+                    .expect("the loader checks flow nodes and their families");
                 Oracle::new(&input)
             });
             let result = oracle
@@ -75,15 +85,24 @@ fn golden_flows_and_oracle_agree_on_every_golden_scenario() {
 /// address and 127.0.0.1, from the node, a pod, an outside client, each
 /// source range and each endpoint.
 fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
-    let mut sources = vec![
-        FlowSource::Node,
-        FlowSource::Ip(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7))),
-    ];
+    let family = input.node.family;
+    let of_family = |ip: &IpAddr| Family::of(*ip) == family;
+    let outside = match family {
+        Family::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)),
+        Family::Ipv6 => IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 7)),
+    };
+    let mut sources = vec![FlowSource::Node, FlowSource::Ip(outside)];
     if let Some(cidr) = input.node.cluster_cidr() {
         sources.push(FlowSource::Ip(cidr.hosts().nth(200).unwrap_or(cidr.addr())));
     }
-    let mut local: Vec<IpAddr> = input.node.addresses.iter().map(IpNet::addr).collect();
-    local.push(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+    let mut local: Vec<IpAddr> = input
+        .node
+        .addresses
+        .iter()
+        .map(IpNet::addr)
+        .filter(of_family)
+        .collect();
+    local.push(family.localhost());
     let mut out = Vec::new();
     for object in &input.objects {
         let Object::Service(svc) = object else {
@@ -110,15 +129,18 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
                         ep.addresses
                             .first()
                             .and_then(|a| a.parse().ok())
+                            .filter(of_family)
                             .map(FlowSource::Ip),
                     );
                 }
             }
         }
+        // Every cluster IP the service has, whatever ipFamilies says.
         vips.extend(
             spec.cluster_ip
-                .as_deref()
-                .and_then(|ip| ip.parse::<IpAddr>().ok()),
+                .iter()
+                .chain(spec.cluster_ips.iter().flatten())
+                .filter_map(|ip| ip.parse::<IpAddr>().ok()),
         );
         vips.extend(
             spec.external_ips
@@ -139,6 +161,13 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
                 srcs.extend(net.hosts().nth(5).map(FlowSource::Ip));
             }
         }
+        // A proxier sees packets of its own family only.
+        vips.retain(of_family);
+        vips.dedup();
+        srcs.retain(|s| match s {
+            FlowSource::Ip(ip) => of_family(ip),
+            FlowSource::Node => true,
+        });
         for port in spec.ports.iter().flatten() {
             let proto = match port.protocol.as_deref() {
                 Some("UDP") => Protocol::Udp,
@@ -201,10 +230,12 @@ struct Seen {
     hairpins: usize,
     sticky: usize,
     untouched: usize,
+    ipv6: usize,
 }
 
 fn note(seen: &mut Seen, p: &Prediction) {
     seen.probes += 1;
+    seen.ipv6 += usize::from(p.packet.family() == Family::Ipv6);
     seen.verdicts.extend(p.outcomes.keys().map(|(v, _, _)| *v));
     seen.sticky += usize::from(p.sticky);
     let src = match p.packet.from {
@@ -265,9 +296,9 @@ fn compare_probes(
     }
 }
 
-#[test]
-fn traced_recordings_equal_the_oracle_on_every_probe() {
-    let dir = recordings();
+/// Traces every probe through each recording of `dir` (`count` of them)
+/// and compares with the oracle.
+fn compare_recordings(dir: &Path, count: usize) -> (Vec<String>, Seen) {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("inputs"))
         .expect("recorded inputs")
         .map(|e| e.expect("entry").path())
@@ -275,7 +306,7 @@ fn traced_recordings_equal_the_oracle_on_every_probe() {
         .filter_map(|p| Some(p.file_stem()?.to_str()?.to_string()))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 44);
+    assert_eq!(names.len(), count);
     let mut failures = Vec::new();
     let mut seen = Seen::default();
     for name in &names {
@@ -286,6 +317,12 @@ fn traced_recordings_equal_the_oracle_on_every_probe() {
             std::fs::read_to_string(dir.join(format!("outputs/{name}.rules"))).expect("rules");
         compare_probes(name, &input, &rules, &mut failures, &mut seen);
     }
+    (failures, seen)
+}
+
+#[test]
+fn traced_recordings_equal_the_oracle_on_every_probe() {
+    let (failures, seen) = compare_recordings(&recordings(), 44);
     assert!(
         failures.is_empty(),
         "{} disagreements:\n\n{}",
@@ -296,4 +333,19 @@ fn traced_recordings_equal_the_oracle_on_every_probe() {
     assert!(seen.probes > 1500, "only {} probes", seen.probes);
     assert_eq!(seen.verdicts.len(), 3, "verdicts seen: {:?}", seen.verdicts);
     assert!(seen.hairpins > 10 && seen.sticky > 10 && seen.untouched > 100);
+}
+
+#[test]
+fn traced_ipv6_and_dual_stack_recordings_equal_the_oracle_on_every_probe() {
+    let (failures, seen) = compare_recordings(&recordings_ipv6(), 37);
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(seen.probes > 1200, "only {} probes", seen.probes);
+    assert_eq!(seen.verdicts.len(), 3, "verdicts seen: {:?}", seen.verdicts);
+    assert!(seen.hairpins > 10 && seen.sticky > 5 && seen.untouched > 100);
+    assert!(seen.ipv6 > 900, "only {} IPv6 probes", seen.ipv6);
 }

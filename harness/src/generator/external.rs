@@ -197,6 +197,7 @@ impl Generator for Command {
             &[
                 ("KPCONFORM_SCENARIO", request.scenario),
                 ("KPCONFORM_NODE", request.node),
+                ("KPCONFORM_FAMILY", request.family().as_str()),
             ],
         )
     }
@@ -382,6 +383,39 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out, "in\na/b@node-a");
+    }
+
+    #[test]
+    fn a_request_gives_the_input_with_its_family_and_the_family_in_the_environment() {
+        use kpconform_iptables::model::Family;
+        use kpconform_iptables::SourceFile;
+        use kpconform_suite::scenario::Scenario;
+        let scenario = Scenario::from_source(
+            &SourceFile::new(
+                "d.yaml",
+                "cluster:\n  nodes: [{name: node-a, addresses: [192.168.0.10, fd00::10]}]\n",
+            ),
+            "g/d",
+        )
+        .unwrap();
+        let generator =
+            sh("printf '%s %s %s|' \"$KPCONFORM_SCENARIO\" \"$KPCONFORM_NODE\" \"$KPCONFORM_FAMILY\"; grep family || true");
+        for (family, expected) in [
+            (Family::Ipv4, "g/d node-a IPv4|"),
+            (Family::Ipv6, "g/d node-a IPv6|  family: IPv6\n"),
+        ] {
+            let input = scenario
+                .cluster
+                .generator_input_for("node-a", family)
+                .unwrap();
+            let request = Request {
+                scenario: "g/d",
+                node: "node-a",
+                input: &input,
+            };
+            assert_eq!(request.family(), family);
+            assert_eq!(generator.generate(&request).unwrap(), expected);
+        }
     }
 
     #[test]

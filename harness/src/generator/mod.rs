@@ -18,10 +18,13 @@ pub use external::{Command, DEFAULT_TIMEOUT, OUTPUT_LIMIT};
 pub use recorded::RecordedDir;
 pub use running::kill_running_generators;
 
+use kpconform_iptables::model::Family;
 use kpconform_suite::scenario::GeneratorInput;
 
-/// Which (scenario, node) a generator is asked about; recorded-rules
-/// directories and external commands need the names.
+/// Which (scenario, node, family) a generator is asked about; recorded-rules
+/// directories and external commands need the names. The family is the
+/// input's `node.family`: the generator runs once per family the node has
+/// an address of.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     /// Scenario id, e.g. `nodeport/local-policy-split`.
@@ -30,6 +33,13 @@ pub struct Request<'a> {
     pub node: &'a str,
     /// The input to render rules for.
     pub input: &'a GeneratorInput,
+}
+
+impl Request<'_> {
+    /// The family whose rules are asked for (`input.node.family`).
+    pub fn family(&self) -> Family {
+        self.input.node.family
+    }
 }
 
 /// A rule generator under test.

@@ -1,8 +1,10 @@
-//! Recorded rules: `DIR/<scenario-id>/<node>.rules`, captured elsewhere.
+//! Recorded rules, captured elsewhere: `DIR/<scenario-id>/<node>.rules`
+//! (IPv4) and `DIR/<scenario-id>/<node>.ipv6.rules` (IPv6).
 
 use std::path::{Path, PathBuf};
 
 use super::{Generator, GeneratorError, GeneratorErrorKind, Request};
+use kpconform_iptables::model::Family;
 
 /// A directory of recorded outputs.
 #[derive(Debug, Clone)]
@@ -28,9 +30,17 @@ impl RecordedDir {
         self
     }
 
-    /// Where the rules for one (scenario, node) are expected.
+    /// Where the IPv4 rules for one (scenario, node) are expected.
     pub fn path(&self, scenario: &str, node: &str) -> PathBuf {
-        self.root.join(scenario).join(format!("{node}.rules"))
+        self.path_for(scenario, node, Family::Ipv4)
+    }
+
+    /// Where the rules of `family` for one (scenario, node) are expected:
+    /// `<node>.rules` (IPv4) or `<node>.ipv6.rules` (IPv6).
+    pub fn path_for(&self, scenario: &str, node: &str, family: Family) -> PathBuf {
+        self.root
+            .join(scenario)
+            .join(format!("{node}{}", crate::evaluate::rules_suffix(family)))
     }
 
     /// The directory.
@@ -45,7 +55,7 @@ impl Generator for RecordedDir {
     }
 
     fn generate(&self, request: &Request<'_>) -> Result<String, GeneratorError> {
-        let path = self.path(request.scenario, request.node);
+        let path = self.path_for(request.scenario, request.node, request.family());
         match std::fs::read(&path) {
             Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
                 GeneratorError::new(
@@ -120,6 +130,39 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, GeneratorErrorKind::Unavailable);
         assert!(e.message.contains("node-c.rules"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_input_family_picks_the_file() {
+        let root =
+            std::env::temp_dir().join(format!("kpconform-recorded-v6-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("dual/s")).unwrap();
+        std::fs::write(root.join("dual/s/node-a.rules"), "v4").unwrap();
+        std::fs::write(root.join("dual/s/node-a.ipv6.rules"), "v6").unwrap();
+        std::fs::write(root.join("dual/s/node-b.rules"), "v4 only").unwrap();
+        let dir = RecordedDir::new(&root);
+        let v4 = input();
+        let mut v6 = input();
+        v6.node.family = Family::Ipv6;
+        let get = |node, input| {
+            dir.generate(&Request {
+                scenario: "dual/s",
+                node,
+                input,
+            })
+        };
+        assert_eq!(get("node-a", &v4).unwrap(), "v4");
+        assert_eq!(get("node-a", &v6).unwrap(), "v6");
+        assert_eq!(get("node-b", &v4).unwrap(), "v4 only");
+        let e = get("node-b", &v6).unwrap_err();
+        assert_eq!(e.kind, GeneratorErrorKind::Unavailable);
+        assert!(e.message.contains("node-b.ipv6.rules"), "{}", e.message);
+        assert_eq!(
+            dir.path_for("dual/s", "node-a", Family::Ipv6),
+            root.join("dual/s/node-a.ipv6.rules")
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -19,7 +19,7 @@ fn svc() -> ServicePort {
         key: key(),
         name: "shop/web:http".into(),
         protocol: Protocol::Tcp,
-        cluster_ip: Ipv4Addr::new(10, 96, 0, 5),
+        cluster_ip: IpAddr::V4(std::net::Ipv4Addr::new(10, 96, 0, 5)),
         port: 80,
         node_port: 0,
         external_ips: vec![],
@@ -35,9 +35,9 @@ fn svc() -> ServicePort {
 
 /// An endpoint: `flags` is "r" ready, "s" serving, "t" terminating, "l" local.
 fn ep(ip: [u8; 4], flags: &str, zones: &[&str]) -> Endpoint {
-    let ip = Ipv4Addr::from(ip);
+    let ip = std::net::Ipv4Addr::from(ip);
     Endpoint {
-        ip,
+        ip: IpAddr::V4(ip),
         port: 8080,
         addr: format!("{ip}:8080"),
         local: flags.contains('l'),
@@ -106,7 +106,7 @@ fn slices_merge_into_a_sorted_set() {
             k8s_ep("10.64.0.69", None, Some(false)),
         ],
     );
-    let map = endpoints_map([&b, &a], "node-a");
+    let map = endpoints_map([&b, &a], "node-a", Family::Ipv4);
     let eps = &map[&key()];
     // Text order, as kube-proxy sorts: .135 before .69.
     let got: Vec<&str> = eps.iter().map(|e| e.addr.as_str()).collect();
@@ -132,11 +132,11 @@ fn duplicate_endpoint_prefers_the_local_copy() {
         "web-b",
         vec![k8s_ep("10.64.0.9", Some("node-a"), Some(true))],
     );
-    let map = endpoints_map([&a, &b], "node-a");
+    let map = endpoints_map([&a, &b], "node-a", Family::Ipv4);
     assert_eq!(map[&key()].len(), 1);
     assert!(map[&key()][0].local && map[&key()][0].ready);
     // Neither local: the first slice (by name) wins.
-    let map = endpoints_map([&b, &a], "node-z");
+    let map = endpoints_map([&b, &a], "node-z", Family::Ipv4);
     assert!(!map[&key()][0].ready);
 }
 
@@ -158,7 +158,35 @@ fn ignored_slices() {
         port: None,
         ..Default::default()
     }]);
-    assert!(endpoints_map([&headless, &ipv6, &unlabelled, &no_port], "node-a").is_empty());
+    assert!(endpoints_map(
+        [&headless, &ipv6, &unlabelled, &no_port],
+        "node-a",
+        Family::Ipv4
+    )
+    .is_empty());
+}
+
+#[test]
+fn ipv6_slices_keep_their_spelling() {
+    // ipv6-endpoint-address-spelling: the text as written, sorted as text.
+    let mut s = slice(
+        "web-a",
+        vec![
+            k8s_ep("fd00:0010:0064:000c::af", None, None),
+            k8s_ep("FD00:10:64:A::DA", None, None),
+            k8s_ep("10.64.0.9", None, None),
+        ],
+    );
+    s.address_type = "IPv6".into();
+    assert!(endpoints_map([&s], "node-a", Family::Ipv4).is_empty());
+    let map = endpoints_map([&s], "node-a", Family::Ipv6);
+    let eps = &map[&key()];
+    let texts: Vec<&str> = eps.iter().map(|e| e.addr.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["[FD00:10:64:A::DA]:8080", "[fd00:0010:0064:000c::af]:8080"]
+    );
+    assert_eq!(eps[0].ip, "fd00:10:64:a::da".parse::<IpAddr>().unwrap());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `kpconform trace`: every path one packet can take, with its probability.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use ipnet::IpNet;
+use kpconform_iptables::model::Family;
 use kpconform_iptables::{format_probability, Packet, Tracer, Verdict};
 use kpconform_suite::scenario::FlowSource;
 
@@ -14,12 +15,42 @@ pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
         "node" => FlowSource::Node,
         ip => FlowSource::Ip(
             ip.parse()
-                .map_err(|_| anyhow!("--from: `{ip}` is neither an IPv4 address nor `node`"))?,
+                .map_err(|_| anyhow!("--from: `{ip}` is neither an IP address nor `node`"))?,
         ),
     };
     let (to, protocol) = parse_destination(&args.to).map_err(|e| anyhow!("--to: {e}"))?;
+    // The packet's family is that of its destination.
+    let family = Family::of(to.ip());
+    if let FlowSource::Ip(ip) = from {
+        if Family::of(ip) != family {
+            bail!(
+                "--from {ip} is an {} address, but --to {} is {family}; \
+                 a packet has one family",
+                Family::of(ip),
+                args.to
+            );
+        }
+    }
+    if !args.node_ip.iter().any(|ip| Family::of(*ip) == family) {
+        bail!(
+            "--node-ip: no {family} address for an {family} packet; list the node's addresses \
+             of that family too (e.g. --node-ip 192.168.0.10,fd00:192:168::10)"
+        );
+    }
     let source = rules_file::read(&args.rules)?;
     let rules = rules_file::parse(&source, &args.parse)?;
+    if let Some(rules_family) = rules.family().filter(|f| *f != family) {
+        bail!(
+            "--to {} is {family}, but {} holds {rules_family} rules ({}); \
+             trace an {family} packet through the {family} dump",
+            args.to,
+            source.name(),
+            match rules_family {
+                Family::Ipv4 => "iptables-save",
+                Family::Ipv6 => "ip6tables-save",
+            }
+        );
+    }
     let addresses: Vec<IpNet> = args.node_ip.iter().map(|ip| IpNet::from(*ip)).collect();
     let tracer = Tracer::new(&rules, &addresses).with_mode(args.probability.into());
     let packet = Packet::new(from, to, protocol);
@@ -31,7 +62,11 @@ pub(crate) fn run(args: &TraceArgs) -> Result<Outcome> {
         }
     };
     outln!("packet: {packet}");
-    if let Some(cidr) = args.cluster_cidr {
+    let cidr = args
+        .cluster_cidr
+        .iter()
+        .find(|c| Family::of(c.addr()) == family);
+    if let Some(cidr) = cidr {
         let side = match from {
             FlowSource::Ip(ip) if cidr.contains(&ip) => "a pod (inside the cluster CIDR)",
             FlowSource::Ip(_) => "outside the cluster CIDR",

@@ -10,8 +10,17 @@
 //!  "load_errors": [{"scenario": "group/x", "file": "...", "line": 3, "column": 5,
 //!                   "message": "..."}]}
 //! ```
+//!
+//! A case of a node with addresses of both families (the generator ran
+//! twice) also has `"families"`: one entry per family, IPv4 first, each
+//! `{"family": "IPv6", "status": ..., "flows": ..., "failed_flows": ...,
+//! "violations": ..., "parse_errors": ..., "snapshot": ..., "summary": ...}`;
+//! the case's own counts are then the sums over its families, its
+//! `snapshot` the first one that did not match. Single-family cases have no
+//! `"families"` key.
 
-use kpconform_harness::{Evaluation, SnapshotCheck, Status};
+use kpconform_harness::{Evaluation, FamilyEvaluation, SnapshotCheck, Status};
+use kpconform_suite::check::NodeReport;
 use serde::Serialize;
 
 use super::RunReport;
@@ -52,6 +61,21 @@ struct Case {
     summary: String,
     /// The full explanation; `null` for a passed case.
     details: Option<String>,
+    /// Per family, for a node with two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    families: Option<Vec<FamilyCase>>,
+}
+
+#[derive(Serialize)]
+struct FamilyCase {
+    family: &'static str,
+    status: &'static str,
+    flows: Option<usize>,
+    failed_flows: Option<usize>,
+    violations: Option<usize>,
+    parse_errors: usize,
+    snapshot: &'static str,
+    summary: String,
 }
 
 #[derive(Serialize)]
@@ -75,21 +99,51 @@ fn snapshot(check: &SnapshotCheck) -> &'static str {
     }
 }
 
+/// The sum of `count` over the families that have a report; `None` when none has.
+fn sum(e: &Evaluation, count: impl Fn(&NodeReport) -> usize) -> Option<usize> {
+    e.families
+        .iter()
+        .filter_map(|f| f.report.as_ref().map(&count))
+        .reduce(|a, b| a + b)
+}
+
+fn family_case(e: &Evaluation, f: &FamilyEvaluation) -> FamilyCase {
+    FamilyCase {
+        family: f.family.as_str(),
+        status: f.status().as_str(),
+        flows: f.report.as_ref().map(|r| r.flows.len()),
+        failed_flows: f.report.as_ref().map(|r| r.failed_flows()),
+        violations: f.report.as_ref().map(|r| r.violations.len()),
+        parse_errors: f.parse_errors.len(),
+        snapshot: snapshot(&f.snapshot),
+        summary: e.family_summary(f),
+    }
+}
+
 fn case(e: &Evaluation) -> Case {
     let status = e.status();
+    let snapshots: Vec<&'static str> = e.families.iter().map(|f| snapshot(&f.snapshot)).collect();
     Case {
         name: e.name(),
         scenario: e.scenario.clone(),
         node: e.node.clone(),
         status: status.as_str(),
         seconds: e.elapsed.as_secs_f64(),
-        flows: e.report.as_ref().map(|r| r.flows.len()),
-        failed_flows: e.report.as_ref().map(|r| r.failed_flows()),
-        violations: e.report.as_ref().map(|r| r.violations.len()),
-        parse_errors: e.parse_errors.len(),
-        snapshot: snapshot(&e.snapshot),
+        flows: sum(e, |r| r.flows.len()),
+        failed_flows: sum(e, NodeReport::failed_flows),
+        violations: sum(e, |r| r.violations.len()),
+        parse_errors: e.families.iter().map(|f| f.parse_errors.len()).sum(),
+        snapshot: snapshots
+            .iter()
+            .copied()
+            .find(|s| !matches!(*s, "matched" | "not-checked"))
+            .or(snapshots.first().copied())
+            .unwrap_or("not-checked"),
         summary: e.summary(),
         details: (status != Status::Passed).then(|| e.render()),
+        families: e
+            .names_families()
+            .then(|| e.families.iter().map(|f| family_case(e, f)).collect()),
     }
 }
 
@@ -150,5 +204,27 @@ mod tests {
         assert_eq!(cases[2]["status"], "error");
         assert_eq!(v["load_errors"][0]["line"], 1);
         assert_eq!(v["load_errors"][0]["scenario"], "g/bad");
+        assert!(cases.iter().all(|c| c.get("families").is_none()));
+    }
+
+    #[test]
+    fn a_dual_stack_case_lists_its_families() {
+        let r = super::super::tests::dual_stack_sample();
+        let v: serde_json::Value = serde_json::from_str(&render(&r)).unwrap();
+        let case = &v["cases"][0];
+        assert_eq!(case["status"], "broken");
+        assert_eq!(case["flows"], 2);
+        assert_eq!(case["failed_flows"], 1);
+        let families = case["families"].as_array().unwrap();
+        assert_eq!(families.len(), 2);
+        assert_eq!(families[0]["family"], "IPv4");
+        assert_eq!(families[0]["status"], "passed");
+        assert_eq!(families[1]["family"], "IPv6");
+        assert_eq!(families[1]["status"], "broken");
+        assert_eq!(families[1]["failed_flows"], 1);
+        assert!(families[1]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("broken: g/d@node-a (IPv6): 0 of 1 flow(s) passed"));
     }
 }

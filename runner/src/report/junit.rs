@@ -3,10 +3,13 @@
 //!
 //! broken and changed cases are `<failure>`s (type `broken` / `changed`),
 //! error cases and scenarios that did not load are `<error>`s; the message
-//! is the one-line summary, the body the full explanation.
+//! is the one-line summary, the body the full explanation. A case of a node
+//! with addresses of both families has one property per family,
+//! `kpconform.family.IPv4` / `kpconform.family.IPv6`, whose value is that
+//! family's status.
 
 use kpconform_harness::{Evaluation, Status};
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::RunReport;
 
@@ -25,6 +28,14 @@ fn test_case(e: &Evaluation) -> TestCase {
     }
     let mut case = TestCase::new(e.name(), case_status);
     case.set_classname(e.scenario.as_str()).set_time(e.elapsed);
+    if e.names_families() {
+        for f in &e.families {
+            case.add_property(Property::new(
+                format!("kpconform.family.{}", f.family),
+                f.status().as_str(),
+            ));
+        }
+    }
     case
 }
 
@@ -73,5 +84,20 @@ mod tests {
         // The garbage output is escaped, not spliced into the XML.
         assert!(xml.contains("garbage &amp; &lt;xml&gt;"), "{xml}");
         assert!(xml.contains("type=\"broken\""), "{xml}");
+        assert!(!xml.contains("kpconform.family"), "{xml}");
+    }
+
+    #[test]
+    fn a_dual_stack_case_carries_each_familys_status() {
+        let xml = render(&super::super::tests::dual_stack_sample());
+        assert!(
+            xml.contains("name=\"kpconform.family.IPv4\" value=\"passed\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("name=\"kpconform.family.IPv6\" value=\"broken\""),
+            "{xml}"
+        );
+        assert!(xml.contains("broken: g/d@node-a (IPv6)"), "{xml}");
     }
 }

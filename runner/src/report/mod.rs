@@ -103,6 +103,36 @@ flows:
         }
     }
 
+    const DUAL: &str = "
+cluster:
+  nodes: [{name: node-a, addresses: [192.168.0.10, fd00:192:168::10]}]
+flows:
+- {name: v4, node: node-a, from: 203.0.113.7, to: 10.96.0.50:80/tcp, expect: {verdict: accept}}
+- {name: v6, node: node-a, from: 2001:db8::7, to: '[fd00:10:96::50]:80/tcp', expect: {verdict: accept}}
+";
+
+    /// One dual-stack case: IPv4 passes, IPv6 drops what should pass.
+    pub(crate) fn dual_stack_sample() -> RunReport {
+        let scenario = Scenario::from_source(&SourceFile::new("d.yaml", DUAL), "g/d").unwrap();
+        let generator = FnGenerator::new("gen", |input| {
+            let forward = match input.node.family {
+                kpconform_iptables::model::Family::Ipv4 => "ACCEPT",
+                kpconform_iptables::model::Family::Ipv6 => "DROP",
+            };
+            Ok(format!(
+                "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD {forward} [0:0]\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"
+            ))
+        });
+        RunReport {
+            generator: "gen".into(),
+            scenarios: "golden/scenarios".into(),
+            snapshots: None,
+            evaluations: vec![evaluate(&generator, &scenario, "node-a", None)],
+            load_errors: vec![],
+            elapsed: Duration::from_millis(10),
+        }
+    }
+
     #[test]
     fn counts_include_scenarios_that_did_not_load() {
         let r = sample();

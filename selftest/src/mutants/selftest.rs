@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::Mutant;
 use kpconform_harness::{evaluate, Evaluation, Status};
 use kpconform_harness::{FnGenerator, Generator};
+use kpconform_iptables::model::{Family, RuleSet};
 use kpconform_iptables::{parse, print, Mode};
 use kpconform_suite::scenario::Scenario;
 
@@ -105,34 +106,49 @@ pub fn self_test(
     if baseline.status() != Status::Passed {
         return Err(setup(SetupFailure::NotPassing, baseline));
     }
-    let text = baseline
-        .output
-        .as_ref()
-        .map(|o| o.text())
-        .unwrap_or_default();
-    let rules = match parse(text, Mode::Strict) {
-        Ok(parsed) => parsed.rules,
-        // Cannot happen for a passed evaluation, which parsed the same text.
-        Err(_) => return Err(setup(SetupFailure::NotPassing, baseline)),
-    };
-    let judge = |name: String, text: String| {
-        let fixed = FnGenerator::new(name, move |_| Ok(text.clone()));
+    // Each family's output, parsed; a dual-stack node's families are
+    // mutated one at a time, the other keeping its own output.
+    let mut outputs: Vec<(Family, String, RuleSet)> = Vec::new();
+    for f in &baseline.families {
+        let text = f.output.as_ref().map(|o| o.text()).unwrap_or_default();
+        match parse(text, Mode::Strict) {
+            Ok(parsed) => outputs.push((f.family, text.to_string(), parsed.rules)),
+            // Cannot happen for a passed evaluation, which parsed the same text.
+            Err(_) => return Err(setup(SetupFailure::NotPassing, baseline)),
+        }
+    }
+    let judge = |name: String, family: Family, text: String| {
+        let others: Vec<(Family, String)> = outputs
+            .iter()
+            .filter(|(f, _, _)| *f != family)
+            .map(|(f, t, _)| (*f, t.clone()))
+            .collect();
+        let fixed = FnGenerator::new(name, move |input| {
+            Ok(others
+                .iter()
+                .find(|(f, _)| *f == input.node.family)
+                .map_or_else(|| text.clone(), |(_, t)| t.clone()))
+        });
         evaluate(&fixed, scenario, node, None)
     };
-    let reprinted = judge(generator.name().to_string(), print(&rules));
-    if reprinted.status() != Status::Passed {
-        return Err(setup(SetupFailure::ReprintFails, reprinted));
+    for (family, _, rules) in &outputs {
+        let reprinted = judge(generator.name().to_string(), *family, print(rules));
+        if reprinted.status() != Status::Passed {
+            return Err(setup(SetupFailure::ReprintFails, reprinted));
+        }
     }
     let mut applications = Vec::new();
-    for mutant in mutants {
-        for mutation in mutant.apply(&rules) {
-            let name = format!("{}+{}", generator.name(), mutant.id);
-            let evaluation = judge(name, print(&mutation.rules));
-            applications.push(Application {
-                mutant: mutant.id,
-                place: mutation.place,
-                caught_by: caught_by(&evaluation),
-            });
+    for (family, _, rules) in &outputs {
+        for mutant in mutants {
+            for mutation in mutant.apply(rules) {
+                let name = format!("{}+{}", generator.name(), mutant.id);
+                let evaluation = judge(name, *family, print(&mutation.rules));
+                applications.push(Application {
+                    mutant: mutant.id,
+                    place: mutation.place,
+                    caught_by: caught_by(&evaluation),
+                });
+            }
         }
     }
     Ok(CaseResult {
@@ -153,15 +169,20 @@ fn caught_by(e: &Evaluation) -> Vec<String> {
     if e.error.is_some() {
         push("generator error".into());
     }
-    if !e.parse_errors.is_empty() {
-        push("parse error".into());
-    }
-    if let Some(report) = &e.report {
-        for f in report.flows.iter().filter(|f| !f.passed()) {
-            push(format!("flow {:?}", f.flow));
+    for f in &e.families {
+        if f.error.is_some() {
+            push("generator error".into());
         }
-        for v in &report.violations {
-            push(format!("invariant {}", v.invariant));
+        if !f.parse_errors.is_empty() {
+            push("parse error".into());
+        }
+        if let Some(report) = &f.report {
+            for flow in report.flows.iter().filter(|flow| !flow.passed()) {
+                push(format!("flow {:?}", flow.flow));
+            }
+            for v in &report.violations {
+                push(format!("invariant {}", v.invariant));
+            }
         }
     }
     out

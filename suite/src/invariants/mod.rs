@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use kpconform_iptables::model::{Chain, ChainIndex, ChainName, RuleSet, Table, TableName};
+use kpconform_iptables::model::{Chain, ChainIndex, ChainName, Family, RuleSet, Table, TableName};
 use kpconform_iptables::Span;
 
 mod generic;
@@ -256,7 +256,7 @@ static CATALOGUE: &[Invariant] = &[
     invariant(
         "sep-hairpin",
         Profile::KubeProxy,
-        "each KUBE-SEP chain marks its own endpoint's traffic (-s EP/32 -j KUBE-MARK-MASQ) before the DNAT to EP",
+        "each KUBE-SEP chain marks its own endpoint's traffic (-s EP/32, EP/128 for IPv6, -j KUBE-MARK-MASQ) before the DNAT to EP",
         kube_proxy::dispatch::sep_hairpin,
     ),
 ];
@@ -294,6 +294,48 @@ pub fn check(rules: &RuleSet, profile: Profile) -> Vec<Violation> {
     // the order it reported in (itself source order).
     out.sort_by_key(|v| (v.span.line, v.span.start));
     out
+}
+
+/// The id of the violation [`check_family`] reports.
+pub const RULES_FAMILY: &str = "rules-family";
+
+/// Whether `rules` are of the `family` they were given as (node `node`'s
+/// IPv4 or IPv6 rules): a [`RULES_FAMILY`] violation, at the first rule that
+/// names an address, when they are of the other family. A rule set that
+/// names no address ([`RuleSet::family`] is `None`) fits either family.
+///
+/// Not in the [`catalogue`]: it needs the input the rules were written for,
+/// which the catalogue's invariants do not see. Every profile checks it
+/// (see `check::check_node_family`).
+pub fn check_family(rules: &RuleSet, family: Family, node: &str) -> Option<Violation> {
+    let found = rules.family()?;
+    if found == family {
+        return None;
+    }
+    let (table, chain, rule) = rules.tables.iter().find_map(|t| {
+        t.chains.iter().find_map(|c| {
+            c.rules
+                .iter()
+                .find(|r| r.family().is_some())
+                .map(|r| (t, c, r))
+        })
+    })?;
+    let save = |f: Family| match f {
+        Family::Ipv4 => "iptables-save",
+        Family::Ipv6 => "ip6tables-save",
+    };
+    Some(Violation {
+        invariant: RULES_FAMILY,
+        table: table.name,
+        chain: Some(chain.name.clone()),
+        span: rule.span,
+        message: format!(
+            "these are {found} rules ({}), but they were given as {node}'s {family} rules \
+             (expected {} output)",
+            save(found),
+            save(family)
+        ),
+    })
 }
 
 /// The rule set with the lookups every invariant needs, built once so that no

@@ -9,6 +9,7 @@ use super::model::{Endpoint, ServicePort};
 use super::{Oracle, OracleError, Prediction};
 use crate::exact::{self, BigRational};
 use crate::scenario::FlowSource;
+use kpconform_iptables::model::Family;
 use kpconform_iptables::{Packet, Verdict};
 
 /// How the packet addressed a service port.
@@ -97,6 +98,24 @@ impl Oracle {
             in_cluster_cidr,
         };
         let mut reasons = Vec::new();
+        if !source.from_node && packet.to.addr.ip().is_loopback() && packet.family() == Family::Ipv6
+        {
+            // ip6_rcv_core: IPv6 has no route_localnet.
+            reasons.push(format!(
+                "{} arrived from the network: the kernel drops packets to ::1 that do not come \
+                 from the loopback interface",
+                packet.to.addr
+            ));
+            return Ok(Prediction {
+                packet: *packet,
+                outcomes: BTreeMap::from([(
+                    (Verdict::Drop, packet.to.addr, false),
+                    exact::integer(1),
+                )]),
+                sticky: false,
+                reasons,
+            });
+        }
         let claims = self.claims(packet);
         let fate = match claims.as_slice() {
             [] => {

@@ -1,5 +1,5 @@
 //! The semantic oracle: what Kubernetes Service semantics (as kube-proxy
-//! v1.30 implements them in iptables mode, IPv4) say must happen to a
+//! v1.30 implements them in iptables mode, IPv4 or IPv6) say must happen to a
 //! flow's first packet on one node, worked out from the cluster state alone,
 //! without looking at any rules. It is a second opinion for the tracer:
 //! fuzzers and `kpconform fuzz` compare `trace(generator(state))` with it.
@@ -41,30 +41,37 @@
 //! topology}.go`, `pkg/proxy/iptables/proxier.go`,
 //! `pkg/proxy/util/nodeport_addresses.go`), the Kubernetes Service,
 //! EndpointSlice and traffic-policy documentation, and the recordings'
-//! README/FACTS. Each rule was checked against the recordings through the
-//! tracer (`suite/tests/oracle.rs`).
+//! README/FACTS. Each rule was checked against the recordings, IPv4, IPv6
+//! and dual-stack, through the tracer (`suite/tests/oracle.rs`).
+//!
+//! The oracle is that of one family's proxier (`node.family`), as the
+//! dual-stack metaproxier runs one per family: everything below is of that
+//! family, and the other family's objects and addresses are ignored.
 //!
 //! Which objects count:
 //! 1. Services and EndpointSlices labelled `service.kubernetes.io/service-proxy-name`
 //!    or `service.kubernetes.io/headless` are invisible (kube-proxy's informer
-//!    label selector). ExternalName services, and services whose IPv4 cluster IP
-//!    is unset or `None` (headless), are not proxied. The IPv4 cluster IP is
-//!    `clusterIPs[i]` where `ipFamilies[i]` is IPv4, else `clusterIP`.
+//!    label selector). ExternalName services, and services whose cluster IP of
+//!    the family is unset or `None` (headless), are not proxied. That cluster
+//!    IP is `clusterIPs[i]` where `ipFamilies[i]` is the family, else
+//!    `clusterIP` if it is of the family (`GetClusterIPByFamily`).
 //! 2. A service port is (namespace, name, port name, protocol); protocols are
 //!    `TCP` (the default), `UDP`, `SCTP`. Absent `type` means ClusterIP and
 //!    absent namespace `default` (API defaults).
-//! 3. Entry points: the cluster IP and port; each IPv4 `externalIPs` entry and
-//!    port; each `status.loadBalancer.ingress[].ip` whose `ipMode` is unset or
-//!    `VIP` (LoadBalancerIPMode is on in 1.30; hostname-only ingresses carry no
-//!    IP); the node port, on the node-port addresses. A packet must match the
-//!    protocol too.
-//! 4. Node-port addresses (`--nodeport-addresses`): empty or containing
-//!    `0.0.0.0/0` means every local address (`--dst-type LOCAL`: the node's
-//!    addresses and 127.0.0.0/8); otherwise the node's interface addresses (its
-//!    addresses and 127.0.0.1) inside one of the CIDRs.
+//! 3. Entry points: the cluster IP and port; each `externalIPs` entry of the
+//!    family and port; each `status.loadBalancer.ingress[].ip` of the family
+//!    whose `ipMode` is unset or `VIP` (LoadBalancerIPMode is on in 1.30;
+//!    hostname-only ingresses carry no IP); the node port, on the node-port
+//!    addresses. A packet must match the protocol too.
+//! 4. Node-port addresses (`--nodeport-addresses`, its CIDRs of the family):
+//!    none, or a zero CIDR, means every local address (`--dst-type LOCAL`:
+//!    the node's addresses of the family and 127.0.0.0/8, but IPv6 leaves out
+//!    ::1: `! -d ::1/128`); otherwise the node's interface addresses (its
+//!    addresses, and 127.0.0.1 for IPv4; never ::1) inside one of the CIDRs.
+//!    Local addresses are the node's of the family and 127.0.0.0/8 or ::1.
 //!
 //! Which endpoints count (`CategorizeEndpoints`):
-//! 5. Endpoints come from IPv4 EndpointSlices labelled
+//! 5. Endpoints come from EndpointSlices of the family (`addressType`) labelled
 //!    `kubernetes.io/service-name` in the service's namespace, slice port matched
 //!    by name (absent = `""`) and protocol; the first address of each endpoint;
 //!    duplicates (`IP:port`) merged, a local copy preferred. Unset `ready` and
@@ -87,7 +94,8 @@
 //!    EndpointSlice at all, selector or not: kube-proxy never reads selectors.
 //!    `internalTrafficPolicy: Local`: the local endpoints; none: drop.
 //! 10. Masqueraded when `masqueradeAll`, else when the source is outside the
-//!     cluster CIDR (a node, a router); never without a cluster CIDR.
+//!     family's cluster CIDR (a node, a router); never without one (a
+//!     dual-stack `clusterCIDR` without a CIDR of the family included).
 //!
 //! External destinations (external IPs, LB IPs, node ports):
 //! 11. No usable endpoint anywhere: reject — except a node-sent packet to a
@@ -96,7 +104,8 @@
 //!     The reject, and the drop of rule 14, for a node port match every local
 //!     address (`--dst-type LOCAL`), also those outside `--nodeport-addresses`,
 //!     where nat does not capture the port and so nobody is short-circuited.
-//! 12. An LB IP with `loadBalancerSourceRanges`: a source in no range is dropped,
+//! 12. An LB IP with `loadBalancerSourceRanges` of the family (ranges of the
+//!     other family alone filter nothing): a source in no range is dropped,
 //!     the node's own packets included, unless a range holds the node IP and the
 //!     source is one of the service's LB IPs. Node ports and external IPs are
 //!     not filtered.
@@ -111,12 +120,17 @@
 //! 16. A packet from the network DNATed to one of the node's own addresses is
 //!     delivered locally and never passes nat POSTROUTING, so it is not
 //!     masqueraded.
-//! 17. Localnet guard: when node ports answer on loopback (`--nodeport-addresses`
-//!     empty, or a CIDR holding a 127.0.0.0/8 address), a packet to
+//! 17. Localnet guard (IPv4 only): when node ports answer on loopback
+//!     (`--nodeport-addresses` without IPv4 CIDRs, or a CIDR holding a
+//!     127.0.0.0/8 address), a packet to
 //!     127.0.0.0/8 from a non-loopback source that was not DNATed is dropped
 //!     (kube-proxy's `KUBE-FIREWALL` rule). Node-sent packets carry the node IP
 //!     (contract §3), so this hits them too.
-//! 18. Anything else is accepted untouched. `sessionAffinity: ClientIP` makes
+//! 18. IPv6 has no `route_localnet`: a packet from the network to ::1 is
+//!     dropped by the kernel (`ip6_rcv_core`), and a node-sent one to a node
+//!     port on ::1 is not DNATed (it meets only the filter REJECT/DROP of
+//!     rule 11 and 14).
+//! 19. Anything else is accepted untouched. `sessionAffinity: ClientIP` makes
 //!     every DNATed flow sticky.
 //!
 //! # Known gaps
@@ -126,7 +140,7 @@
 //!   depends on rule order. [`Oracle::predict`] returns [`OracleError::Overlap`].
 //! - Duplicate endpoints with conflicting conditions depend on kube-proxy's map
 //!   order; the oracle keeps the first copy in object order (or a local one).
-//! - Dual-stack details beyond "IPv4 only", `trafficDistribution` (alpha in
+//! - `trafficDistribution` (alpha in
 //!   1.30, off), `--nodeport-addresses primary`, health-check node ports
 //!   colliding with node ports, and a cluster IP that is also a node address
 //!   are not modelled. Routing outside the node (return paths, rp_filter) is not
@@ -140,6 +154,7 @@ use ipnet::IpNet;
 
 use crate::exact::BigRational;
 use crate::scenario::GeneratorInput;
+use kpconform_iptables::model::Family;
 use kpconform_iptables::{Packet, Verdict};
 
 mod compare;
@@ -158,12 +173,18 @@ pub use unknown::PodNetworkDependence;
 /// The cluster state seen from one node, ready to answer for many packets.
 #[derive(Debug, Clone)]
 pub struct Oracle {
+    /// The family of the proxier whose rules are predicted.
+    family: Family,
+    /// The node IP of that family.
     node_ip: Option<IpAddr>,
+    /// The node's addresses of that family.
     addresses: Vec<IpAddr>,
     cluster_cidr: Option<IpNet>,
     masquerade_all: bool,
-    /// `None`: node ports on every local address.
+    /// `None`: node ports on every local address (but loopback without
+    /// localhost node ports).
     node_port_ips: Option<Vec<IpAddr>>,
+    /// Localhost node ports are on (IPv4), and with them the localnet guard.
     localnet_guard: bool,
     zone: Option<String>,
     ports: Vec<model::ServicePort>,
@@ -237,35 +258,56 @@ pub fn predict(input: &GeneratorInput, packet: &Packet) -> Result<Prediction, Or
 }
 
 impl Oracle {
-    /// Reads the cluster state of `input` as its node's kube-proxy would.
+    /// Reads the cluster state of `input` as its node's kube-proxy would:
+    /// the proxier of `input.node.family`.
     pub fn new(input: &GeneratorInput) -> Oracle {
         let node = &input.node;
-        let (ports, zone) = model::read(&input.objects, &node.name);
-        let addresses: Vec<IpAddr> = node.addresses.iter().map(IpNet::addr).collect();
-        let cidrs = &node.node_port_addresses;
+        let family = node.family;
+        let (ports, zone) = model::read(&input.objects, &node.name, family);
+        let addresses: Vec<IpAddr> = node
+            .addresses
+            .iter()
+            .map(IpNet::addr)
+            .filter(|ip| Family::of(*ip) == family)
+            .collect();
+        // NewNodePortAddresses: each proxier keeps the CIDRs of its family;
+        // none (or a zero CIDR) means every local address.
+        let cidrs: Vec<IpNet> = node
+            .node_port_addresses
+            .iter()
+            .copied()
+            .filter(|c| Family::of(c.addr()) == family)
+            .collect();
         let match_all = cidrs.is_empty() || cidrs.iter().any(|c| c.prefix_len() == 0);
+        // Localhost node ports: IPv4 only, and only when the node-port
+        // addresses hold loopback (NodePortAddresses.ContainsIPv4Loopback: a
+        // CIDR whose address is a loopback one or that contains 127.0.0.0;
+        // matching everything includes it). The IPv6 proxier never has them
+        // (no route_localnet): it writes `! -d ::1/128` on the node-port jump
+        // and skips ::1 in an explicit list.
+        let localhost_node_ports = family == Family::Ipv4
+            && (match_all
+                || cidrs.iter().any(|c| {
+                    c.network().is_loopback()
+                        || c.contains(&IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)))
+                }));
         let node_port_ips = (!match_all).then(|| {
             addresses
                 .iter()
                 .copied()
-                .chain([IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1))])
+                .chain([family.localhost()])
+                .filter(|ip| localhost_node_ports || !ip.is_loopback())
                 .filter(|ip| cidrs.iter().any(|c| c.contains(ip)))
                 .collect()
         });
-        // NodePortAddresses.ContainsIPv4Loopback: a CIDR whose address is a
-        // loopback one or that contains 127.0.0.0.
-        let localnet_guard = cidrs.is_empty()
-            || cidrs.iter().any(|c| {
-                c.network().is_loopback()
-                    || c.contains(&IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)))
-            });
         Oracle {
-            node_ip: addresses.first().copied(),
+            family,
+            node_ip: node.node_ip(),
             addresses,
             cluster_cidr: node.cluster_cidr(),
             masquerade_all: node.masquerade_all,
             node_port_ips,
-            localnet_guard,
+            localnet_guard: localhost_node_ports,
             zone,
             ports,
         }
@@ -297,16 +339,23 @@ impl Oracle {
         })
     }
 
-    /// `--src-type/--dst-type LOCAL`: the node's addresses and 127.0.0.0/8.
+    /// `--src-type/--dst-type LOCAL`: the node's addresses and 127.0.0.0/8
+    /// or ::1.
     fn is_local(&self, ip: IpAddr) -> bool {
         ip.is_loopback() || self.addresses.contains(&ip)
     }
 
     fn serves_node_ports(&self, ip: IpAddr) -> bool {
         match &self.node_port_ips {
-            None => self.is_local(ip),
+            // IPv6: `--dst-type LOCAL ! -d ::1/128`.
+            None => self.is_local(ip) && (self.localnet_guard || !ip.is_loopback()),
             Some(ips) => ips.contains(&ip),
         }
+    }
+
+    /// The family of the proxier whose rules are predicted.
+    pub fn family(&self) -> Family {
+        self.family
     }
 }
 

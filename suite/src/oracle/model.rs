@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::scenario::Object;
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 
 /// Services and slices with this label belong to another service proxy.
 pub(crate) const LABEL_PROXY_NAME: &str = "service.kubernetes.io/service-proxy-name";
@@ -75,14 +75,19 @@ pub(crate) struct Endpoint {
 /// name, protocol (kube-proxy's `ServicePortName`).
 type PortKey = (String, String, String, Protocol);
 
-/// Reads the proxied service ports of `objects` as seen from `node`.
-/// Also returns the node's zone label, from the Node object named `node`.
-pub(crate) fn read(objects: &[Object], node: &str) -> (Vec<ServicePort>, Option<String>) {
+/// Reads the proxied service ports of `objects` as seen from `node` by
+/// kube-proxy's proxier of `family`. Also returns the node's zone label,
+/// from the Node object named `node`.
+pub(crate) fn read(
+    objects: &[Object],
+    node: &str,
+    family: Family,
+) -> (Vec<ServicePort>, Option<String>) {
     let mut endpoints: BTreeMap<PortKey, Vec<Endpoint>> = BTreeMap::new();
     let mut zone = None;
     for object in objects {
         match object {
-            Object::EndpointSlice(slice) => add_slice(slice, node, &mut endpoints),
+            Object::EndpointSlice(slice) => add_slice(slice, node, family, &mut endpoints),
             Object::Node(n) if n.metadata.name.as_deref() == Some(node) => {
                 zone = n
                     .metadata
@@ -98,7 +103,7 @@ pub(crate) fn read(objects: &[Object], node: &str) -> (Vec<ServicePort>, Option<
     let mut ports = Vec::new();
     for object in objects {
         if let Object::Service(svc) = object {
-            ports.extend(service_ports(svc, &endpoints));
+            ports.extend(service_ports(svc, family, &endpoints));
         }
     }
     (ports, zone)
@@ -130,13 +135,19 @@ fn port_number(p: i32) -> Option<u16> {
     u16::try_from(p).ok().filter(|p| *p != 0)
 }
 
-fn add_slice(slice: &EndpointSlice, node: &str, out: &mut BTreeMap<PortKey, Vec<Endpoint>>) {
+fn add_slice(
+    slice: &EndpointSlice,
+    node: &str,
+    family: Family,
+    out: &mut BTreeMap<PortKey, Vec<Endpoint>>,
+) {
     let labels = slice.metadata.labels.as_ref();
-    // kube-proxy's informers select objects without these labels, and only
-    // IPv4 slices reach an IPv4 proxier.
+    // kube-proxy's informers select objects without these labels, and the
+    // dual-stack metaproxier hands a slice only to the proxier of its
+    // `addressType` (FQDN slices to none).
     if has_label(labels, LABEL_PROXY_NAME)
         || has_label(labels, LABEL_HEADLESS)
-        || slice.address_type != "IPv4"
+        || slice.address_type != family.as_str()
     {
         return;
     }
@@ -160,8 +171,14 @@ fn add_slice(slice: &EndpointSlice, node: &str, out: &mut BTreeMap<PortKey, Vec<
             .entry((ns.clone(), service.clone(), name, proto))
             .or_default();
         for ep in &slice.endpoints {
-            // Only the first address counts, as in kube-proxy.
-            let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
+            // Only the first address counts, as in kube-proxy; a slice of
+            // the family holds addresses of the family (API validation).
+            let Some(ip) = ep
+                .addresses
+                .first()
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .filter(|ip| Family::of(*ip) == family)
+            else {
                 continue;
             };
             let conditions = ep.conditions.clone().unwrap_or_default();
@@ -193,21 +210,26 @@ fn add_slice(slice: &EndpointSlice, node: &str, out: &mut BTreeMap<PortKey, Vec<
     }
 }
 
-/// The IPv4 cluster IP the way kube-proxy picks it per family: the entry of
-/// `clusterIPs` at IPv4's index in `ipFamilies`, or `clusterIP` when
-/// `ipFamilies` is not set.
-fn cluster_ip(spec: &ServiceSpec) -> Option<IpAddr> {
+/// The cluster IP of `family` the way kube-proxy picks it
+/// (`GetClusterIPByFamily`): the entry of `clusterIPs` at the family's index
+/// in `ipFamilies`, or, when `ipFamilies` is not set, `clusterIP` if it is of
+/// the family.
+fn cluster_ip(spec: &ServiceSpec, family: Family) -> Option<IpAddr> {
     let text = match spec.ip_families.as_deref() {
         Some(families) if !families.is_empty() => {
-            let i = families.iter().position(|f| f == "IPv4")?;
+            let i = families.iter().position(|f| f == family.as_str())?;
             spec.cluster_ips.as_ref()?.get(i)?.clone()
         }
         _ => spec.cluster_ip.clone()?,
     };
-    text.parse().ok()
+    text.parse().ok().filter(|ip| Family::of(*ip) == family)
 }
 
-fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) -> Vec<ServicePort> {
+fn service_ports(
+    svc: &Service,
+    family: Family,
+    endpoints: &BTreeMap<PortKey, Vec<Endpoint>>,
+) -> Vec<ServicePort> {
     let meta = &svc.metadata;
     let labels = meta.labels.as_ref();
     if has_label(labels, LABEL_PROXY_NAME) || has_label(labels, LABEL_HEADLESS) {
@@ -219,7 +241,7 @@ fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) ->
     // An absent type is the API default, ClusterIP.
     let kind = spec.type_.as_deref().unwrap_or("ClusterIP");
     // Headless (`None`) and unset cluster IPs fail to parse, as they should.
-    let Some(cluster_ip) = cluster_ip(spec) else {
+    let Some(cluster_ip) = cluster_ip(spec, family) else {
         return Vec::new();
     };
     if kind == "ExternalName" {
@@ -227,11 +249,15 @@ fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) ->
     }
     let ns = namespace(meta.namespace.as_ref());
     let name = meta.name.clone().unwrap_or_default();
+    // Each proxier keeps the external IPs, ingress IPs and source ranges of
+    // its own family (kube-proxy's newBaseServiceInfo).
+    let of_family = |ip: &IpAddr| Family::of(*ip) == family;
     let external_ips: Vec<IpAddr> = spec
         .external_ips
         .iter()
         .flatten()
         .filter_map(|ip| ip.parse().ok())
+        .filter(of_family)
         .collect();
     let lb_ips: Vec<IpAddr> = svc
         .status
@@ -241,6 +267,7 @@ fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) ->
         // LoadBalancerIPMode: only VIP mode (or unset) is captured.
         .filter(|ing| matches!(ing.ip_mode.as_deref(), None | Some("VIP")))
         .filter_map(|ing| ing.ip.as_deref()?.parse().ok())
+        .filter(of_family)
         .collect();
     let source_ranges: Vec<IpNet> = spec
         .load_balancer_source_ranges
@@ -248,6 +275,7 @@ fn service_ports(svc: &Service, endpoints: &BTreeMap<PortKey, Vec<Endpoint>>) ->
         .flatten()
         .filter_map(|r| r.trim().parse::<IpNet>().ok())
         .map(|r| r.trunc())
+        .filter(|r| of_family(&r.addr()))
         .collect();
     let externally_accessible = kind == "LoadBalancer"
         || kind == "NodePort"

@@ -4,16 +4,34 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use super::Oracle;
 use crate::scenario::FlowSource;
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 use kpconform_iptables::Packet;
 
-/// Outside clients used when nothing better is known (TEST-NET addresses).
-const OUTSIDE: [IpAddr; 2] = [
-    IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)),
-    IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 99)),
+/// Outside clients used when nothing better is known (TEST-NET addresses,
+/// RFC 5737).
+const OUTSIDE_V4: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+    IpAddr::V4(Ipv4Addr::new(198, 51, 100, 99)),
 ];
+
+/// The IPv6 outside clients: the documentation range 2001:db8::/32
+/// (RFC 3849), in the recordings' translation of the IPv4 ones.
+const OUTSIDE_V6: [IpAddr; 2] = [
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, 7)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x99)),
+];
+
+/// An address that is no service's and no node's.
+fn nobody(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(198, 51, 100, 254)),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x254)),
+    }
+}
 
 impl Oracle {
     /// Packets worth asking about: for every service port, its cluster IP,
@@ -23,8 +41,9 @@ impl Oracle {
     /// IP itself and an endpoint (hairpin); the same addresses with another
     /// protocol or port; health-check node ports; and an address that is no
     /// service. Loopback destinations only from the node: a packet from
-    /// anywhere else cannot carry one (a pod's 127.0.0.1 is its own). Sorted
-    /// and without duplicates.
+    /// anywhere else cannot carry one (a pod's 127.0.0.1 is its own). All of
+    /// the oracle's family (IPv6 clients from 2001:db8::/32). Sorted and
+    /// without duplicates.
     pub fn probes(&self) -> Vec<Packet> {
         let endpoint_ips: BTreeSet<IpAddr> = self
             .ports
@@ -32,7 +51,11 @@ impl Oracle {
             .flat_map(|p| p.endpoints.iter().map(|e| e.addr.ip()))
             .collect();
         let mut sources: Vec<FlowSource> = vec![FlowSource::Node];
-        sources.extend(OUTSIDE.iter().map(|ip| FlowSource::Ip(*ip)));
+        let outside = match self.family {
+            Family::Ipv4 => OUTSIDE_V4,
+            Family::Ipv6 => OUTSIDE_V6,
+        };
+        sources.extend(outside.iter().map(|ip| FlowSource::Ip(*ip)));
         if let Some(cidr) = self.cluster_cidr {
             // A pod that is nobody's endpoint, so no outcome is a hairpin.
             if let Some(pod) = cidr.hosts().rev().find(|ip| !endpoint_ips.contains(ip)) {
@@ -48,7 +71,7 @@ impl Oracle {
             out.insert(p.to_string(), p);
         };
         let mut local: Vec<IpAddr> = self.addresses.clone();
-        local.push(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+        local.push(self.family.localhost());
         for port in &self.ports {
             let other = match port.protocol {
                 Protocol::Tcp => Protocol::Udp,
@@ -96,10 +119,7 @@ impl Oracle {
                 }
             }
         }
-        for ip in local
-            .iter()
-            .chain([&IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 254))])
-        {
+        for ip in local.iter().chain([&nobody(self.family)]) {
             for from in &sources {
                 add(*from, *ip, 1, Protocol::Tcp);
             }

@@ -7,7 +7,7 @@ use bigdecimal::BigDecimal;
 
 use super::*;
 use crate::scenario::{Expect, FlowSource};
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 use kpconform_iptables::Distribution;
 use kpconform_iptables::SourceFile;
 
@@ -830,4 +830,104 @@ fn probes_reach_every_entry_point_from_every_kind_of_source() {
             "{p} cannot occur"
         );
     }
+}
+
+/// A dual-stack node and state, seen by the proxier of `family`.
+fn dual_stack(family: &str, node_port_addresses: &str) -> Oracle {
+    let node = format!(
+        "name: node-a, family: {family}, addresses: [192.168.0.10, fd00:192:168::10], \
+         clusterCIDR: '10.64.0.0/16,fd00:10:64::/48', nodePortAddresses: [{node_port_addresses}]"
+    );
+    let objects = "\
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: shop}
+  spec:
+    type: LoadBalancer
+    clusterIP: 10.96.0.50
+    clusterIPs: [10.96.0.50, fd00:10:96::50]
+    ipFamilies: [IPv4, IPv6]
+    externalIPs: [198.51.100.7, 2001:db8:203::7]
+    loadBalancerSourceRanges: [198.51.100.0/24]
+    ports: [{name: http, port: 80, nodePort: 30080, protocol: TCP}]
+  status: {loadBalancer: {ingress: [{ip: 203.0.113.10}, {ip: '2001:db8:203::10'}]}}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: v4only, namespace: shop}
+  spec: {clusterIP: 10.96.0.60, ports: [{name: http, port: 80, protocol: TCP}]}
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-v4, namespace: shop, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  endpoints: [{addresses: [10.64.1.5], nodeName: node-b}]
+  ports: [{name: http, port: 8080, protocol: TCP}]
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-v6, namespace: shop, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv6
+  endpoints: [{addresses: ['fd00:10:64:b::5'], nodeName: node-b}, {addresses: ['fd00:10:64:c::5']}]
+  ports: [{name: http, port: 8080, protocol: TCP}]
+";
+    oracle(&node, objects)
+}
+
+#[test]
+fn each_family_proxier_sees_its_own_family_only() {
+    let v6 = dual_stack("IPv6", "");
+    let ends = [
+        "accept [fd00:10:64:b::5]:8080 masq 0.5",
+        "accept [fd00:10:64:c::5]:8080 masq 0.5",
+    ];
+    // The IPv6 cluster IP, external IP, LB IP and node port; the node IP of
+    // the family masquerades (outside fd00:10:64::/48), a pod does not.
+    assert_eq!(ask(&v6, "node", "[fd00:10:96::50]:80"), ends);
+    assert_eq!(
+        ask(&v6, "fd00:10:64:a::9", "[fd00:10:96::50]:80"),
+        [
+            "accept [fd00:10:64:b::5]:8080 0.5",
+            "accept [fd00:10:64:c::5]:8080 0.5"
+        ]
+    );
+    assert_eq!(ask(&v6, "2001:db8:100::9", "[2001:db8:203::7]:80"), ends);
+    assert_eq!(
+        ask(&v6, "2001:db8:100::9", "[fd00:192:168::10]:30080"),
+        ends
+    );
+    // The IPv4 source range does not filter the IPv6 LB IP.
+    assert_eq!(ask(&v6, "2001:db8:100::9", "[2001:db8:203::10]:80"), ends);
+    // No localhost node ports on IPv6; from the network, ::1 is dropped.
+    assert_eq!(ask(&v6, "node", "[::1]:30080"), ["accept [::1]:30080 1"]);
+    assert_eq!(
+        ask(&v6, "2001:db8:100::9", "[::1]:30080"),
+        ["drop [::1]:30080 1"]
+    );
+    // A v4-only service and the IPv4 addresses are not the IPv6 proxier's.
+    assert!(v6.ports.iter().all(|p| p.cluster_ip.is_ipv6()));
+    assert!(v6.probes().iter().all(|p| p.family() == Family::Ipv6));
+    // An explicit list: the IPv6 CIDRs count, ::1 never does.
+    let listed = dual_stack("IPv6", "192.168.0.0/24, 127.0.0.0/8");
+    assert_eq!(listed.node_port_ips, None, "no IPv6 CIDR: every address");
+    let listed = dual_stack("IPv6", "192.168.0.0/24, '::1/128'");
+    assert_eq!(listed.node_port_ips, Some(Vec::new()), "::1 is skipped");
+    let listed = dual_stack("IPv6", "'fd00:192:168::/64', '::1/128'");
+    assert_eq!(
+        listed.node_port_ips,
+        Some(vec!["fd00:192:168::10".parse().unwrap()])
+    );
+    assert!(!listed.localnet_guard);
+    // The IPv4 proxier of the same state: the IPv4 endpoint only.
+    let v4 = dual_stack("IPv4", "");
+    assert_eq!(
+        ask(&v4, "node", "10.96.0.50:80"),
+        ["accept 10.64.1.5:8080 masq 1"]
+    );
+    assert_eq!(
+        ask(&v4, "node", "127.0.0.1:30080"),
+        ["accept 10.64.1.5:8080 masq 1"]
+    );
+    assert_eq!(
+        ask(&v4, "203.0.113.9", "203.0.113.10:80"),
+        ["drop 203.0.113.10:80 1"]
+    );
+    assert_eq!(v4.ports.len(), 2);
 }

@@ -24,12 +24,17 @@ pub enum PodNetworkDependence {
     Fate,
 }
 
-/// RFC 5737's documentation networks, which no cluster gives its pods; the
-/// oracle's own probes use them for outside clients.
-const DOCUMENTATION: [(IpAddr, u8); 3] = [
+/// The documentation networks, which no cluster gives its pods: RFC 5737's
+/// for IPv4 and RFC 3849's 2001:db8::/32 for IPv6; the oracle's own probes
+/// use them for outside clients.
+const DOCUMENTATION: [(IpAddr, u8); 4] = [
     (IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 0)), 24),
     (IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 0)), 24),
     (IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 0)), 24),
+    (
+        IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)),
+        32,
+    ),
 ];
 
 fn is_documentation(ip: IpAddr) -> bool {
@@ -44,7 +49,8 @@ impl Oracle {
     /// depends on it. The packet is decided under every possibility: no
     /// cluster CIDR, one that does not hold the source, and, for a source
     /// that may be a pod, one that does. A source may be a pod unless it is
-    /// the node, a local address, or in a documentation network (RFC 5737).
+    /// the node, a local address, or in a documentation network (RFC 5737,
+    /// RFC 3849).
     /// When the possibilities agree the prediction is
     /// [`PodNetworkDependence::Independent`]; when they differ only in
     /// masquerading, the returned prediction's masquerade flags are those of

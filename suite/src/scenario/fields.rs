@@ -153,19 +153,20 @@ pub(crate) fn integer(at: At<'_>, min: i128, max: i128) -> Result<i128, Problem>
     Ok(value)
 }
 
-/// An IPv4 address.
-pub(crate) fn ipv4(at: At<'_>) -> Result<IpAddr, Problem> {
+/// An IPv4 or IPv6 address, without brackets or prefix.
+pub(crate) fn ip(at: At<'_>) -> Result<IpAddr, Problem> {
     let t = text(at)?;
     IpAddr::from_str(t).map_err(|_| {
         Problem::invalid(
             at.node.span,
             at.path,
-            format!("`{t}` is not an IPv4 address"),
+            format!("`{t}` is not an IP address (like 203.0.113.7 or 2001:db8::7)"),
         )
     })
 }
 
-/// An address with an optional prefix length; a bare address is a /32.
+/// An address with an optional prefix length; a bare address is a /32
+/// (IPv4) or /128 (IPv6).
 pub(crate) fn address(at: At<'_>) -> Result<IpNet, Problem> {
     let t = text(at)?;
     if let Ok(ip) = IpAddr::from_str(t) {
@@ -175,7 +176,9 @@ pub(crate) fn address(at: At<'_>) -> Result<IpNet, Problem> {
         Problem::invalid(
             at.node.span,
             at.path,
-            format!("`{t}` is not an IPv4 address (like 192.168.0.10 or 192.168.0.10/24)"),
+            format!(
+                "`{t}` is not an address (like 192.168.0.10, 192.168.0.10/24 or fd00:192:168::10/64)"
+            ),
         )
     })
 }

@@ -7,10 +7,11 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 
 use super::error::{did_you_mean, key_path, ErrorKind, Problem};
-use super::fields::{boolean, ipv4, mapping, sequence, text, At, Fields};
+use super::fields::{boolean, ip, mapping, sequence, text, At, Fields};
 use super::yaml::{is_decimal, Resolved};
 use super::{Destination, Expect, Flow, FlowSource, NodeSpec};
 use crate::exact::{self, BigRational};
+use kpconform_iptables::model::Family;
 use kpconform_iptables::Verdict;
 
 const FLOW_KEYS: [&str; 6] = ["name", "node", "from", "to", "expect", "tolerance"];
@@ -56,9 +57,49 @@ pub(crate) fn read_flows(at: At<'_>, nodes: &[NodeSpec]) -> Result<Vec<Flow>, Pr
                 message,
             ));
         }
-        let from = source(fields.required("from")?.at())?;
-        let to = destination(fields.required("to")?.at())?;
-        let expect = expect(fields.required("expect")?.at())?;
+        let from_field = fields.required("from")?;
+        let from = source(from_field.at())?;
+        let to_field = fields.required("to")?;
+        let to = destination(to_field.at())?;
+        let family = Family::of(to.addr.ip());
+        if let FlowSource::Ip(ip) = from {
+            if Family::of(ip) != family {
+                return Err(Problem::invalid(
+                    from_field.node.span,
+                    &from_field.path,
+                    format!(
+                        "`from` {ip} is an {} address, but `to` {to} is {}: a flow's source \
+                         and destination are of one family (a dual-stack cluster has one flow \
+                         per family)",
+                        Family::of(ip),
+                        family
+                    ),
+                ));
+            }
+        }
+        // A node of the flow's family: its rules of that family exist (the
+        // generator runs once per family the node has an address of), and
+        // `from: node` has a source address.
+        if let Some(spec) = nodes.iter().find(|n| n.name == node) {
+            if !spec.families().contains(&family) {
+                let addresses: Vec<String> = spec
+                    .addresses
+                    .iter()
+                    .map(|a| a.addr().to_string())
+                    .collect();
+                return Err(Problem::invalid(
+                    to_field.node.span,
+                    &to_field.path,
+                    format!(
+                        "`to` {to} is an {family} destination, but node `{node}` has no {family} \
+                         address (addresses: {}), so it has no {family} rules to trace; give the \
+                         node an {family} address or send the flow to an address of its family",
+                        addresses.join(", ")
+                    ),
+                ));
+            }
+        }
+        let expect = expect(fields.required("expect")?.at(), family)?;
         let tolerance = match fields.optional("tolerance") {
             Some(f) => decimal(f.at())?,
             None => default_tolerance(),
@@ -80,13 +121,13 @@ fn source(at: At<'_>) -> Result<FlowSource, Problem> {
     if text(at)? == "node" {
         return Ok(FlowSource::Node);
     }
-    ipv4(at).map(FlowSource::Ip).map_err(|mut p| {
+    ip(at).map(FlowSource::Ip).map_err(|mut p| {
         p.message.push_str(" or `node`");
         p
     })
 }
 
-/// `IP:PORT/PROTO` as [`Destination`]'s `FromStr` reads it, its error at the
+/// `IP:PORT/PROTO` (`[IPv6]:PORT/PROTO`) as [`Destination`]'s `FromStr` reads it, its error at the
 /// value's span; scenarios keep the contract's lower-case protocol (the
 /// spelling `Display` writes), which the parser alone would not insist on.
 fn destination(at: At<'_>) -> Result<Destination, Problem> {
@@ -110,16 +151,18 @@ fn destination(at: At<'_>) -> Result<Destination, Problem> {
     Ok(d)
 }
 
-/// An IPv4 `IP:PORT` with a port in 1..=65535.
+/// An `IP:PORT` (`[IPv6]:PORT`) with a port in 1..=65535.
 fn socket(t: &str) -> Option<SocketAddr> {
     SocketAddr::from_str(t).ok().filter(|s| s.port() != 0)
 }
 
-fn expect(at: At<'_>) -> Result<Expect, Problem> {
+/// A flow's `expect:`; `family` is the flow's, which every endpoint
+/// destination shares (DNAT does not change a packet's family).
+fn expect(at: At<'_>, family: Family) -> Result<Expect, Problem> {
     let fields = Fields::open(at, &EXPECT_KEYS)?;
     let mut expect = Expect::default();
     if let Some(f) = fields.get("endpoints") {
-        expect.endpoints = Some(endpoints(f.at())?);
+        expect.endpoints = Some(endpoints(f.at(), family)?);
     }
     if let Some(f) = fields.get("verdict") {
         expect.verdict = Some(match text(f.at())? {
@@ -152,7 +195,7 @@ fn expect(at: At<'_>) -> Result<Expect, Problem> {
     Ok(expect)
 }
 
-fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddr, BigRational>, Problem> {
+fn endpoints(at: At<'_>, family: Family) -> Result<BTreeMap<SocketAddr, BigRational>, Problem> {
     let mut out = BTreeMap::new();
     let mut total = exact::integer(0);
     for (key, value) in mapping(at)? {
@@ -162,9 +205,22 @@ fn endpoints(at: At<'_>) -> Result<BTreeMap<SocketAddr, BigRational>, Problem> {
             Problem::invalid(
                 key.span,
                 &path,
-                format!("`{key_text}` is not an IPv4 IP:PORT like 10.64.1.5:8080"),
+                format!(
+                    "`{key_text}` is not an IP:PORT like 10.64.1.5:8080 or [fd00:10:64:a::5]:8080"
+                ),
             )
         })?;
+        if Family::of(addr.ip()) != family {
+            return Err(Problem::invalid(
+                key.span,
+                &path,
+                format!(
+                    "endpoint {addr} is an {} address, but the flow is {family}: DNAT keeps a \
+                     packet's family, so it can never be accepted there",
+                    Family::of(addr.ip())
+                ),
+            ));
+        }
         let p = probability(At {
             node: value,
             path: &path,
@@ -263,6 +319,14 @@ mod tests {
     use crate::scenario::yaml::parse_documents;
     use kpconform_iptables::model::Protocol;
 
+    fn eps4(at: At<'_>) -> Result<BTreeMap<SocketAddr, BigRational>, Problem> {
+        endpoints(at, Family::Ipv4)
+    }
+
+    fn expect4(at: At<'_>) -> Result<Expect, Problem> {
+        expect(at, Family::Ipv4)
+    }
+
     fn at_root<T>(text: &str, f: impl Fn(At<'_>) -> Result<T, Problem>) -> Result<T, Problem> {
         let node = parse_documents(text).expect("yaml").remove(0);
         f(At {
@@ -275,7 +339,7 @@ mod tests {
     fn probabilities_are_exact() {
         let eps = at_root(
             "{10.0.0.1:80: 0.3333333333, 10.0.0.2:80: '1/3', 10.0.0.3:80: 1e-1}",
-            endpoints,
+            eps4,
         )
         .expect("endpoints");
         let a = |ip: &str| eps[&SocketAddr::from_str(ip).expect("addr")].clone();
@@ -284,7 +348,7 @@ mod tests {
         // A third is a third, not 30 decimals of one.
         assert_eq!(a("10.0.0.2:80"), ratio(1, 3));
         assert_eq!(a("10.0.0.3:80"), ratio(1, 10));
-        let halves = at_root("{10.0.0.4:80: '0.5/1.5'}", endpoints).expect("0.5/1.5");
+        let halves = at_root("{10.0.0.4:80: '0.5/1.5'}", eps4).expect("0.5/1.5");
         assert_eq!(halves.values().next(), Some(&ratio(1, 3)));
         // 0.1 as f64 is not 0.1; the probability must be.
         assert_ne!(
@@ -301,31 +365,28 @@ mod tests {
             "{10.0.0.1:80: half}",
             "{10.0.0.1:80: 1e999}",
         ] {
-            let err = at_root(text, endpoints).expect_err(text);
+            let err = at_root(text, eps4).expect_err(text);
             assert_eq!(err.path, "x.10.0.0.1:80", "{text}");
         }
-        let err = at_root("{10.0.0.1:80: 0.6, 10.0.0.2:80: 0.6}", endpoints).expect_err("sum");
+        let err = at_root("{10.0.0.1:80: 0.6, 10.0.0.2:80: 0.6}", eps4).expect_err("sum");
         assert!(err.message.contains("sum to 1.2"), "{}", err.message);
         // Fractions that are exactly 1 between them are fine; a hair more is not.
         let six = (1..=6)
             .map(|i| format!("10.0.0.{i}:80: '1/6'"))
             .collect::<Vec<_>>()
             .join(", ");
-        assert_eq!(
-            at_root(&format!("{{{six}}}"), endpoints).map(|e| e.len()),
-            Ok(6)
-        );
+        assert_eq!(at_root(&format!("{{{six}}}"), eps4).map(|e| e.len()), Ok(6));
         let two51 = (0..251)
             .map(|i| format!("10.0.{}.{}:80: '1/251'", i / 200, i % 200 + 1))
             .collect::<Vec<_>>()
             .join(", ");
         assert_eq!(
-            at_root(&format!("{{{two51}}}"), endpoints).map(|e| e.len()),
+            at_root(&format!("{{{two51}}}"), eps4).map(|e| e.len()),
             Ok(251)
         );
         let err = at_root(
             "{10.0.0.1:80: '1/3', 10.0.0.2:80: '1/3', 10.0.0.3:80: 0.3333333334}",
-            endpoints,
+            eps4,
         )
         .expect_err("a hair above 1");
         assert!(
@@ -334,13 +395,13 @@ mod tests {
             "{}",
             err.message
         );
-        let err = at_root("{10.0.0.1:80: '4/3'}", endpoints).expect_err("4/3");
+        let err = at_root("{10.0.0.1:80: '4/3'}", eps4).expect_err("4/3");
         assert!(
             err.message.contains("probability 4/3 is outside"),
             "{}",
             err.message
         );
-        let err = at_root("{10.0.0.1: 1}", endpoints).expect_err("no port");
+        let err = at_root("{10.0.0.1: 1}", eps4).expect_err("no port");
         assert_eq!(err.span.start, 1);
     }
 
@@ -383,14 +444,14 @@ mod tests {
     fn tolerance_and_expect() {
         assert_eq!(at_root("1e-6", decimal).expect("1e-6"), default_tolerance());
         assert!(at_root("-0.1", decimal).is_err());
-        let e = at_root("{verdict: drop, sticky: true}", expect).expect("expect");
+        let e = at_root("{verdict: drop, sticky: true}", expect4).expect("expect");
         assert_eq!(
             (e.verdict, e.sticky, e.masquerade),
             (Some(Verdict::Drop), Some(true), None)
         );
-        let err = at_root("{}", expect).expect_err("empty");
+        let err = at_root("{}", expect4).expect_err("empty");
         assert_eq!(err.kind, ErrorKind::MissingKey);
-        let err = at_root("{verdict: DROP}", expect).expect_err("case");
+        let err = at_root("{verdict: DROP}", expect4).expect_err("case");
         assert_eq!(err.path, "x.verdict");
     }
 }

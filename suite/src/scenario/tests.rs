@@ -530,3 +530,165 @@ fn a_scenario_that_is_not_utf8_is_an_error_at_its_line_and_column() {
         "{err}"
     );
 }
+
+/// A dual-stack cluster: node-a has both families, node-b IPv4 only; one
+/// IPv6 and one IPv4 flow.
+const DUAL: &str = r#"description: dual-stack
+cluster:
+  clusterCIDR: "10.64.0.0/16,fd00:10:64::/48"
+  nodePortAddresses: [192.168.0.0/24, "fd00:192:168::/64"]
+  nodes:
+    - name: node-a
+      addresses: [192.168.0.10, "fd00:192:168::10/64"]
+    - name: node-b
+      addresses: [192.168.0.11]
+  objects: []
+flows:
+  - name: ipv6 client
+    node: node-a
+    from: "fd00:10:64:b::7"
+    to: "[fd00:10:96::1234]:80/tcp"
+    expect:
+      endpoints: {"[fd00:10:64:a::5]:3000": 0.5, "[fd00:10:64:b::6]:3000": 1/2}
+  - name: ipv4 from the node
+    node: node-a
+    from: node
+    to: 10.96.0.10:53/udp
+    expect: {endpoints: {10.64.1.5:53: 1}}
+"#;
+
+#[test]
+fn ipv6_and_dual_stack_flows_read() {
+    let s = parse(DUAL).expect("dual-stack scenario");
+    assert_eq!(
+        s.cluster.cluster_cidrs,
+        vec![
+            "10.64.0.0/16".parse::<IpNet>().unwrap(),
+            "fd00:10:64::/48".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        s.cluster.cluster_cidr(Family::Ipv6),
+        "fd00:10:64::/48".parse().ok()
+    );
+    assert_eq!(s.cluster.node_port_addresses.len(), 2);
+    assert_eq!(
+        s.node("node-a").unwrap().families(),
+        vec![Family::Ipv4, Family::Ipv6]
+    );
+    let v6 = &s.flows[0];
+    assert_eq!(
+        v6.from,
+        FlowSource::Ip(IpAddr::from_str("fd00:10:64:b::7").unwrap())
+    );
+    assert_eq!(
+        v6.to.addr,
+        SocketAddr::from_str("[fd00:10:96::1234]:80").unwrap()
+    );
+    assert_eq!(v6.to.to_string(), "[fd00:10:96::1234]:80/tcp");
+    let eps = v6.expect.endpoints.as_ref().unwrap();
+    let half = crate::exact::BigRational::new(1.into(), 2.into());
+    assert_eq!(
+        eps[&SocketAddr::from_str("[fd00:10:64:a::5]:3000").unwrap()],
+        half
+    );
+    assert_eq!(
+        eps[&SocketAddr::from_str("[fd00:10:64:b::6]:3000").unwrap()],
+        half
+    );
+    assert_eq!(s.flows[1].from, FlowSource::Node);
+    // An IPv6 `from: node` flow is fine on a node with an IPv6 address.
+    let text = DUAL.replace("    from: \"fd00:10:64:b::7\"", "    from: node");
+    assert_eq!(
+        parse(&text).expect("from node").flows[0].from,
+        FlowSource::Node
+    );
+    // Each family's generator input.
+    let input = s
+        .cluster
+        .generator_input_for("node-a", Family::Ipv6)
+        .unwrap();
+    assert_eq!(input.node.family, Family::Ipv6);
+    assert!(s
+        .cluster
+        .generator_input_for("node-b", Family::Ipv6)
+        .is_none());
+}
+
+#[test]
+fn a_flow_whose_from_and_to_families_differ_is_an_error() {
+    let text = DUAL.replace("from: \"fd00:10:64:b::7\"", "from: 203.0.113.7");
+    let err = parse(&text).expect_err("mixed families");
+    assert_eq!(
+        (err.kind(), err.line(), err.column(), err.path()),
+        (ErrorKind::InvalidValue, 14, 11, "flows[0].from"),
+        "{err}"
+    );
+    assert!(
+        err.message().contains(
+            "`from` 203.0.113.7 is an IPv4 address, but `to` [fd00:10:96::1234]:80/tcp is IPv6"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_flow_on_a_node_without_an_address_of_its_family_is_an_error() {
+    let text = DUAL.replacen("    node: node-a\n", "    node: node-b\n", 1);
+    let err = parse(&text).expect_err("node-b is IPv4 only");
+    assert_eq!(
+        (err.kind(), err.line(), err.column(), err.path()),
+        (ErrorKind::InvalidValue, 15, 9, "flows[0].to"),
+        "{err}"
+    );
+    assert!(
+        err.message().contains(
+            "is an IPv6 destination, but node `node-b` has no IPv6 address (addresses: 192.168.0.11)"
+        ),
+        "{err}"
+    );
+    // The same for an IPv4 flow on an IPv6-only node.
+    let text = edited(
+        "addresses: [192.168.0.11]",
+        "addresses: [\"fd00:192:168::11\"]",
+    );
+    assert_error(
+        &text,
+        ErrorKind::InvalidValue,
+        46,
+        9,
+        "flows[1].to",
+        "node `node-b` has no IPv4 address (addresses: fd00:192:168::11)",
+    );
+}
+
+#[test]
+fn an_endpoint_of_the_other_family_is_an_error() {
+    let text = DUAL.replace("\"[fd00:10:64:b::6]:3000\"", "10.64.1.6:3000");
+    let err = parse(&text).expect_err("IPv4 endpoint of an IPv6 flow");
+    assert_eq!(
+        (err.kind(), err.line(), err.path()),
+        (
+            ErrorKind::InvalidValue,
+            17,
+            "flows[0].expect.endpoints.10.64.1.6:3000"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.message()
+            .contains("endpoint 10.64.1.6:3000 is an IPv4 address, but the flow is IPv6"),
+        "{err}"
+    );
+    // An unbracketed IPv6 key is no IP:PORT.
+    let text = DUAL.replace("\"[fd00:10:64:b::6]:3000\"", "\"fd00:10:64:b::6:3000\"");
+    let err = parse(&text).expect_err("no brackets");
+    assert!(err.message().contains("[fd00:10:64:a::5]:8080"), "{err}");
+    // Nor is an unbracketed destination.
+    let text = DUAL.replace(
+        "\"[fd00:10:96::1234]:80/tcp\"",
+        "\"fd00:10:96::1234:80/tcp\"",
+    );
+    let err = parse(&text).expect_err("no brackets");
+    assert_eq!((err.line(), err.path()), (15, "flows[0].to"), "{err}");
+}

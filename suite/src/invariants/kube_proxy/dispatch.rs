@@ -318,7 +318,7 @@ pub(in crate::invariants) fn dispatch_complete(cx: &Context<'_>, r: &mut Report<
 /// `sep-hairpin`: an endpoint that connects to its own service is DNATed
 /// back to itself; without masquerade its reply would skip conntrack's
 /// reverse NAT. kube-proxy marks such traffic first (`-s EP/32 -j
-/// KUBE-MARK-MASQ`), then DNATs.
+/// KUBE-MARK-MASQ`, `-s EP/128` for IPv6), then DNATs.
 pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
     for chain in cx
         .blocks(TableName::Nat)
@@ -339,20 +339,21 @@ pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
                 chain,
                 chain.span,
                 format!(
-                    "{name}: no DNAT rule; expected `-s EP/32 -j {KUBE_MARK_MASQ}` then \
+                    "{name}: no DNAT rule; expected `-s EP/32 (EP/128) -j {KUBE_MARK_MASQ}` then \
                      `-j DNAT --to-destination EP:PORT`"
                 ),
             );
             continue;
         };
-        // (index, rule, marked source) of every `-s X/32 -j KUBE-MARK-MASQ`.
+        // (index, rule, marked source) of every `-s X/32 -j KUBE-MARK-MASQ`
+        // (`-s X/128` for IPv6: one host either way).
         let hairpins: Vec<(usize, &Rule, IpAddr)> = chain
             .rules
             .iter()
             .enumerate()
             .filter(|(_, rule)| super::enters(rule) == Some(KUBE_MARK_MASQ))
             .filter_map(|(i, rule)| match &rule.basic.source {
-                Some(s) if !s.negated && s.value.prefix_len() == 32 => {
+                Some(s) if !s.negated && s.value.prefix_len() == s.value.max_prefix_len() => {
                     Some((i, rule, s.value.addr()))
                 }
                 _ => None,
@@ -374,7 +375,8 @@ pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
                 (
                     rule.span,
                     format!(
-                        "hairpin rule marks source {src}/32, but the DNAT at line {} goes to {ep}",
+                        "hairpin rule marks source {src}/{}, but the DNAT at line {} goes to {ep}",
+                        host_len(src),
                         dnat.span.line
                     ),
                 )
@@ -385,8 +387,19 @@ pub(in crate::invariants) fn sep_hairpin(cx: &Context<'_>, r: &mut Report<'_>) {
             TableName::Nat,
             chain,
             span,
-            format!("{name}: {problem}; expected `-s {ep}/32 -j {KUBE_MARK_MASQ}` before the DNAT to {ep}"),
+            format!(
+                "{name}: {problem}; expected `-s {ep}/{} -j {KUBE_MARK_MASQ}` before the DNAT to {ep}",
+                host_len(ep)
+            ),
         );
+    }
+}
+
+/// The prefix length of one host of `ip`'s family: 32 or 128.
+fn host_len(ip: IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
     }
 }
 
