@@ -275,6 +275,20 @@ pub(crate) struct InputArgs {
     /// The node to render the input for.
     #[arg(long, value_name = "NAME")]
     pub(crate) node: String,
+    /// The family of the rules the input is for (a dual-stack node's generator runs once per
+    /// family) [default: the family of the node's first address].
+    #[arg(long, value_name = "FAMILY", value_parser = parse_family)]
+    pub(crate) family: Option<kpconform_iptables::model::Family>,
+}
+
+/// `--family`: `ipv4` or `ipv6` (any case).
+fn parse_family(s: &str) -> Result<kpconform_iptables::model::Family, String> {
+    use kpconform_iptables::model::Family;
+    match s.to_ascii_lowercase().as_str() {
+        "ipv4" => Ok(Family::Ipv4),
+        "ipv6" => Ok(Family::Ipv6),
+        _ => Err(format!("`{s}` is not a family (expected ipv4 or ipv6)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -462,18 +476,21 @@ pub(crate) struct FuzzArgs {
     pub(crate) out: Option<PathBuf>,
 }
 
-/// `NAME=IP[,IP..]` (a bare IP is a /32), for `--node` of audit and new-scenario.
+/// `NAME=IP[,IP..]`, IPv4 or IPv6 addresses (a bare IP is a /32 or a /128), for `--node` of
+/// audit and new-scenario.
 pub(crate) fn parse_node_spec(spec: &str) -> Result<(String, Vec<IpNet>), String> {
     let (name, ips) = spec
         .split_once('=')
         .filter(|(name, _)| !name.is_empty())
-        .ok_or_else(|| format!("`{spec}`: expected NAME=IP[,IP..], e.g. node-a=192.168.0.10"))?;
+        .ok_or_else(|| {
+            format!("`{spec}`: expected NAME=IP[,IP..], e.g. node-a=192.168.0.10,fd00::10")
+        })?;
     let addresses = ips
         .split(',')
         .map(|ip| {
             ip.parse::<IpNet>()
                 .or_else(|_| ip.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("`{spec}`: `{ip}` is not an IPv4 address"))
+                .map_err(|_| format!("`{spec}`: `{ip}` is not an IP address (IPv4 or IPv6)"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((name.to_string(), addresses))

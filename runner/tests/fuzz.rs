@@ -26,6 +26,35 @@ fn the_reference_generator_has_no_finding() {
     );
 }
 
+/// The cases are of every stack, and IPv6 probes are checked too.
+#[test]
+fn the_cases_cover_ipv4_ipv6_and_dual_stack() {
+    let out = kpconform(
+        &["fuzz", "--reference", "--cases", "200", "--seed", "1"],
+        None,
+    );
+    let t = out.text();
+    assert_eq!(out.code, 0, "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.starts_with("families: "))
+        .unwrap_or_else(|| panic!("no family mix: {t}"));
+    // "families: A IPv4-only, B IPv6-only, C dual-stack case(s); D IPv4 and E IPv6 probe(s)"
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let counts: Vec<u64> = words
+        .windows(2)
+        .filter(|w| {
+            matches!(
+                w[1],
+                "IPv4-only," | "IPv6-only," | "dual-stack" | "IPv4" | "IPv6"
+            )
+        })
+        .filter_map(|w| w[0].parse().ok())
+        .collect();
+    assert!(counts.len() == 5 && counts.iter().all(|n| *n > 0), "{line}");
+    assert_eq!(counts[0] + counts[1] + counts[2], 200, "{line}");
+}
+
 #[test]
 fn a_broken_generator_is_found_shrunk_and_reproduced() {
     let dir = TempDir::new("fuzz-broken");

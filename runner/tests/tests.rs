@@ -12,6 +12,7 @@ mod check;
 mod corpus;
 mod fuzz;
 mod generate;
+mod input;
 mod mutants;
 mod new_scenario;
 mod pasted;

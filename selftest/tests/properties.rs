@@ -212,7 +212,9 @@ mod mutants {
         let f = caught(properties::semantic_diff, |text| {
             text.lines()
                 .map(|l| match l.find("--to-destination ") {
-                    Some(i) => format!("{}:1\n", &l[..l[i..].find(':').map_or(l.len(), |j| i + j)]),
+                    Some(i) => {
+                        format!("{}:1\n", &l[..l[i..].rfind(':').map_or(l.len(), |j| i + j)])
+                    }
                     None => format!("{l}\n"),
                 })
                 .collect()

@@ -1,12 +1,15 @@
 //! `kpconform fuzz`: random valid cluster states and flows through a
 //! generator, judged by the invariants and the semantic oracle; the first
-//! finding is shrunk and printed as a ready-to-commit scenario.
+//! finding is shrunk and printed as a ready-to-commit scenario. Cases are
+//! IPv4-only, IPv6-only or dual-stack; every node's rules are generated and
+//! checked once per family, and the summary says how many of each there were.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 use kpconform_harness::{Command, FnGenerator, Generator};
+use kpconform_iptables::model::Family;
 use kpconform_selftest::arbitrary::properties::{self, Finding};
 use kpconform_selftest::arbitrary::Case;
 
@@ -43,6 +46,7 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
     let progress = std::io::stderr().is_terminal();
     let start = Instant::now();
     let (mut cases, mut probes) = (0u64, 0usize);
+    let mut mix = Mix::default();
     for i in 0..args.cases {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -51,6 +55,7 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
         let case = Case::from_seed(case_seed);
         cases += 1;
         probes += case.probes.len();
+        mix.add(&case);
         if progress {
             eprint!("\rkpconform fuzz: case {cases} (seed {case_seed}), {probes} probes");
         }
@@ -93,7 +98,44 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
         "ok: {cases} case(s) from seed {seed}, {probes} probes, no finding ({:.1} s)",
         start.elapsed().as_secs_f64()
     );
+    outln!("families: {mix}");
     Ok(Outcome::Pass)
+}
+
+/// How many cases of each stack, and probes of each family, were run.
+#[derive(Default)]
+struct Mix {
+    ipv4_only: u64,
+    ipv6_only: u64,
+    dual_stack: u64,
+    ipv4_probes: usize,
+    ipv6_probes: usize,
+}
+
+impl Mix {
+    fn add(&mut self, case: &Case) {
+        match case.families().as_slice() {
+            [Family::Ipv4] => self.ipv4_only += 1,
+            [Family::Ipv6] => self.ipv6_only += 1,
+            _ => self.dual_stack += 1,
+        }
+        for p in &case.probes {
+            match p.family() {
+                Family::Ipv4 => self.ipv4_probes += 1,
+                Family::Ipv6 => self.ipv6_probes += 1,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} IPv4-only, {} IPv6-only, {} dual-stack case(s); {} IPv4 and {} IPv6 probe(s)",
+            self.ipv4_only, self.ipv6_only, self.dual_stack, self.ipv4_probes, self.ipv6_probes
+        )
+    }
 }
 
 /// The invariants on every node, then every probe against the oracle.

@@ -3,6 +3,7 @@
 //! catalogue, and each mutation judged as `kpconform run` would judge it; a
 //! mutant no scenario notices is a hole in the corpus.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::sync::{Mutex, PoisonError};
@@ -11,8 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use kpconform_harness::Case;
 use kpconform_harness::{FnGenerator, Generator};
+use kpconform_iptables::model::Family;
 use kpconform_selftest::mutants::{
-    catalogue, self_test, tally, CaseResult, MutantTally, SetupError, TallyVerdict,
+    catalogue, self_test, tally, Application, CaseResult, Counts, MutantTally, SetupError,
+    TallyVerdict,
 };
 use kpconform_suite::scenario::ScenarioError;
 use serde::Serialize;
@@ -140,6 +143,31 @@ impl Report {
             .filter(|t| t.verdict() == verdict)
             .count()
     }
+
+    /// How many mutants have `verdict` on the rules of `family`.
+    fn count_in(&self, family: Family, verdict: TallyVerdict) -> usize {
+        self.tallies
+            .iter()
+            .filter(|t| t.family(family).is_some_and(|f| f.verdict() == verdict))
+            .count()
+    }
+
+    /// The families whose rules some mutant applied to, IPv4 first.
+    fn families(&self) -> Vec<Family> {
+        [Family::Ipv4, Family::Ipv6]
+            .into_iter()
+            .filter(|&f| self.tallies.len() > self.count_in(f, TallyVerdict::NotApplicable))
+            .collect()
+    }
+}
+
+/// Where an application edited, for the report: its place, and for IPv6
+/// rules `(IPv6)` (a dual-stack case has two rule sets with the same chains).
+fn place(a: &Application) -> String {
+    match a.family {
+        Family::Ipv4 => a.place.clone(),
+        Family::Ipv6 => format!("{} (IPv6)", a.place),
+    }
 }
 
 /// `kpconform mutants --list`: id, bug and description of every mutant.
@@ -199,14 +227,16 @@ fn human(report: &Report) -> String {
         let _ = writeln!(out, "\nnot caught:");
         for t in missed {
             let _ = writeln!(out, "  {}: {}", t.mutant.id, t.mutant.description);
+            // The places in the families no case caught it in.
+            let families = t.missed_families();
             let places: Vec<String> = report
                 .results
                 .iter()
                 .flat_map(|r| {
                     r.applications
                         .iter()
-                        .filter(|a| a.mutant == t.mutant.id)
-                        .map(move |a| format!("{} at {}", r.name(), a.place))
+                        .filter(|a| a.mutant == t.mutant.id && families.contains(&a.family))
+                        .map(move |a| format!("{} at {}", r.name(), place(a)))
                 })
                 .collect();
             for place in places.iter().take(MISSED_SHOWN) {
@@ -227,7 +257,24 @@ fn human(report: &Report) -> String {
 fn verdict(t: &MutantTally) -> String {
     match t.verdict() {
         TallyVerdict::NotApplicable => "not applicable".into(),
-        TallyVerdict::NotCaught => "NOT CAUGHT (no scenario can detect it: add one)".into(),
+        TallyVerdict::NotCaught => {
+            let missed = t.missed_families();
+            let applied = t
+                .families
+                .iter()
+                .filter(|f| f.verdict() != TallyVerdict::NotApplicable)
+                .count();
+            if missed.len() < applied {
+                // Caught in the other family's rules only.
+                let names: Vec<&str> = missed.iter().map(|f| f.as_str()).collect();
+                format!(
+                    "NOT CAUGHT in {} rules (no scenario can detect it there: add one)",
+                    names.join(", ")
+                )
+            } else {
+                "NOT CAUGHT (no scenario can detect it: add one)".into()
+            }
+        }
         TallyVerdict::Caught => {
             let by = if t.caught_by_flows == 0 {
                 "caught by invariants only"
@@ -261,6 +308,16 @@ fn summary(report: &Report) -> String {
         out,
         "  caught          {caught:>3} of {applicable} applicable"
     );
+    for family in report.families() {
+        let applicable =
+            report.tallies.len() - report.count_in(family, TallyVerdict::NotApplicable);
+        let _ = writeln!(
+            out,
+            "    in {} rules {:>3} of {applicable} applicable",
+            family.as_str(),
+            report.count_in(family, TallyVerdict::Caught)
+        );
+    }
     let _ = writeln!(
         out,
         "  not caught      {:>3}",
@@ -297,6 +354,7 @@ struct Summary {
     cases: usize,
     setup_errors: usize,
     seconds: f64,
+    families: BTreeMap<&'static str, FamilySummary>,
 }
 
 #[derive(Serialize)]
@@ -312,6 +370,43 @@ struct MutantEntry<'a> {
     caught_by_flows: usize,
     caught_in: &'a [String],
     missed_in: &'a [String],
+    /// The same per family of the rules it edited (`IPv4`, `IPv6`).
+    families: BTreeMap<&'static str, FamilyEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct FamilyEntry<'a> {
+    verdict: &'static str,
+    applicable_cases: usize,
+    caught_cases: usize,
+    applications: usize,
+    caught_applications: usize,
+    caught_by_flows: usize,
+    caught_in: &'a [String],
+    missed_in: &'a [String],
+}
+
+impl<'a> FamilyEntry<'a> {
+    fn new(verdict: TallyVerdict, c: &'a Counts) -> Self {
+        FamilyEntry {
+            verdict: verdict.as_str(),
+            applicable_cases: c.applicable_cases,
+            caught_cases: c.caught_cases,
+            applications: c.applications,
+            caught_applications: c.caught_applications,
+            caught_by_flows: c.caught_by_flows,
+            caught_in: &c.caught_in,
+            missed_in: &c.missed_in,
+        }
+    }
+}
+
+/// Per family: how many mutants applied to its rules and how they fared.
+#[derive(Serialize)]
+struct FamilySummary {
+    caught: usize,
+    not_caught: usize,
+    not_applicable: usize,
 }
 
 #[derive(Serialize)]
@@ -323,6 +418,7 @@ struct CaseEntry<'a> {
 #[derive(Serialize)]
 struct ApplicationEntry<'a> {
     mutant: &'static str,
+    family: &'static str,
     place: &'a str,
     caught: bool,
     caught_by: &'a [String],
@@ -348,6 +444,17 @@ fn json(report: &Report) -> String {
             cases: report.cases,
             setup_errors: report.setup_errors.len() + report.load_errors.len(),
             seconds: report.elapsed.as_secs_f64(),
+            families: [Family::Ipv4, Family::Ipv6]
+                .into_iter()
+                .map(|f| {
+                    let summary = FamilySummary {
+                        caught: report.count_in(f, TallyVerdict::Caught),
+                        not_caught: report.count_in(f, TallyVerdict::NotCaught),
+                        not_applicable: report.count_in(f, TallyVerdict::NotApplicable),
+                    };
+                    (f.as_str(), summary)
+                })
+                .collect(),
         },
         mutants: report
             .tallies
@@ -364,6 +471,11 @@ fn json(report: &Report) -> String {
                 caught_by_flows: t.caught_by_flows,
                 caught_in: &t.caught_in,
                 missed_in: &t.missed_in,
+                families: t
+                    .families
+                    .iter()
+                    .map(|f| (f.family.as_str(), FamilyEntry::new(f.verdict(), &f.counts)))
+                    .collect(),
             })
             .collect(),
         cases: report
@@ -376,6 +488,7 @@ fn json(report: &Report) -> String {
                     .iter()
                     .map(|a| ApplicationEntry {
                         mutant: a.mutant,
+                        family: a.family.as_str(),
                         place: &a.place,
                         caught: a.caught(),
                         caught_by: &a.caught_by,

@@ -4,14 +4,25 @@
 //! The state is first drawn as a small typed [`World`] that the probe writer
 //! can read (which addresses a service answers on, which clients a source
 //! range admits), then spelled as Kubernetes objects.
+//!
+//! The shape of the world (nodes, services, ports, endpoints, settings) is
+//! drawn on an IPv4 address plan first, exactly as for an IPv4-only
+//! cluster; then the cluster's IP families are drawn ([`Stack`], IPv4 the
+//! first and simplest choice) and the plan is spelled in them: every IPv4
+//! address of the plan has one IPv6 counterpart ([`six`], [`six_net`]) in
+//! the address plan of the IPv6 recordings (pods `fd00:10:64:a::/64` per
+//! node, services `fd00:10:96::/112`, nodes `fd00:192:168::10`, clients
+//! `2001:db8:203::7`). A dual-stack cluster then draws, item by item,
+//! which family (or both) each service, external IP, ingress IP, source
+//! range and node-port CIDR gets.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::Entropy;
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 use kpconform_suite::scenario::NodeSpec;
 
 pub(super) const NODE_NAMES: [&str; 3] = ["node-a", "node-b", "node-c"];
@@ -41,6 +52,21 @@ const SOURCE_RANGES: [&str; 6] = [
     "10.64.0.0/16",
     "203.0.113.7/32",
     "0.0.0.0/0",
+];
+
+/// The IPv6 counterparts of the plan's networks (source ranges,
+/// node-port CIDRs, the cluster CIDR); each keeps which clients, nodes and
+/// pods it holds.
+const SIX_NETS: [(&str, &str); 9] = [
+    ("198.51.100.0/24", "2001:db8:198:51::/64"),
+    ("203.0.113.128/25", "2001:db8:203::200/120"),
+    ("192.168.0.0/24", "fd00:192:168::/64"),
+    ("10.64.0.0/16", "fd00:10:64::/48"),
+    ("203.0.113.7/32", "2001:db8:203::7/128"),
+    ("0.0.0.0/0", "::/0"),
+    ("127.0.0.0/8", "::1/128"),
+    ("192.168.0.10/32", "fd00:192:168::10/128"),
+    ("172.16.0.0/16", "fd00:172:16::/64"),
 ];
 
 /// `--nodeport-addresses` choices, the first being kube-proxy's default.
@@ -99,6 +125,7 @@ pub(super) enum Condition {
 
 #[derive(Debug, Clone)]
 pub(super) struct Endpoint {
+    /// The pod's IPv4 address in the plan; [`Endpoint::ip`] gives it per family.
     pub(super) ip: Ipv4Addr,
     /// Index into the nodes; `None` for an endpoint without `nodeName`.
     pub(super) node: Option<usize>,
@@ -115,13 +142,18 @@ pub(super) struct Service {
     pub(super) kind: Kind,
     /// A LoadBalancer's `allocateLoadBalancerNodePorts`.
     pub(super) lb_node_ports: bool,
-    /// `None` for headless and ExternalName services.
+    /// The IPv4 cluster IP of the plan; `None` for headless and
+    /// ExternalName services. [`Service::cluster_ips`] spells it per family.
     pub(super) cluster_ip: Option<Ipv4Addr>,
+    /// `ipFamilies`, primary first (empty for ExternalName services).
+    pub(super) families: Vec<Family>,
+    /// `ipFamilyPolicy`.
+    pub(super) family_policy: &'static str,
     pub(super) ports: Vec<Port>,
-    pub(super) external_ips: Vec<Ipv4Addr>,
+    pub(super) external_ips: Vec<IpAddr>,
     /// Ingress IPs and their `ipMode` (`None`: not written).
-    pub(super) ingress: Vec<(Ipv4Addr, Option<&'static str>)>,
-    pub(super) source_ranges: Vec<Ipv4Net>,
+    pub(super) ingress: Vec<(IpAddr, Option<&'static str>)>,
+    pub(super) source_ranges: Vec<IpNet>,
     /// `Some(local)` for externally accessible services (the apiserver sets it).
     pub(super) external_local: Option<bool>,
     pub(super) internal_local: bool,
@@ -141,14 +173,34 @@ pub(super) struct Node {
     pub(super) zone: Option<Option<&'static str>>,
 }
 
+/// The cluster's IP families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stack {
+    Ipv4,
+    Ipv6,
+    Dual,
+}
+
+impl Stack {
+    pub(super) fn families(self) -> Vec<Family> {
+        match self {
+            Stack::Ipv4 => vec![Family::Ipv4],
+            Stack::Ipv6 => vec![Family::Ipv6],
+            Stack::Dual => vec![Family::Ipv4, Family::Ipv6],
+        }
+    }
+}
+
 /// The drawn state, before it is spelled as objects.
 #[derive(Debug, Clone)]
 pub(super) struct World {
+    pub(super) stack: Stack,
     pub(super) nodes: Vec<Node>,
-    pub(super) cluster_cidr: Option<Ipv4Net>,
+    /// `--cluster-cidr`: none, or one per family of the cluster.
+    pub(super) cluster_cidrs: Vec<IpNet>,
     pub(super) masquerade_all: bool,
     pub(super) masquerade_bit: u8,
-    pub(super) node_port_addresses: Vec<Ipv4Net>,
+    pub(super) node_port_addresses: Vec<IpNet>,
     pub(super) services: Vec<Service>,
 }
 
@@ -190,6 +242,87 @@ fn net(text: &str) -> Ipv4Net {
     text.parse().unwrap_or_default()
 }
 
+/// `n`'s decimal digits read as hex: 10 -> 0x10, so that
+/// `192.168.0.10` becomes `fd00:192:168::10`.
+fn decimal_as_hex(n: u8) -> u16 {
+    u16::from_str_radix(&n.to_string(), 16).unwrap_or(0)
+}
+
+/// The IPv6 counterpart of an address of the IPv4 plan.
+pub(super) fn six(ip: Ipv4Addr) -> Ipv6Addr {
+    let [a, b, c, d] = ip.octets();
+    let (c16, d16, dx) = (u16::from(c), u16::from(d), decimal_as_hex(d));
+    let s = |p: [u16; 4], last: u16| Ipv6Addr::new(p[0], p[1], p[2], p[3], 0, 0, 0, last);
+    match [a, b, c] {
+        // fd00:10:96::/112: the cluster IPs, one for each IPv4 one.
+        [10, 96, _] => s([0xfd00, 0x10, 0x96, 0], (c16 << 8) | d16),
+        // fd00:10:64:a::/64 for node 0's pods, :b:: for node 1's, ...
+        [10, 64, _] => s([0xfd00, 0x10, 0x64, 0xa + c16], dx),
+        [192, 168, 0] => s([0xfd00, 0x192, 0x168, 0], dx),
+        [172, 16, 0] => s([0xfd00, 0x172, 0x16, 0], dx),
+        [192, 0, 2] => s([0x2001, 0xdb8, 0x2, 0], dx),
+        [203, 0, 113] => s([0x2001, 0xdb8, 0x203, 0], dx),
+        [198, 51, 100] => s([0x2001, 0xdb8, 0x198, 0x51], dx),
+        [100, 64, 0] => s([0x2001, 0xdb8, 0x100, 0x64], dx),
+        [127, _, _] => Ipv6Addr::LOCALHOST,
+        // Not in the plan: an address of a network no other one is in.
+        _ => Ipv6Addr::from(0xfd00_ffff_u128 << 96 | u128::from(u32::from(ip))),
+    }
+}
+
+/// The IPv6 counterpart of a network of the plan ([`SIX_NETS`]).
+pub(super) fn six_net(n: Ipv4Net) -> Ipv6Net {
+    SIX_NETS
+        .iter()
+        .find(|(v4, _)| net(v4) == n)
+        .and_then(|(_, v6)| v6.parse().ok())
+        .unwrap_or_else(|| Ipv6Net::new(six(n.network()), 96 + n.prefix_len()).unwrap_or_default())
+}
+
+/// An address of the plan in `family`.
+pub(super) fn in_family(ip: Ipv4Addr, family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(ip),
+        Family::Ipv6 => IpAddr::V6(six(ip)),
+    }
+}
+
+fn net_in_family(n: Ipv4Net, family: Family) -> IpNet {
+    match family {
+        Family::Ipv4 => IpNet::V4(n),
+        Family::Ipv6 => IpNet::V6(six_net(n)),
+    }
+}
+
+/// The families one item of a dual-stack cluster gets, drawn with
+/// weights for (IPv4, IPv6, both); single-stack clusters draw nothing.
+fn item_families<E: Entropy + ?Sized>(stack: Stack, weights: [u64; 3], e: &mut E) -> Vec<Family> {
+    match stack {
+        Stack::Ipv4 => vec![Family::Ipv4],
+        Stack::Ipv6 => vec![Family::Ipv6],
+        Stack::Dual => match e.weighted(&weights) {
+            0 => vec![Family::Ipv4],
+            1 => vec![Family::Ipv6],
+            _ => vec![Family::Ipv4, Family::Ipv6],
+        },
+    }
+}
+
+fn v4(ip: IpAddr) -> Ipv4Addr {
+    match ip {
+        IpAddr::V4(v4) => v4,
+        // The plan is drawn in IPv4 only.
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+fn v4_net(n: IpNet) -> Ipv4Net {
+    match n {
+        IpNet::V4(v4) => v4,
+        IpNet::V6(_) => Ipv4Net::default(),
+    }
+}
+
 fn ip_at(base: Ipv4Addr, offset: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(base).wrapping_add(offset))
 }
@@ -208,11 +341,11 @@ impl World {
     pub(super) fn generate<E: Entropy + ?Sized>(e: &mut E) -> World {
         let node_count = 1 + e.below(3) as usize;
         let nodes = (0..node_count).map(|i| node(i, e)).collect();
-        let cluster_cidr = (!e.chance(20)).then(|| net("10.64.0.0/16"));
+        let cluster_cidr = (!e.chance(20)).then(|| IpNet::V4(net("10.64.0.0/16")));
         let masquerade_all = e.chance(15);
         let masquerade_bit = if e.chance(40) { e.below(32) as u8 } else { 14 };
         let npa = NODE_PORT_ADDRESSES[e.weighted(&[14, 1, 1, 1, 1, 1, 1])];
-        let node_port_addresses = npa.iter().map(|c| net(c)).collect();
+        let node_port_addresses = npa.iter().map(|c| IpNet::V4(net(c))).collect();
         let mut pools = Pools {
             cluster_ips: Pool::new(
                 u32::from(Ipv4Addr::new(10, 96, 0, 1)),
@@ -233,13 +366,108 @@ impl World {
         let services = (0..service_count)
             .map(|i| service(i, node_count, &mut pools, e))
             .collect();
-        World {
+        let mut world = World {
+            stack: Stack::Ipv4,
             nodes,
-            cluster_cidr,
+            cluster_cidrs: cluster_cidr.into_iter().collect(),
             masquerade_all,
             masquerade_bit,
             node_port_addresses,
             services,
+        };
+        // The families come last, so that a seed's shape stays what it was
+        // before there were families, and a dry source stays IPv4-only.
+        let stack = [Stack::Ipv4, Stack::Ipv6, Stack::Dual][e.weighted(&[5, 2, 3])];
+        world.spell_in(stack, e);
+        world
+    }
+
+    /// The families of the cluster, IPv4 first.
+    pub(super) fn families(&self) -> Vec<Family> {
+        self.stack.families()
+    }
+
+    /// Spells the IPv4 plan in `stack`'s families.
+    fn spell_in<E: Entropy + ?Sized>(&mut self, stack: Stack, e: &mut E) {
+        self.stack = stack;
+        if stack == Stack::Ipv4 {
+            // Only the rare PreferDualStack on a single-stack cluster.
+            for svc in &mut self.services {
+                svc.families = if svc.kind == Kind::ExternalName {
+                    Vec::new()
+                } else {
+                    vec![Family::Ipv4]
+                };
+                svc.family_policy = single_stack_policy(e);
+            }
+            return;
+        }
+        let six_first = stack == Stack::Dual && e.chance(20);
+        let spell_nets = |nets: &[IpNet], families: &[Family]| -> Vec<IpNet> {
+            let mut out = Vec::new();
+            for f in families {
+                out.extend(nets.iter().map(|n| net_in_family(v4_net(*n), *f)));
+            }
+            out
+        };
+        let mut order = stack.families();
+        if six_first {
+            order.reverse();
+        }
+        self.cluster_cidrs = spell_nets(&self.cluster_cidrs, &order);
+        for node in &mut self.nodes {
+            let mut order = stack.families();
+            if stack == Stack::Dual && e.chance(20) {
+                order.reverse();
+            }
+            node.spec.addresses = spell_nets(&node.spec.addresses, &order);
+        }
+        let mut npa = Vec::new();
+        for n in &self.node_port_addresses {
+            for f in item_families(stack, [1, 1, 2], e) {
+                npa.push(net_in_family(v4_net(*n), f));
+            }
+        }
+        self.node_port_addresses = npa;
+        for svc in &mut self.services {
+            let (families, policy) = if svc.kind == Kind::ExternalName {
+                (Vec::new(), "SingleStack")
+            } else if stack == Stack::Ipv6 {
+                (vec![Family::Ipv6], single_stack_policy(e))
+            } else {
+                use Family::{Ipv4, Ipv6};
+                match e.weighted(&[3, 3, 2, 1, 2, 1]) {
+                    0 => (vec![Ipv4], "SingleStack"),
+                    1 => (vec![Ipv6], "SingleStack"),
+                    2 => (vec![Ipv4, Ipv6], "PreferDualStack"),
+                    3 => (vec![Ipv6, Ipv4], "PreferDualStack"),
+                    4 => (vec![Ipv4, Ipv6], "RequireDualStack"),
+                    _ => (vec![Ipv6, Ipv4], "RequireDualStack"),
+                }
+            };
+            svc.families = families;
+            svc.family_policy = policy;
+            let mut external_ips = Vec::new();
+            for ip in &svc.external_ips {
+                for f in item_families(stack, [2, 2, 1], e) {
+                    external_ips.push(in_family(v4(*ip), f));
+                }
+            }
+            svc.external_ips = external_ips;
+            let mut ingress = Vec::new();
+            for (ip, mode) in &svc.ingress {
+                for f in item_families(stack, [2, 2, 1], e) {
+                    ingress.push((in_family(v4(*ip), f), *mode));
+                }
+            }
+            svc.ingress = ingress;
+            let mut ranges = Vec::new();
+            for r in &svc.source_ranges {
+                for f in item_families(stack, [2, 2, 1], e) {
+                    ranges.push(net_in_family(v4_net(*r), f));
+                }
+            }
+            svc.source_ranges = ranges;
         }
     }
 
@@ -247,6 +475,53 @@ impl World {
     pub(super) fn pod_ip(node: Option<usize>, host: u32) -> Ipv4Addr {
         let subnet = node.map_or(200, |n| n as u32);
         ip_at(Ipv4Addr::new(10, 64, 0, 0), (subnet << 8) | (host & 0xff))
+    }
+}
+
+/// A single-stack cluster's service: SingleStack, or now and then
+/// PreferDualStack (which the apiserver gives the one family there is).
+fn single_stack_policy<E: Entropy + ?Sized>(e: &mut E) -> &'static str {
+    if e.chance(10) {
+        "PreferDualStack"
+    } else {
+        "SingleStack"
+    }
+}
+
+impl Service {
+    /// The service's cluster IP of `family`, if it has one.
+    pub(super) fn cluster_ip(&self, family: Family) -> Option<IpAddr> {
+        let ip = self.cluster_ip?;
+        self.families
+            .contains(&family)
+            .then(|| in_family(ip, family))
+    }
+
+    /// `clusterIPs`: one per family, primary first.
+    pub(super) fn cluster_ips(&self) -> Vec<IpAddr> {
+        self.families
+            .iter()
+            .filter_map(|f| self.cluster_ip(*f))
+            .collect()
+    }
+}
+
+impl Endpoint {
+    /// The pod's address of `family`.
+    pub(super) fn ip(&self, family: Family) -> IpAddr {
+        in_family(self.ip, family)
+    }
+}
+
+impl Node {
+    /// The node's addresses of `family`, the node IP first.
+    pub(super) fn addresses(&self, family: Family) -> Vec<IpAddr> {
+        self.spec
+            .addresses
+            .iter()
+            .map(IpNet::addr)
+            .filter(|a| Family::of(*a) == family)
+            .collect()
     }
 }
 
@@ -297,11 +572,11 @@ fn service<E: Entropy + ?Sized>(
     let mut external_ips = Vec::new();
     if cluster_ip.is_some() && e.chance(20) {
         for _ in 0..e.range(1, 2) {
-            external_ips.push(Ipv4Addr::from(pools.external_ips.take(e)));
+            external_ips.push(IpAddr::V4(Ipv4Addr::from(pools.external_ips.take(e))));
         }
         // A node's own IP as an external IP: legal, and kube-proxy handles it.
         if e.chance(10) {
-            external_ips.push(NODE_IP);
+            external_ips.push(IpAddr::V4(NODE_IP));
         }
     }
     let mut ingress = Vec::new();
@@ -309,7 +584,7 @@ fn service<E: Entropy + ?Sized>(
     if kind == Kind::LoadBalancer {
         for _ in 0..e.below(3) {
             let mode = [None, Some("VIP"), Some("Proxy")][e.weighted(&[5, 3, 2])];
-            ingress.push((Ipv4Addr::from(pools.ingress_ips.take(e)), mode));
+            ingress.push((IpAddr::V4(Ipv4Addr::from(pools.ingress_ips.take(e))), mode));
         }
         if e.chance(30) {
             let count = e.range(1, 2);
@@ -317,7 +592,10 @@ fn service<E: Entropy + ?Sized>(
             for _ in 0..count {
                 picked.insert(e.below(SOURCE_RANGES.len() as u64) as usize);
             }
-            source_ranges = picked.into_iter().map(|r| net(SOURCE_RANGES[r])).collect();
+            source_ranges = picked
+                .into_iter()
+                .map(|r| IpNet::V4(net(SOURCE_RANGES[r])))
+                .collect();
         }
     }
     let externally_accessible =
@@ -340,6 +618,8 @@ fn service<E: Entropy + ?Sized>(
         kind,
         lb_node_ports: allocate_node_ports,
         cluster_ip,
+        families: Vec::new(),
+        family_policy: "SingleStack",
         ports,
         external_ips,
         ingress,

@@ -5,7 +5,12 @@
 //! type with unique cluster IPs and node ports, their EndpointSlices with
 //! every condition combination, Nodes with zone labels — plus kube-proxy's
 //! settings and a list of [`Probe`]s: first packets aimed at every address a
-//! service answers on (and some it does not). The same code builds it from a
+//! service answers on (and some it does not). The cluster is IPv4-only (the
+//! first, simplest choice), IPv6-only or dual-stack: Services are
+//! SingleStack of either family or, on a dual-stack cluster, PreferDualStack
+//! or RequireDualStack with an EndpointSlice per family; each node runs the
+//! generator once per family it has an address of, and each probe is of one
+//! family ([`Probe::family`]). The same code builds it from a
 //! seed ([`Case::from_seed`], a small PRNG) or from a fuzzer's bytes
 //! ([`Case::from_bytes`], [`arbitrary::Unstructured`]): both only feed an
 //! [`Entropy`]. Running out of bytes makes every later choice the first,
@@ -26,8 +31,12 @@
 //!
 //! let case = Case::from_seed(7);
 //! assert!(!case.probes.is_empty());
-//! let input = case.generator_input(&case.probes[0].node).expect("a node of the case");
+//! let probe = &case.probes[0];
+//! let input = case
+//!     .generator_input_for(&probe.node, probe.family())
+//!     .expect("a node of the case, with an address of the probe's family");
 //! assert_eq!(input.objects, case.cluster.objects);
+//! assert_eq!(input.node.family, probe.family());
 //!
 //! // The reproducer is a scenario the loader accepts, with the same state.
 //! let yaml = case.to_scenario_yaml(|_| None);
@@ -38,6 +47,7 @@
 
 use std::fmt;
 
+use kpconform_iptables::model::Family;
 use kpconform_iptables::Packet;
 use kpconform_suite::scenario::{Cluster, Destination, Expect, FlowSource, GeneratorInput};
 
@@ -150,6 +160,12 @@ impl Probe {
     pub fn packet(&self) -> Packet {
         Packet::new(self.from, self.to.addr, self.to.protocol)
     }
+
+    /// The probe's IP family: its destination's (a source address is of
+    /// the same family); the rules of that family on its node meet it.
+    pub fn family(&self) -> Family {
+        Family::of(self.to.addr.ip())
+    }
 }
 
 impl Case {
@@ -173,14 +189,44 @@ impl Case {
         }
     }
 
-    /// The generator input (contract §2) of one node of the case.
+    /// The generator input (contract §2) of one node of the case, for the
+    /// family of its first address.
     pub fn generator_input(&self, node: &str) -> Option<GeneratorInput> {
         self.cluster.generator_input(node)
+    }
+
+    /// The generator input of one node of the case for its rules of
+    /// `family`; `None` when the node has no address of that family.
+    pub fn generator_input_for(&self, node: &str, family: Family) -> Option<GeneratorInput> {
+        self.cluster.generator_input_for(node, family)
+    }
+
+    /// The families of the cluster, IPv4 first: those of any node's addresses.
+    pub fn families(&self) -> Vec<Family> {
+        let mut out: Vec<Family> = self
+            .cluster
+            .nodes
+            .iter()
+            .flat_map(|n| n.families())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The probes sent on `node`, in order.
     pub fn probes_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Probe> + 'a {
         self.probes.iter().filter(move |p| p.node == node)
+    }
+
+    /// The probes of `family` sent on `node`, in order: those the node's
+    /// rules of that family meet.
+    pub fn probes_of<'a>(
+        &'a self,
+        node: &'a str,
+        family: Family,
+    ) -> impl Iterator<Item = &'a Probe> + 'a {
+        self.probes_on(node).filter(move |p| p.family() == family)
     }
 
     /// The case as a scenario file (contract §1), ready to commit under

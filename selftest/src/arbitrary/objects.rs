@@ -1,9 +1,9 @@
 //! Spells a drawn [`World`] as the Kubernetes objects `kubectl get -o yaml`
 //! would show for it: apiserver defaults filled in (cluster IPs, IP
 //! families, traffic policies, affinity timeout), EndpointSlices labelled
-//! and shaped as the EndpointSlice controller writes them.
+//! and shaped as the EndpointSlice controller writes them: one set of
+//! slices per IP family of the service, of that `addressType`.
 
-use ipnet::IpNet;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -18,11 +18,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::cluster::{Condition, Kind, Node, Service, TargetPort, World};
-use kpconform_iptables::model::Protocol;
+use kpconform_iptables::model::{Family, Protocol};
 use kpconform_suite::scenario::{Cluster, Object};
 
-/// Slice name suffixes, as the controller's `generateName` makes them.
-const SLICE_SUFFIXES: [&str; 2] = ["x7k2p", "m4q9z"];
+/// Slice name suffixes, as the controller's `generateName` makes them:
+/// for the IPv4 slices, then for the IPv6 ones.
+const SLICE_SUFFIXES: [[&str; 2]; 2] = [["x7k2p", "m4q9z"], ["h3v8d", "r6t1w"]];
 
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
@@ -30,15 +31,10 @@ impl World {
     /// The scenario cluster this world is: its settings, nodes and objects.
     pub(super) fn to_cluster(&self) -> Cluster {
         Cluster {
-            cluster_cidrs: self.cluster_cidr.map(IpNet::V4).into_iter().collect(),
+            cluster_cidrs: self.cluster_cidrs.clone(),
             masquerade_all: self.masquerade_all,
             masquerade_bit: self.masquerade_bit,
-            node_port_addresses: self
-                .node_port_addresses
-                .iter()
-                .copied()
-                .map(IpNet::V4)
-                .collect(),
+            node_port_addresses: self.node_port_addresses.clone(),
             nodes: self.nodes.iter().map(|n| n.spec.clone()).collect(),
             objects: objects(self),
         }
@@ -55,10 +51,12 @@ fn objects(world: &World) -> Vec<Object> {
     }
     for svc in &world.services {
         out.push(Object::Service(Box::new(service(svc))));
-        for slice in 0..svc.slices {
-            out.push(Object::EndpointSlice(Box::new(endpoint_slice(
-                world, svc, slice,
-            ))));
+        for family in &svc.families {
+            for slice in 0..svc.slices {
+                out.push(Object::EndpointSlice(Box::new(endpoint_slice(
+                    world, svc, *family, slice,
+                ))));
+            }
         }
     }
     out
@@ -107,11 +105,12 @@ fn service(svc: &Service) -> K8sService {
         Kind::LoadBalancer => "LoadBalancer",
         Kind::ExternalName => "ExternalName",
     };
-    let cluster_ip = match (svc.kind, svc.cluster_ip) {
-        (Kind::Headless, _) => Some("None".to_string()),
-        (_, Some(ip)) => Some(ip.to_string()),
-        _ => None,
+    let cluster_ips: Option<Vec<String>> = match svc.kind {
+        Kind::Headless => Some(vec!["None".to_string()]),
+        Kind::ExternalName => None,
+        _ => Some(svc.cluster_ips().iter().map(|ip| ip.to_string()).collect()),
     };
+    let cluster_ip = cluster_ips.as_ref().and_then(|ips| ips.first().cloned());
     let ports = svc
         .ports
         .iter()
@@ -131,10 +130,15 @@ fn service(svc: &Service) -> K8sService {
     let policy = |local: bool| Some(if local { "Local" } else { "Cluster" }.to_string());
     let spec = ServiceSpec {
         type_: Some(type_.to_string()),
-        cluster_ips: cluster_ip.clone().map(|ip| vec![ip]),
+        cluster_ips,
         cluster_ip,
-        ip_families: (!external_name).then(|| vec!["IPv4".to_string()]),
-        ip_family_policy: (!external_name).then(|| "SingleStack".to_string()),
+        ip_families: (!external_name).then(|| {
+            svc.families
+                .iter()
+                .map(|f| f.as_str().to_string())
+                .collect()
+        }),
+        ip_family_policy: (!external_name).then(|| svc.family_policy.to_string()),
         external_name: external_name.then(|| format!("{}.example.com", svc.name)),
         ports: Some(ports),
         selector: (!external_name)
@@ -213,7 +217,7 @@ fn conditions(c: Condition) -> Option<EndpointConditions> {
     })
 }
 
-fn endpoint_slice(world: &World, svc: &Service, slice: usize) -> EndpointSlice {
+fn endpoint_slice(world: &World, svc: &Service, family: Family, slice: usize) -> EndpointSlice {
     let endpoints = svc
         .endpoints
         .iter()
@@ -221,7 +225,7 @@ fn endpoint_slice(world: &World, svc: &Service, slice: usize) -> EndpointSlice {
         .map(|ep| {
             let node = ep.node.and_then(|n| world.nodes.get(n));
             K8sEndpoint {
-                addresses: vec![ep.ip.to_string()],
+                addresses: vec![ep.ip(family).to_string()],
                 conditions: conditions(ep.condition),
                 node_name: node.map(|n| n.spec.name.clone()),
                 zone: node.and_then(|n| n.zone.flatten()).map(str::to_string),
@@ -257,10 +261,14 @@ fn endpoint_slice(world: &World, svc: &Service, slice: usize) -> EndpointSlice {
         pairs.push(("service.kubernetes.io/headless", ""));
     }
     EndpointSlice {
-        address_type: "IPv4".to_string(),
+        address_type: family.as_str().to_string(),
         endpoints,
         metadata: ObjectMeta {
-            name: Some(format!("{}-{}", svc.name, SLICE_SUFFIXES[slice % 2])),
+            name: Some(format!(
+                "{}-{}",
+                svc.name,
+                SLICE_SUFFIXES[usize::from(family == Family::Ipv6)][slice % 2]
+            )),
             namespace: Some(svc.namespace.to_string()),
             labels: labels(&pairs),
             ..Default::default()

@@ -23,7 +23,7 @@ use bigdecimal::{BigDecimal, Zero};
 
 use super::{Case, Entropy, Probe};
 use kpconform_harness::{Generator, Request};
-use kpconform_iptables::model::RuleSet;
+use kpconform_iptables::model::{Family, RuleSet};
 use kpconform_iptables::Mode;
 use kpconform_iptables::ProbabilityMode;
 use kpconform_iptables::{normalize, ORDER_FREE_CHAINS};
@@ -39,22 +39,29 @@ use kpconform_suite::scenario::{Expect, Flow, NodeSpec};
 const FUZZ_PATHS: usize = 1_000;
 const FUZZ_EVALUATIONS: u64 = 200_000;
 
-/// A broken property: which one, on which node, and what was seen.
+/// A broken property: which one, on which node and family, and what was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// The property's name (the fuzz target's, for most).
     pub property: &'static str,
     /// The node whose rules broke it, if it is about one.
     pub node: Option<String>,
+    /// The family of the node's rules that broke it, if it is about one.
+    pub family: Option<Family>,
     /// What was expected and what happened.
     pub message: String,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.node {
-            Some(node) => write!(f, "{} on {node}: {}", self.property, self.message),
-            None => write!(f, "{}: {}", self.property, self.message),
+        match (&self.node, self.family) {
+            (Some(node), Some(family)) => write!(
+                f,
+                "{} on {node} ({family}): {}",
+                self.property, self.message
+            ),
+            (Some(node), None) => write!(f, "{} on {node}: {}", self.property, self.message),
+            (None, _) => write!(f, "{}: {}", self.property, self.message),
         }
     }
 }
@@ -65,8 +72,29 @@ fn finding(property: &'static str, node: Option<&str>, message: String) -> Findi
     Finding {
         property,
         node: node.map(str::to_string),
+        family: None,
         message,
     }
+}
+
+/// A finding about `node`'s rules of `family`.
+fn finding_on(property: &'static str, at: (&NodeSpec, Family), message: String) -> Finding {
+    Finding {
+        property,
+        node: Some(at.0.name.clone()),
+        family: Some(at.1),
+        message,
+    }
+}
+
+/// Every (node, family) whose rules a generator is asked for: each node
+/// once per family it has an address of, IPv4 first.
+fn node_families(case: &Case) -> Vec<(&NodeSpec, Family)> {
+    case.cluster
+        .nodes
+        .iter()
+        .flat_map(|n| n.families().into_iter().map(move |f| (n, f)))
+        .collect()
 }
 
 /// Parser, printer, normalizer, invariants and tracer on any text: nothing
@@ -213,58 +241,65 @@ fn trace_some(rules: &RuleSet) -> Result<(), Finding> {
     Ok(())
 }
 
-/// One node's rules from `generator`, and their strict parse.
+/// One node's rules of one family from `generator`, and their strict parse.
 fn rules_of(
     property: &'static str,
     case: &Case,
     generator: &dyn Generator,
-    node: &NodeSpec,
+    at: (&NodeSpec, Family),
 ) -> Result<(String, RuleSet), Finding> {
-    let input = case.generator_input(&node.name).ok_or_else(|| {
-        finding(
-            property,
-            Some(&node.name),
-            "not a node of the case".to_string(),
-        )
-    })?;
+    let (node, family) = at;
+    let input = case
+        .generator_input_for(&node.name, family)
+        .ok_or_else(|| {
+            finding_on(
+                property,
+                at,
+                format!("not a node of the case with an {family} address"),
+            )
+        })?;
     let request = Request {
         scenario: "fuzz",
         node: &node.name,
         input: &input,
     };
-    let text = generator.generate(&request).map_err(|e| {
-        finding(
-            property,
-            Some(&node.name),
-            format!("the generator failed: {e}"),
-        )
-    })?;
+    let text = generator
+        .generate(&request)
+        .map_err(|e| finding_on(property, at, format!("the generator failed: {e}")))?;
     let rules = kpconform_iptables::parse_str(&text).map_err(|errors| {
-        let source = SourceFile::new(format!("{}.rules", node.name), text.as_str());
+        let source = SourceFile::new(rules_file(at), text.as_str());
         let shown: Vec<String> = errors.iter().take(5).map(|e| e.render(&source)).collect();
-        finding(
+        finding_on(
             property,
-            Some(&node.name),
+            at,
             format!("the rules do not parse:\n{}", shown.join("\n")),
         )
     })?;
     Ok((text, rules))
 }
 
+/// `node-a.rules`, `node-a.ipv6.rules`.
+fn rules_file(at: (&NodeSpec, Family)) -> String {
+    match at.1 {
+        Family::Ipv4 => format!("{}.rules", at.0.name),
+        Family::Ipv6 => format!("{}.ipv6.rules", at.0.name),
+    }
+}
+
 /// Every node's rules parse strictly and break no kube-proxy invariant
 /// (dispatch 1/n per endpoint with nothing unassigned, KUBE-NODEPORTS last, ...).
 pub fn invariants(case: &Case, generator: &dyn Generator) -> Result<(), Finding> {
     const P: &str = "invariants";
-    for node in &case.cluster.nodes {
-        let (text, rules) = rules_of(P, case, generator, node)?;
+    for at in node_families(case) {
+        let (text, rules) = rules_of(P, case, generator, at)?;
         let violations = invariants::check(&rules, Profile::KubeProxy);
         if !violations.is_empty() {
-            let source = SourceFile::new(format!("{}.rules", node.name), text.as_str());
+            let source = SourceFile::new(rules_file(at), text.as_str());
             let shown: Vec<String> = violations
                 .iter()
                 .map(|v| source.render(v.span, v))
                 .collect();
-            return Err(finding(P, Some(&node.name), shown.join("\n")));
+            return Err(finding_on(P, at, shown.join("\n")));
         }
     }
     Ok(())
@@ -275,24 +310,25 @@ pub fn invariants(case: &Case, generator: &dyn Generator) -> Result<(), Finding>
 /// masquerade) outcomes as the written probabilities.
 pub fn distributions(case: &Case, generator: &dyn Generator) -> Result<(), Finding> {
     const P: &str = "distributions";
-    for node in &case.cluster.nodes {
-        let (_, rules) = rules_of(P, case, generator, node)?;
+    for at in node_families(case) {
+        let node = at.0;
+        let (_, rules) = rules_of(P, case, generator, at)?;
         let kernel = Tracer::new(&rules, &node.addresses);
         let written = Tracer::new(&rules, &node.addresses).with_mode(ProbabilityMode::AsWritten);
-        for probe in case.probes_on(&node.name) {
+        for probe in case.probes_of(&node.name, at.1) {
             let k = trace(P, &kernel, probe)?;
             let w = trace(P, &written, probe)?;
             for (mode, d) in [("kernel", &k), ("as-written", &w)] {
                 if d.total() != 1 {
-                    return Err(finding(
+                    return Err(finding_on(
                         P,
-                        Some(&node.name),
+                        at,
                         format!("{}: {mode} outcomes sum to {}:\n{d}", probe.name, d.total()),
                     ));
                 }
             }
             if reachable(&k) != reachable(&w) {
-                return Err(finding(P, Some(&node.name), format!("{}: kernel quantization changes what is reachable\nkernel:\n{k}as written:\n{w}", probe.name)));
+                return Err(finding_on(P, at, format!("{}: kernel quantization changes what is reachable\nkernel:\n{k}as written:\n{w}", probe.name)));
             }
         }
     }
@@ -326,13 +362,13 @@ fn reachable(d: &Distribution) -> BTreeSet<(Verdict, SocketAddr, bool)> {
 /// printed text parses to the same rule set (`parse_str(print(rs)) == rs`).
 pub fn print_roundtrip(case: &Case, generator: &dyn Generator) -> Result<(), Finding> {
     const P: &str = "print_roundtrip";
-    for node in &case.cluster.nodes {
-        let (text, rules) = rules_of(P, case, generator, node)?;
+    for at in node_families(case) {
+        let (text, rules) = rules_of(P, case, generator, at)?;
         let printed = kpconform_iptables::print(&rules);
         let again = kpconform_iptables::parse_str(&printed).map_err(|e| {
-            finding(
+            finding_on(
                 P,
-                Some(&node.name),
+                at,
                 format!(
                     "the printed rules do not parse: {}",
                     e.first().map(|e| e.to_string()).unwrap_or_default()
@@ -340,9 +376,9 @@ pub fn print_roundtrip(case: &Case, generator: &dyn Generator) -> Result<(), Fin
             )
         })?;
         if again != rules {
-            return Err(finding(
+            return Err(finding_on(
                 P,
-                Some(&node.name),
+                at,
                 format!("parse(print(rules)) differs from rules:\n{printed}"),
             ));
         }
@@ -352,9 +388,9 @@ pub fn print_roundtrip(case: &Case, generator: &dyn Generator) -> Result<(), Fin
                 .zip(printed.lines())
                 .position(|(a, b)| a != b)
                 .map_or(0, |i| i + 1);
-            return Err(finding(
+            return Err(finding_on(
                 P,
-                Some(&node.name),
+                at,
                 format!("printing changes line {line} of the generator's text"),
             ));
         }
@@ -371,24 +407,25 @@ pub fn normalize_roundtrip(
     e: &mut dyn Entropy,
 ) -> Result<(), Finding> {
     const P: &str = "normalize_roundtrip";
-    for node in &case.cluster.nodes {
-        let (text, rules) = rules_of(P, case, generator, node)?;
+    for at in node_families(case) {
+        let node = at.0;
+        let (text, rules) = rules_of(P, case, generator, at)?;
         let normal = normalize(&text);
         if normalize(&normal) != normal {
-            return Err(finding(
+            return Err(finding_on(
                 P,
-                Some(&node.name),
+                at,
                 format!("normalize is not idempotent:\n{normal}"),
             ));
         }
         let shuffled = shuffle_order_free(&text, e);
         if normalize(&shuffled) != normal {
-            return Err(finding(P, Some(&node.name), format!("shuffling order-free chains changes the normalized text; shuffled:\n{shuffled}")));
+            return Err(finding_on(P, at, format!("shuffling order-free chains changes the normalized text; shuffled:\n{shuffled}")));
         }
         let shuffled_rules = kpconform_iptables::parse_str(&shuffled).map_err(|e| {
-            finding(
+            finding_on(
                 P,
-                Some(&node.name),
+                at,
                 format!(
                     "the shuffled rules do not parse: {}",
                     e.first().map(|e| e.to_string()).unwrap_or_default()
@@ -397,11 +434,11 @@ pub fn normalize_roundtrip(
         })?;
         let before = Tracer::new(&rules, &node.addresses);
         let after = Tracer::new(&shuffled_rules, &node.addresses);
-        for probe in case.probes_on(&node.name) {
+        for probe in case.probes_of(&node.name, at.1) {
             let b = trace(P, &before, probe)?;
             let a = trace(P, &after, probe)?;
             if b.summary() != a.summary() {
-                return Err(finding(P, Some(&node.name), format!("{}: shuffling order-free chains changes the trace\nbefore:\n{b}after:\n{a}", probe.name)));
+                return Err(finding_on(P, at, format!("{}: shuffling order-free chains changes the trace\nbefore:\n{b}after:\n{a}", probe.name)));
             }
         }
     }
@@ -454,7 +491,7 @@ pub fn shuffle_order_free(text: &str, e: &mut dyn Entropy) -> String {
 /// `sticky: true` where affinity is observable. `None` when the oracle
 /// cannot say (several entry points claim the packet).
 pub fn oracle_expect(case: &Case, probe: &Probe) -> Option<Expect> {
-    let input = case.generator_input(&probe.node)?;
+    let input = case.generator_input_for(&probe.node, probe.family())?;
     let prediction = Oracle::new(&input).predict(&probe.packet()).ok()?;
     Some(expect_of(&prediction))
 }
@@ -478,14 +515,15 @@ pub fn semantic_diff(case: &Case, generator: &dyn Generator) -> Result<(), Findi
     const P: &str = "semantic_diff";
     // The contract's default: kernel rounding of n dispatch rules stays far below it.
     let tolerance = BigDecimal::new(1.into(), 6);
-    for node in &case.cluster.nodes {
-        let (_, rules) = rules_of(P, case, generator, node)?;
-        let Some(input) = case.generator_input(&node.name) else {
+    for at in node_families(case) {
+        let node = at.0;
+        let (_, rules) = rules_of(P, case, generator, at)?;
+        let Some(input) = case.generator_input_for(&node.name, at.1) else {
             continue;
         };
         let oracle = Oracle::new(&input);
         let tracer = Tracer::new(&rules, &node.addresses);
-        for probe in case.probes_on(&node.name) {
+        for probe in case.probes_of(&node.name, at.1) {
             let prediction = match oracle.predict(&probe.packet()) {
                 Ok(p) => p,
                 // No single answer; a new kind of error must be decided here.
@@ -493,11 +531,7 @@ pub fn semantic_diff(case: &Case, generator: &dyn Generator) -> Result<(), Findi
             };
             let traced = trace(P, &tracer, probe)?;
             if let Err(mismatch) = prediction.compare(&traced, &tolerance) {
-                return Err(finding(
-                    P,
-                    Some(&node.name),
-                    format!("{}: {mismatch}", probe.name),
-                ));
+                return Err(finding_on(P, at, format!("{}: {mismatch}", probe.name)));
             }
             if prediction.accepted().len() >= 2 {
                 let flow = Flow {
@@ -514,7 +548,7 @@ pub fn semantic_diff(case: &Case, generator: &dyn Generator) -> Result<(), Findi
                 };
                 let report = check_flow(&tracer, &flow);
                 if !report.passed() {
-                    return Err(finding(P, Some(&node.name), report.to_string()));
+                    return Err(finding_on(P, at, report.to_string()));
                 }
             }
         }

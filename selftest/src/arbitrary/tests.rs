@@ -2,9 +2,9 @@
 //! every feature the brief lists, and print as scenarios the loader reads.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -13,6 +13,7 @@ use kpconform_suite::exact::BigRational;
 use super::properties::{self, shuffle_order_free};
 use super::{Case, Entropy, Seeded};
 use kpconform_harness::{FnGenerator, GeneratorError};
+use kpconform_iptables::model::Family;
 use kpconform_iptables::SourceFile;
 use kpconform_iptables::Verdict;
 use kpconform_suite::scenario::{Expect, Object, Scenario};
@@ -58,6 +59,7 @@ fn a_seed_always_gives_the_same_case() {
 #[test]
 fn no_bytes_give_the_smallest_case() {
     let case = Case::from_bytes(&[]);
+    assert_eq!(case.families(), [Family::Ipv4], "IPv4 is the simplest");
     assert_eq!(case.cluster.nodes.len(), 1);
     assert_eq!(
         case.cluster.cluster_cidrs,
@@ -85,19 +87,54 @@ fn states_are_valid_as_the_apiserver_would_accept_them() {
         let case = Case::from_seed(seed);
         let mut cluster_ips = BTreeSet::new();
         let mut node_ports = BTreeSet::new();
-        let service_net: Ipv4Net = "10.96.0.0/16".parse().unwrap();
+        let service_nets: [IpNet; 2] = [
+            "10.96.0.0/16".parse().unwrap(),
+            "fd00:10:96::/112".parse().unwrap(),
+        ];
+        let families = case.families();
+        families_are_consistent(seed, &case, &families);
         for svc in services(&case) {
             let spec = svc.spec.as_ref().unwrap();
             let type_ = spec.type_.as_deref().unwrap();
             let ports = spec.ports.as_deref().unwrap_or(&[]);
             match spec.cluster_ip.as_deref() {
                 Some("None") => assert_eq!(type_, "ClusterIP"),
-                Some(ip) => {
-                    let ip: Ipv4Addr = ip.parse().unwrap();
-                    assert!(service_net.contains(&ip), "seed {seed}: {ip}");
-                    assert!(cluster_ips.insert(ip), "seed {seed}: {ip} twice");
+                Some(_) => {
+                    let ips = spec.cluster_ips.as_deref().unwrap();
+                    assert_eq!(spec.cluster_ip.as_deref(), Some(ips[0].as_str()));
+                    let svc_families = spec.ip_families.as_deref().unwrap();
+                    assert_eq!(ips.len(), svc_families.len(), "seed {seed}");
+                    for (ip, family) in ips.iter().zip(svc_families) {
+                        let ip: IpAddr = ip.parse().unwrap();
+                        assert_eq!(Family::of(ip).as_str(), family, "seed {seed}");
+                        assert!(
+                            families.contains(&Family::of(ip)),
+                            "seed {seed}: {ip} of a family the cluster lacks"
+                        );
+                        assert!(
+                            service_nets.iter().any(|n| n.contains(&ip)),
+                            "seed {seed}: {ip}"
+                        );
+                        assert!(cluster_ips.insert(ip), "seed {seed}: {ip} twice");
+                    }
                 }
                 None => assert_eq!(type_, "ExternalName", "seed {seed}"),
+            }
+            if type_ != "ExternalName" {
+                let svc_families = spec.ip_families.as_deref().unwrap();
+                let policy = spec.ip_family_policy.as_deref().unwrap();
+                match policy {
+                    "SingleStack" => assert_eq!(svc_families.len(), 1, "seed {seed}"),
+                    "PreferDualStack" => {
+                        assert_eq!(svc_families.len(), families.len(), "seed {seed}")
+                    }
+                    "RequireDualStack" => {
+                        assert_eq!((svc_families.len(), families.len()), (2, 2), "seed {seed}")
+                    }
+                    other => panic!("seed {seed}: ipFamilyPolicy {other}"),
+                }
+            } else {
+                assert!(spec.ip_families.is_none() && spec.cluster_ips.is_none());
             }
             if ports.len() > 1 {
                 let names: BTreeSet<_> = ports.iter().map(|p| p.name.clone().unwrap()).collect();
@@ -205,11 +242,28 @@ fn slices_are_valid(seed: u64, case: &Case) {
                 assert_eq!(sp.port, Some(p.port), "seed {seed}");
             }
         }
+        // A slice per family of the service, of that address type.
+        let svc_families = spec.ip_families.as_deref().unwrap();
+        assert!(
+            svc_families.contains(&slice.address_type),
+            "seed {seed}: {} slice of {svc_families:?}",
+            slice.address_type
+        );
         for ep in &slice.endpoints {
-            let ip: Ipv4Addr = ep.addresses[0].parse().unwrap();
+            let ip: IpAddr = ep.addresses[0].parse().unwrap();
+            assert_eq!(Family::of(ip).as_str(), slice.address_type, "seed {seed}");
             assert!(pod_ips.insert(ip), "seed {seed}: pod {ip} twice");
-            let octets = ip.octets();
-            assert_eq!(&octets[..2], &[10, 64]);
+            // 10.64.N.x and fd00:10:64:(a+N)::x on node N, N = 200 on none.
+            let subnet = match ip {
+                IpAddr::V4(v4) => {
+                    assert_eq!(&v4.octets()[..2], &[10, 64]);
+                    usize::from(v4.octets()[2])
+                }
+                IpAddr::V6(v6) => {
+                    assert_eq!(&v6.segments()[..3], &[0xfd00, 0x10, 0x64]);
+                    usize::from(v6.segments()[3] - 0xa)
+                }
+            };
             match ep.node_name.as_deref() {
                 Some(node) => {
                     let index = case
@@ -218,15 +272,73 @@ fn slices_are_valid(seed: u64, case: &Case) {
                         .iter()
                         .position(|n| n.name == node)
                         .unwrap();
-                    assert_eq!(usize::from(octets[2]), index, "seed {seed}: {ip} on {node}");
+                    assert_eq!(subnet, index, "seed {seed}: {ip} on {node}");
                 }
-                None => assert_eq!(octets[2], 200),
+                None => assert_eq!(subnet, 200),
             }
             if let Some(c) = &ep.conditions {
                 // ready = serving && !terminating, as the controller sets it.
                 let (r, s, t) = (c.ready.unwrap(), c.serving.unwrap(), c.terminating.unwrap());
                 assert_eq!(r, s && !t, "seed {seed}: {c:?}");
             }
+        }
+    }
+}
+
+/// Every node has an address of each family of the cluster, the cluster
+/// CIDRs are one per family, and every address the objects and probes name
+/// is of a family the cluster has; the probes cover every family.
+fn families_are_consistent(seed: u64, case: &Case, families: &[Family]) {
+    let c = &case.cluster;
+    for node in &c.nodes {
+        assert_eq!(node.families(), families, "seed {seed}: {}", node.name);
+    }
+    let cidr_families: Vec<Family> = c
+        .cluster_cidrs
+        .iter()
+        .map(|n| Family::of(n.addr()))
+        .collect();
+    assert!(
+        cidr_families.is_empty() || cidr_families.len() == families.len(),
+        "seed {seed}: {:?}",
+        c.cluster_cidrs
+    );
+    for family in families {
+        if !cidr_families.is_empty() {
+            assert!(cidr_families.contains(family), "seed {seed}");
+        }
+        assert!(
+            case.probes.iter().any(|p| p.family() == *family),
+            "seed {seed}: no {family} probe"
+        );
+    }
+    for n in &c.node_port_addresses {
+        assert!(families.contains(&Family::of(n.addr())), "seed {seed}: {n}");
+    }
+    for p in &case.probes {
+        if let kpconform_suite::scenario::FlowSource::Ip(ip) = p.from {
+            assert_eq!(Family::of(ip), p.family(), "seed {seed}: {}", p.name);
+        }
+        assert!(families.contains(&p.family()), "seed {seed}: {}", p.name);
+    }
+    for svc in services(case) {
+        let spec = svc.spec.as_ref().unwrap();
+        let ips = spec.external_ips.iter().flatten().cloned();
+        let ingress = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|l| l.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.ip.clone());
+        for ip in ips.chain(ingress) {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(families.contains(&Family::of(ip)), "seed {seed}: {ip}");
+        }
+        for r in spec.load_balancer_source_ranges.iter().flatten() {
+            let r: IpNet = r.parse().unwrap();
+            assert!(families.contains(&Family::of(r.addr())), "seed {seed}: {r}");
         }
     }
 }
@@ -244,6 +356,27 @@ fn states_cover_every_feature() {
         let case = Case::from_seed(seed);
         let c = &case.cluster;
         mark(&format!("{} nodes", c.nodes.len()), true);
+        let families = case.families();
+        mark("IPv4-only", families == [Family::Ipv4]);
+        mark("IPv6-only", families == [Family::Ipv6]);
+        mark("dual-stack", families.len() == 2);
+        mark("dual-stack cluster CIDR", c.cluster_cidrs.len() == 2);
+        mark(
+            "IPv6 first on a node",
+            c.nodes
+                .iter()
+                .any(|n| n.addresses.len() > 1 && n.addresses[0].addr().is_ipv6()),
+        );
+        let npa: BTreeSet<bool> = c
+            .node_port_addresses
+            .iter()
+            .map(|n| n.addr().is_ipv6())
+            .collect();
+        mark("mixed nodePortAddresses", npa.len() == 2);
+        mark(
+            "IPv6 nodePortAddresses",
+            c.node_port_addresses.iter().any(|n| n.addr().is_ipv6()),
+        );
         mark("no cluster CIDR", c.cluster_cidrs.is_empty());
         mark("masqueradeAll", c.masquerade_all);
         mark("other masquerade bit", c.masquerade_bit != 14);
@@ -256,6 +389,30 @@ fn states_cover_every_feature() {
         for svc in services(&case) {
             let spec = svc.spec.as_ref().unwrap();
             mark(spec.type_.as_deref().unwrap(), true);
+            if let Some(svc_families) = &spec.ip_families {
+                mark(
+                    &format!(
+                        "{} {}",
+                        spec.ip_family_policy.as_deref().unwrap(),
+                        svc_families.join(",")
+                    ),
+                    true,
+                );
+            }
+            mark(
+                "IPv6 external IP",
+                spec.external_ips
+                    .iter()
+                    .flatten()
+                    .any(|ip| ip.contains(':')),
+            );
+            mark(
+                "IPv6 source range",
+                spec.load_balancer_source_ranges
+                    .iter()
+                    .flatten()
+                    .any(|r| r.contains(':')),
+            );
             mark("headless", spec.cluster_ip.as_deref() == Some("None"));
             let ports = spec.ports.as_deref().unwrap_or(&[]);
             mark(&format!("{} ports", ports.len()), true);
@@ -309,6 +466,12 @@ fn states_cover_every_feature() {
                     .any(|i| i.ip_mode.as_deref() == Some("Proxy")),
             );
             mark("ipMode absent", ingress.iter().any(|i| i.ip_mode.is_none()));
+            mark(
+                "IPv6 LB ingress",
+                ingress
+                    .iter()
+                    .any(|i| i.ip.as_deref().is_some_and(|ip| ip.contains(':'))),
+            );
         }
         let per_service: BTreeMap<&String, usize> =
             slices(&case).iter().fold(BTreeMap::new(), |mut m, s| {
@@ -317,6 +480,20 @@ fn states_cover_every_feature() {
                 m
             });
         mark("two slices", per_service.values().any(|n| *n == 2));
+        mark(
+            "IPv6 slice",
+            slices(&case).iter().any(|s| s.address_type == "IPv6"),
+        );
+        mark(
+            "slices of both families for one service",
+            slices(&case).iter().any(|a| {
+                slices(&case).iter().any(|b| {
+                    a.address_type != b.address_type
+                        && a.metadata.labels.as_ref().unwrap()["kubernetes.io/service-name"]
+                            == b.metadata.labels.as_ref().unwrap()["kubernetes.io/service-name"]
+                })
+            }),
+        );
         for ep in slices(&case).iter().flat_map(|s| &s.endpoints) {
             let c = ep.conditions.as_ref();
             let key = c.map(|c| (c.ready.unwrap(), c.serving.unwrap(), c.terminating.unwrap()));
@@ -338,9 +515,38 @@ fn states_cover_every_feature() {
                 true,
             );
             mark(p.to.protocol.as_str().as_str(), true);
+            mark(&format!("{} probe", p.family()), true);
+            mark(
+                "node to [::1]:port",
+                p.from == kpconform_suite::scenario::FlowSource::Node
+                    && p.to.addr.ip() == "::1".parse::<IpAddr>().unwrap(),
+            );
         }
     }
     let wanted = [
+        "IPv4-only",
+        "IPv6-only",
+        "dual-stack",
+        "dual-stack cluster CIDR",
+        "IPv6 first on a node",
+        "mixed nodePortAddresses",
+        "IPv6 nodePortAddresses",
+        "SingleStack IPv4",
+        "SingleStack IPv6",
+        "PreferDualStack IPv4",
+        "PreferDualStack IPv6",
+        "PreferDualStack IPv4,IPv6",
+        "PreferDualStack IPv6,IPv4",
+        "RequireDualStack IPv4,IPv6",
+        "RequireDualStack IPv6,IPv4",
+        "IPv6 external IP",
+        "IPv6 source range",
+        "IPv6 LB ingress",
+        "IPv6 slice",
+        "slices of both families for one service",
+        "IPv4 probe",
+        "IPv6 probe",
+        "node to [::1]:port",
         "1 nodes",
         "2 nodes",
         "3 nodes",
@@ -397,6 +603,7 @@ fn states_cover_every_feature() {
 
 #[test]
 fn the_reproducer_is_a_scenario_with_the_same_state() {
+    let mut bracketed = 0;
     for seed in 0..60 {
         let case = Case::from_seed(seed);
         let expect = |p: &super::Probe| {
@@ -408,6 +615,9 @@ fn the_reproducer_is_a_scenario_with_the_same_state() {
             })
         };
         let yaml = case.to_scenario_yaml(expect);
+        if yaml.contains("    to: \"[") && yaml.contains("        \"[") {
+            bracketed += 1;
+        }
         let back = Scenario::from_source(&SourceFile::new("case.yaml", yaml.as_str()), "fuzz/case")
             .unwrap_or_else(|e| panic!("seed {seed}: {e:?}\n{yaml}"));
         let c = &case.cluster;
@@ -437,6 +647,36 @@ fn the_reproducer_is_a_scenario_with_the_same_state() {
             assert_eq!(Some(flow.expect.clone()), expect(probe));
         }
     }
+    // IPv6 flows and endpoint keys are written bracketed and quoted, and read back.
+    assert!(bracketed > 5, "{bracketed} cases with IPv6 flows");
+}
+
+/// The reproducer `{:?}` prints, with the oracle's expectations, loads for
+/// IPv6-only and dual-stack cases, and its IPv6 flows keep their family.
+#[test]
+fn ipv6_reproducers_load_with_the_oracles_expectations() {
+    let mut seen = BTreeSet::new();
+    for seed in 0..80 {
+        let case = Case::from_seed(seed);
+        let families = case.families();
+        if !families.contains(&Family::Ipv6) {
+            continue;
+        }
+        seen.insert(families.len());
+        let yaml = format!("{case:?}");
+        let back = Scenario::from_source(&SourceFile::new("case.yaml", yaml.as_str()), "fuzz/v6")
+            .unwrap_or_else(|e| panic!("seed {seed}: {e:?}\n{yaml}"));
+        assert_eq!(back.cluster.nodes, case.cluster.nodes);
+        for flow in &back.flows {
+            let probe = case.probes.iter().find(|p| p.name == flow.name).unwrap();
+            assert_eq!((flow.from, flow.to), (probe.from, probe.to), "seed {seed}");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "IPv6-only and dual-stack cases among the seeds"
+    );
 }
 
 const DUMP: &str =

@@ -58,7 +58,9 @@ pub(super) fn missing_drop(rules: &RuleSet) -> Vec<Mutation> {
 /// kube-proxy sets `route_localnet` for localhost node ports; the fix for
 /// CVE-2020-8558 drops what then arrives from elsewhere for 127.0.0.0/8
 /// without having been DNATed. Without that DROP the network reaches the
-/// node's localhost-only services.
+/// node's localhost-only services. IPv4 only: IPv6 has no `route_localnet`
+/// (kube-proxy keeps `::1` out of KUBE-NODEPORTS instead), so IPv6 rules
+/// have no such DROP and the mutant does not apply to them.
 pub(super) fn missing_localnet_drop(rules: &RuleSet) -> Vec<Mutation> {
     let places = rules_where(rules, TableName::Filter, |_, r| {
         is_drop(r) && can_match_new(r) && to_loopback(r)

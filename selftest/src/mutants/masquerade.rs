@@ -62,7 +62,7 @@ pub(super) fn missing_node_short_circuit(rules: &RuleSet) -> Vec<Mutation> {
 
 /// A pod reaching itself through its service (hairpin) is no longer
 /// masqueraded, so its reply would bypass conntrack: KUBE-SEP's
-/// `-s EP/32 -j KUBE-MARK-MASQ` is removed.
+/// `-s EP/32 -j KUBE-MARK-MASQ` (`-s EP/128` in IPv6) is removed.
 pub(super) fn missing_hairpin_masquerade(rules: &RuleSet) -> Vec<Mutation> {
     let places = rules_where(rules, TableName::Nat, |c, r| {
         named(c, &["KUBE-SEP-"]) && has_source(r) && marks(r)

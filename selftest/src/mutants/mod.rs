@@ -15,6 +15,12 @@
 //! [`evaluate`](kpconform_harness::evaluate) that `kpconform run` uses, and
 //! [`tally`] sums the results per mutant; `kpconform mutants` is the front end.
 //!
+//! Mutants are family-neutral: they find their places by chain, target and
+//! match, never by an IPv4 spelling, so they edit IPv6 rules (`-s EP/128`
+//! hairpins, `icmp6-port-unreachable` rejects, 128-bit `recent` masks) as
+//! they edit IPv4 ones. A dual-stack node's two rule sets are mutated one at
+//! a time, and [`tally`] counts each family's rules apart.
+//!
 //! ```
 //! use kpconform_iptables::parse_str;
 //! use kpconform_selftest::mutants::find;
@@ -42,7 +48,8 @@ mod selftest;
 mod structure;
 
 pub use selftest::{
-    self_test, tally, Application, CaseResult, MutantTally, SetupError, SetupFailure, TallyVerdict,
+    self_test, tally, Application, CaseResult, Counts, FamilyTally, MutantTally, SetupError,
+    SetupFailure, TallyVerdict,
 };
 
 /// At most this many variants per mutant and rule set: the first places in
@@ -210,7 +217,7 @@ static CATALOGUE: &[Mutant] = &[
     mutant(
         "missing-hairpin-masquerade",
         None,
-        "a KUBE-SEP chain no longer marks its own endpoint's traffic (-s EP/32 -j KUBE-MARK-MASQ)",
+        "a KUBE-SEP chain no longer marks its own endpoint's traffic (-s EP/32 or EP/128 -j KUBE-MARK-MASQ)",
         masquerade::missing_hairpin_masquerade,
     ),
     mutant(
@@ -228,7 +235,7 @@ static CATALOGUE: &[Mutant] = &[
     mutant(
         "missing-localnet-drop",
         None,
-        "KUBE-FIREWALL no longer drops packets from elsewhere to 127.0.0.0/8 (CVE-2020-8558)",
+        "KUBE-FIREWALL no longer drops packets from elsewhere to 127.0.0.0/8 (CVE-2020-8558; IPv4 only, IPv6 has no route_localnet)",
         filtering::missing_localnet_drop,
     ),
     mutant(

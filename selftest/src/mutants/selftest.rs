@@ -15,6 +15,9 @@ use kpconform_suite::scenario::Scenario;
 pub struct Application {
     /// The mutant's id.
     pub mutant: &'static str,
+    /// The family of the rules it edited (a dual-stack node's two rule
+    /// sets are mutated one at a time).
+    pub family: Family,
     /// Where it edited (see [`Mutation::place`](super::Mutation::place)).
     pub place: String,
     /// What noticed the change, in report order: `parse error`,
@@ -145,6 +148,7 @@ pub fn self_test(
                 let evaluation = judge(name, *family, print(&mutation.rules));
                 applications.push(Application {
                     mutant: mutant.id,
+                    family: *family,
                     place: mutation.place,
                     caught_by: caught_by(&evaluation),
                 });
@@ -210,11 +214,10 @@ impl TallyVerdict {
     }
 }
 
-/// One mutant's results over every case.
-#[derive(Debug, Clone)]
-pub struct MutantTally {
-    /// The mutant.
-    pub mutant: &'static Mutant,
+/// What one mutant's applications came to, over every case or over the
+/// rules of one family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
     /// Cases it applied to.
     pub applicable_cases: usize,
     /// Cases where at least one of its variants was noticed.
@@ -232,9 +235,35 @@ pub struct MutantTally {
     pub missed_in: Vec<String>,
 }
 
-impl MutantTally {
-    /// Caught, not caught, or not applicable.
-    pub fn verdict(&self) -> TallyVerdict {
+impl Counts {
+    /// Sums the applications of `mutant` that `keep` selects, per case.
+    fn of(mutant: &str, results: &[CaseResult], keep: impl Fn(&Application) -> bool) -> Counts {
+        let mut t = Counts::default();
+        for case in results {
+            let mine: Vec<&Application> = case
+                .applications
+                .iter()
+                .filter(|a| a.mutant == mutant && keep(a))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            t.applicable_cases += 1;
+            t.applications += mine.len();
+            t.caught_applications += mine.iter().filter(|a| a.caught()).count();
+            t.caught_by_flows += mine.iter().filter(|a| a.caught_by_flow()).count();
+            if mine.iter().any(|a| a.caught()) {
+                t.caught_cases += 1;
+                t.caught_in.push(case.name());
+            } else {
+                t.missed_in.push(case.name());
+            }
+        }
+        t
+    }
+
+    /// Caught (by some case), not caught, or not applicable.
+    fn verdict(&self) -> TallyVerdict {
         if self.applicable_cases == 0 {
             TallyVerdict::NotApplicable
         } else if self.caught_cases == 0 {
@@ -242,6 +271,77 @@ impl MutantTally {
         } else {
             TallyVerdict::Caught
         }
+    }
+}
+
+/// One mutant's results on the rules of one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyTally {
+    /// The family of the rules it edited.
+    pub family: Family,
+    /// Its applications to rules of that family.
+    pub counts: Counts,
+}
+
+impl FamilyTally {
+    /// Caught, not caught, or not applicable, on this family's rules.
+    pub fn verdict(&self) -> TallyVerdict {
+        self.counts.verdict()
+    }
+}
+
+/// One mutant's results over every case.
+#[derive(Debug, Clone)]
+pub struct MutantTally {
+    /// The mutant.
+    pub mutant: &'static Mutant,
+    /// Cases it applied to (to the rules of either family).
+    pub applicable_cases: usize,
+    /// Cases where at least one of its variants was noticed.
+    pub caught_cases: usize,
+    /// Variants made, over all cases.
+    pub applications: usize,
+    /// Variants noticed.
+    pub caught_applications: usize,
+    /// Variants a flow noticed (the rest of the caught ones only an
+    /// invariant or the parser did).
+    pub caught_by_flows: usize,
+    /// The cases that noticed it, in corpus order.
+    pub caught_in: Vec<String>,
+    /// The cases it applied to where nothing noticed it, in corpus order.
+    pub missed_in: Vec<String>,
+    /// The same per family of the rules it edited, IPv4 first; both
+    /// families, applicable or not.
+    pub families: Vec<FamilyTally>,
+}
+
+impl MutantTally {
+    /// Caught, not caught, or not applicable. A mutant is caught when,
+    /// for each family whose rules it applied to, some case noticed it
+    /// there: one caught only in IPv4 rules while it also applied to IPv6
+    /// rules is not caught (no IPv6 case can see it).
+    pub fn verdict(&self) -> TallyVerdict {
+        if self.applicable_cases == 0 {
+            TallyVerdict::NotApplicable
+        } else if self.missed_families().is_empty() {
+            TallyVerdict::Caught
+        } else {
+            TallyVerdict::NotCaught
+        }
+    }
+
+    /// The families whose rules it applied to where no case noticed it.
+    pub fn missed_families(&self) -> Vec<Family> {
+        self.families
+            .iter()
+            .filter(|f| f.verdict() == TallyVerdict::NotCaught)
+            .map(|f| f.family)
+            .collect()
+    }
+
+    /// The tally of `family`'s rules.
+    pub fn family(&self, family: Family) -> Option<&FamilyTally> {
+        self.families.iter().find(|f| f.family == family)
     }
 
     /// `12/14 cases, 20/25 applications`.
@@ -256,42 +356,31 @@ impl MutantTally {
     }
 }
 
-/// Sums `results` per mutant of `mutants`, in catalogue order.
+/// Sums `results` per mutant of `mutants`, in catalogue order, overall and
+/// per family.
 pub fn tally(mutants: &'static [Mutant], results: &[CaseResult]) -> Vec<MutantTally> {
     mutants
         .iter()
         .map(|mutant| {
-            let mut t = MutantTally {
+            let all = Counts::of(mutant.id, results, |_| true);
+            let families = [Family::Ipv4, Family::Ipv6]
+                .into_iter()
+                .map(|family| FamilyTally {
+                    family,
+                    counts: Counts::of(mutant.id, results, |a| a.family == family),
+                })
+                .collect();
+            MutantTally {
                 mutant,
-                applicable_cases: 0,
-                caught_cases: 0,
-                applications: 0,
-                caught_applications: 0,
-                caught_by_flows: 0,
-                caught_in: Vec::new(),
-                missed_in: Vec::new(),
-            };
-            for case in results {
-                let mine: Vec<&Application> = case
-                    .applications
-                    .iter()
-                    .filter(|a| a.mutant == mutant.id)
-                    .collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                t.applicable_cases += 1;
-                t.applications += mine.len();
-                t.caught_applications += mine.iter().filter(|a| a.caught()).count();
-                t.caught_by_flows += mine.iter().filter(|a| a.caught_by_flow()).count();
-                if mine.iter().any(|a| a.caught()) {
-                    t.caught_cases += 1;
-                    t.caught_in.push(case.name());
-                } else {
-                    t.missed_in.push(case.name());
-                }
+                applicable_cases: all.applicable_cases,
+                caught_cases: all.caught_cases,
+                applications: all.applications,
+                caught_applications: all.caught_applications,
+                caught_by_flows: all.caught_by_flows,
+                caught_in: all.caught_in,
+                missed_in: all.missed_in,
+                families,
             }
-            t
         })
         .collect()
 }
@@ -473,6 +562,95 @@ COMMIT
         assert_eq!(swapped.verdict(), TallyVerdict::NotCaught);
         assert_eq!(swapped.missed_in, ["g/silent@node-a"]);
         assert_eq!(swapped.counts(), "0/1 cases, 0/1 applications");
+    }
+
+    #[test]
+    fn a_dual_stack_node_is_mutated_in_each_family() {
+        let root = std::path::Path::new(kpconform_golden::SCENARIOS);
+        let scenario = Scenario::load(&root.join("dualstack/dualstack-clusterip.yaml"), root)
+            .expect("golden scenario loads");
+        let reference = FnGenerator::new("reference", |input| {
+            Ok(kpconform_reference::generate(input))
+        });
+        let mutants = only(&[
+            "missing-hairpin-masquerade",
+            "missing-localnet-drop",
+            "wrong-dnat-port",
+        ]);
+        let result = self_test(&reference, &scenario, "node-a", &mutants).unwrap();
+        let of = |id: &str, family: Family| -> Vec<&Application> {
+            result
+                .applications
+                .iter()
+                .filter(|a| a.mutant == id && a.family == family)
+                .collect()
+        };
+        // The IPv6 hairpin rules are `-s EP/128`: three endpoints, three places.
+        for family in [Family::Ipv4, Family::Ipv6] {
+            assert_eq!(of("missing-hairpin-masquerade", family).len(), 3);
+            let dnat = of("wrong-dnat-port", family);
+            assert_eq!(dnat.len(), 3);
+            // The flows of each family see its endpoints' ports.
+            assert!(dnat.iter().all(|a| a.caught_by_flow()), "{dnat:?}");
+        }
+        // IPv6 has no route_localnet, so no localnet DROP to remove.
+        assert_eq!(of("missing-localnet-drop", Family::Ipv4).len(), 1);
+        assert!(of("missing-localnet-drop", Family::Ipv6).is_empty());
+
+        let tallies = tally(catalogue(), std::slice::from_ref(&result));
+        let t = tallies
+            .iter()
+            .find(|t| t.mutant.id == "missing-localnet-drop")
+            .unwrap();
+        // No flow of the scenario goes to 127.0.0.1.
+        assert_eq!(t.verdict(), TallyVerdict::NotCaught);
+        assert_eq!(t.missed_families(), [Family::Ipv4]);
+        assert_eq!(
+            t.family(Family::Ipv6).unwrap().verdict(),
+            TallyVerdict::NotApplicable
+        );
+        let t = tallies
+            .iter()
+            .find(|t| t.mutant.id == "wrong-dnat-port")
+            .unwrap();
+        assert_eq!(t.verdict(), TallyVerdict::Caught);
+        assert_eq!(t.applications, 6);
+        for f in &t.families {
+            assert_eq!(f.counts.applications, 3, "{f:?}");
+            assert_eq!(f.verdict(), TallyVerdict::Caught, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_mutant_caught_in_one_family_only_is_not_caught() {
+        let app = |family, caught: bool| Application {
+            mutant: "wrong-dnat-port",
+            family,
+            place: "nat KUBE-SEP-A, line 3".into(),
+            caught_by: if caught {
+                vec!["flow \"x\"".into()]
+            } else {
+                Vec::new()
+            },
+        };
+        let case = CaseResult {
+            scenario: "g/dual".into(),
+            node: "node-a".into(),
+            applications: vec![app(Family::Ipv4, true), app(Family::Ipv6, false)],
+        };
+        let tallies = tally(catalogue(), &[case]);
+        let t = tallies
+            .iter()
+            .find(|t| t.mutant.id == "wrong-dnat-port")
+            .unwrap();
+        // Overall the case caught it, but not in its IPv6 rules.
+        assert_eq!(t.caught_cases, 1);
+        assert_eq!(t.verdict(), TallyVerdict::NotCaught);
+        assert_eq!(t.missed_families(), [Family::Ipv6]);
+        assert_eq!(
+            t.family(Family::Ipv6).unwrap().counts.missed_in,
+            ["g/dual@node-a"]
+        );
     }
 
     #[test]

@@ -57,6 +57,17 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// An address, CIDR, `IP:PORT` or `IP:PORT/PROTO`: a plain YAML scalar,
+/// but quoted where IPv6 would read as something else (`[fd00::1]:80/tcp`
+/// is a flow sequence, `::1` starts like a key).
+fn net_text(text: &str) -> String {
+    if text.starts_with(['[', ':']) {
+        format!("'{text}'")
+    } else {
+        text.to_string()
+    }
+}
+
 /// YAML line breaks beyond the ASCII ones, which a single-quoted scalar folds.
 fn is_line_break(c: char) -> bool {
     matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
@@ -98,13 +109,17 @@ pub fn probability(p: &BigRational) -> String {
     }
 }
 
-/// A node address: a bare IP for a /32 (as scenarios write them), else the CIDR.
+/// A node address: a bare IP for a host address (/32, /128), as scenarios
+/// write them, else the CIDR; quoted where YAML needs it.
 pub fn address(a: IpNet) -> String {
-    if a.prefix_len() == 32 {
+    // A host address (/32, /128) is written bare, as the recordings write
+    // node addresses; an IPv6 one quoted.
+    let text = if a.prefix_len() == a.max_prefix_len() {
         a.addr().to_string()
     } else {
         a.to_string()
-    }
+    };
+    net_text(&text)
 }
 
 /// The objects as a YAML block sequence at column 0, ending in a newline.
@@ -222,8 +237,8 @@ impl ScenarioWriter {
         }
         let _ = writeln!(out, "  - name: {}", quote(name));
         let _ = writeln!(out, "    node: {}", quote(node));
-        let _ = writeln!(out, "    from: {from}");
-        let _ = writeln!(out, "    to: {to}");
+        let _ = writeln!(out, "    from: {}", net_text(&from.to_string()));
+        let _ = writeln!(out, "    to: {}", net_text(&to.to_string()));
         out.push_str("    expect:\n");
         if let Some(endpoints) = &expect.endpoints {
             write_endpoints(out, endpoints);
@@ -256,16 +271,23 @@ fn write_endpoints(
     }
     out.push_str("      endpoints:\n");
     for (addr, p) in endpoints {
-        let _ = writeln!(out, "        {addr}: {}", probability(p));
+        let _ = writeln!(
+            out,
+            "        {}: {}",
+            quote(&addr.to_string()),
+            probability(p)
+        );
     }
 }
 
 /// A flow as a one-line flow mapping, e.g. for a comment listing probes.
 pub fn flow_line(name: &str, node: &str, from: FlowSource, to: Destination) -> String {
     format!(
-        "{{name: {}, node: {}, from: {from}, to: {to}}}",
+        "{{name: {}, node: {}, from: {}, to: {}}}",
         quote(name),
-        quote(node)
+        quote(node),
+        net_text(&from.to_string()),
+        net_text(&to.to_string())
     )
 }
 
@@ -332,6 +354,40 @@ fn push_list(out: &mut String, key: &str, items: impl Iterator<Item = String>) {
 mod tests {
     use super::*;
     use crate::scenario::yaml::parse_documents;
+
+    #[test]
+    fn ipv6_flows_are_written_so_that_the_loader_reads_them_back() {
+        use crate::scenario::{Cluster, NodeSpec, Scenario};
+        use kpconform_iptables::SourceFile;
+        let cluster = Cluster {
+            cluster_cidrs: vec!["fd00:10:64::/48".parse().unwrap()],
+            masquerade_all: false,
+            masquerade_bit: 14,
+            node_port_addresses: vec![],
+            nodes: vec![NodeSpec {
+                name: "node-a".into(),
+                addresses: vec!["fd00:192:168::10/128".parse().unwrap()],
+            }],
+            objects: vec![],
+        };
+        let to: Destination = "[fd00:10:96::1]:80/tcp".parse().unwrap();
+        let expect = Expect {
+            endpoints: Some([(to.addr, ratio(1, 1))].into_iter().collect()),
+            ..Expect::default()
+        };
+        let from = FlowSource::Ip("2001:db8:203::7".parse().unwrap());
+        let text = ScenarioWriter::new()
+            .description("v6")
+            .cluster(&cluster, None)
+            .flow("v6 flow", "node-a", from, to, &expect)
+            .finish();
+        let back = Scenario::from_source(&SourceFile::new("v6.yaml", text.clone()), "x")
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!((back.flows[0].from, back.flows[0].to), (from, to));
+        assert_eq!(back.flows[0].expect, expect);
+        let line = flow_line("f", "node-a", from, to);
+        assert!(line.contains("to: '[fd00:10:96::1]:80/tcp'"), "{line}");
+    }
 
     fn ratio(n: i64, d: i64) -> BigRational {
         BigRational::new(n.into(), d.into())
