@@ -428,3 +428,56 @@ fn a_scenario_that_does_not_load_is_reported_and_exits_2() {
     assert!(out.stdout.contains("  passed       1\n"), "{}", out.stdout);
     assert!(out.stdout.contains("  error        1\n"), "{}", out.stdout);
 }
+
+#[test]
+fn a_rules_dir_skips_nodes_with_neither_rules_nor_flows_but_not_nodes_with_flows() {
+    // clusterip/one-endpoint with a second node that has no flows.
+    let scenarios = TempDir::new("rules-dir-nodes-scenarios");
+    let text = std::fs::read_to_string(root().join("golden/scenarios/clusterip/one-endpoint.yaml"))
+        .unwrap()
+        .replacen(
+            "    - name: node-a\n",
+            "    - name: node-b\n      addresses: [192.168.0.11]\n    - name: node-a\n",
+            1,
+        );
+    assert!(text.contains("name: node-b"), "{text}");
+    std::fs::create_dir_all(scenarios.path().join("clusterip")).unwrap();
+    std::fs::write(scenarios.path().join("clusterip/one-endpoint.yaml"), &text).unwrap();
+    let rules = TempDir::new("rules-dir-nodes-rules");
+    std::fs::create_dir_all(rules.path().join("clusterip/one-endpoint")).unwrap();
+    std::fs::copy(
+        recordings().join("outputs/clusterip-1-endpoint.rules"),
+        rules.path().join("clusterip/one-endpoint/node-a.rules"),
+    )
+    .unwrap();
+    let run = |text: &str| {
+        std::fs::write(scenarios.path().join("clusterip/one-endpoint.yaml"), text).unwrap();
+        kpconform(
+            &[
+                "run",
+                "--rules-dir",
+                rules.str(),
+                "--scenarios",
+                scenarios.str(),
+            ],
+            None,
+        )
+    };
+    let out = run(&text);
+    assert_exit!(out, 0);
+    assert!(
+        out.stderr
+            .contains("1 case(s) skipped: their node has no rules"),
+        "{}",
+        out.stderr
+    );
+    // A flow on node-b makes node-b a case again, and its missing rules an error.
+    let with_flow = text.replacen("    node: node-a\n", "    node: node-b\n", 1);
+    let out = run(&with_flow);
+    assert_exit!(out, 1);
+    assert!(
+        out.stdout.contains("clusterip/one-endpoint@node-b"),
+        "{}",
+        out.stdout
+    );
+}

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Result};
 use kpconform_harness::{evaluate, Case, Evaluation, Snapshots};
 use kpconform_harness::{Command, FnGenerator, Generator, RecordedDir};
+use kpconform_iptables::model::Family;
 
 use super::Outcome;
 use crate::cli::{FormatArg, RunArgs};
@@ -20,7 +21,34 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         Some(dir) => Some(Snapshots::read_only(dir)),
         None => None,
     };
-    let (cases, load_errors) = super::select_cases(&args.scenarios, &args.filter)?;
+    let (mut cases, load_errors) = super::select_cases(&args.scenarios, &args.filter)?;
+    if let Some(dir) = &args.rules_dir {
+        // A recorded-rules directory usually holds the nodes someone
+        // recorded, not every node a scenario lists. A node with neither
+        // rules nor flows has nothing to judge; one with flows but no rules
+        // stays a case, and fails as missing.
+        let recorded = RecordedDir::new(dir);
+        let before = cases.len();
+        cases.retain(|c| {
+            let has_rules = [Family::Ipv4, Family::Ipv6]
+                .into_iter()
+                .any(|f| recorded.path_for(&c.scenario.id, &c.node, f).is_file());
+            has_rules || c.scenario.flows.iter().any(|f| f.node == c.node)
+        });
+        let skipped = before - cases.len();
+        if skipped > 0 {
+            eprintln!(
+                "note: {skipped} case(s) skipped: their node has no rules in {} and no flows",
+                dir.display()
+            );
+        }
+        if cases.is_empty() {
+            bail!(
+                "--rules-dir {}: no rules for any selected case",
+                dir.display()
+            );
+        }
+    }
 
     let start = Instant::now();
     let jobs = parallel::jobs(args.jobs);
