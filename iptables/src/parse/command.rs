@@ -263,6 +263,18 @@ impl Parser {
                         format!("no chain `{}` to rename", old.text),
                     );
                 };
+                // iptables refuses a new name that is taken ("File exists");
+                // two chains of one name would not survive a print and parse.
+                if tb.index.get(&new.text).is_some() {
+                    return self.ctx.error(
+                        ErrorKind::Invalid,
+                        new.span,
+                        format!(
+                            "chain `{}` already exists; `-E` cannot rename onto it",
+                            new.text
+                        ),
+                    );
+                }
                 tb.table.chains[ci].name = ChainName::new(&new.text);
                 reindex(tb);
             }

@@ -704,6 +704,19 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn renaming_onto_an_existing_chain_is_refused() {
+        // Found by fuzz target parse_rules: `-E A B` when B exists made two
+        // chains named B, which printed and parsed back as one.
+        let text = "iptables -t nat -N A\niptables -t nat -N B\niptables -t nat -E A B\n";
+        let errors = parse_str(text).unwrap_err();
+        assert!(
+            errors[0].message.contains("chain `B` already exists"),
+            "{errors:?}"
+        );
+        assert!(parse_str("iptables -t nat -N A\niptables -t nat -E A B\n").is_ok());
+    }
+
+    #[test]
     fn a_byte_order_mark_is_whitespace_and_spans_still_fit() {
         let text =
             "\u{feff}*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m nope -j ACCEPT\nCOMMIT\n";
