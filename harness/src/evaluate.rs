@@ -15,6 +15,7 @@ use kpconform_iptables::normalize;
 use kpconform_iptables::ProbabilityMode;
 use kpconform_iptables::SourceFile;
 use kpconform_iptables::{parse, require_tables, Mode, ParseError};
+use kpconform_kernel::{FamilyRules, KernelReport};
 use kpconform_suite::check::{check_node_family, NodeReport};
 use kpconform_suite::scenario::{NodeSpec, Scenario};
 
@@ -74,6 +75,9 @@ pub struct Evaluation {
     pub error: Option<GeneratorError>,
     /// One result per family evaluated, IPv4 first.
     pub families: Vec<FamilyEvaluation>,
+    /// The real kernel's results, when kernel mode ran
+    /// ([`Evaluation::run_in_kernel`]).
+    pub kernel: Option<KernelReport>,
     /// Wall time of the whole evaluation.
     pub elapsed: Duration,
 }
@@ -131,6 +135,7 @@ pub fn evaluate_families(
         generator: generator.name().to_string(),
         error: None,
         families: Vec::new(),
+        kernel: None,
         elapsed: Duration::ZERO,
     };
     if scenario.node(node).is_none() {
@@ -397,22 +402,63 @@ impl Evaluation {
         self.families.len() > 1
     }
 
+    /// Sends every flow of the node through its rules loaded into a real
+    /// kernel ([`kpconform_kernel::run_node`]) and keeps the result in
+    /// [`Evaluation::kernel`]. Does nothing when some family has no rules
+    /// that parsed: the case is an error or broken already.
+    pub fn run_in_kernel(&mut self, scenario: &Scenario, options: &kpconform_kernel::Options) {
+        if self.error.is_some() || self.families.is_empty() {
+            return;
+        }
+        let mut rules = Vec::new();
+        for f in &self.families {
+            let (Some(output), Some(report)) = (&f.output, &f.report) else {
+                return;
+            };
+            rules.push(FamilyRules {
+                family: f.family,
+                text: output.text().into(),
+                report,
+                unmodelled: false,
+            });
+        }
+        let start = Instant::now();
+        let report = kpconform_kernel::run_node(scenario, &self.node, &rules, options);
+        self.kernel = Some(report);
+        self.elapsed += start.elapsed();
+    }
+
     /// The classification, worst family first: error, then broken, then
-    /// changed, then passed.
+    /// changed, then passed; the kernel's results count as a family's.
     pub fn status(&self) -> Status {
         if self.error.is_some() {
             return Status::Error;
         }
+        let kernel = self.kernel.as_ref().map(|k| {
+            if k.setup_error.is_some() {
+                Status::Error
+            } else if k.passed() {
+                Status::Passed
+            } else {
+                Status::Broken
+            }
+        });
         self.families
             .iter()
             .map(FamilyEvaluation::status)
+            .chain(kernel)
             .min()
             .unwrap_or(Status::Passed)
     }
 
-    /// Whether some family's output failed to parse or a flow or invariant failed.
+    /// Whether some family's output failed to parse or a flow or invariant
+    /// failed (in the tracer or in the kernel).
     pub fn is_broken(&self) -> bool {
         self.families.iter().any(FamilyEvaluation::is_broken)
+            || self
+                .kernel
+                .as_ref()
+                .is_some_and(|k| k.setup_error.is_none() && !k.passed())
     }
 
     /// Whether some family's output differs from its snapshot (reported
@@ -437,6 +483,9 @@ impl Evaluation {
                 .collect();
             let _ = write!(line, ": {}", parts.join("; "));
         }
+        if let Some(k) = &self.kernel {
+            line.push_str(&kernel_detail(k));
+        }
         line
     }
 
@@ -459,6 +508,21 @@ impl Evaluation {
     /// such block per family, each line naming its family
     /// (`broken: <id>@<node> (IPv6): ...`).
     pub fn render(&self) -> String {
+        let mut out = self.render_families();
+        if let Some(k) = self
+            .kernel
+            .as_ref()
+            .filter(|k| !k.passed() || k.skipped() > 0)
+        {
+            if self.names_families() {
+                let _ = writeln!(out, "kernel: {}{}", self.name(), kernel_detail(k));
+            }
+            out.push_str(&k.render());
+        }
+        out
+    }
+
+    fn render_families(&self) -> String {
         let mut out = String::new();
         if !self.names_families() {
             out.push_str(&self.summary());
@@ -482,6 +546,26 @@ impl Evaluation {
         }
         out
     }
+}
+
+/// `; kernel (nft): 5 of 6 flow(s) passed, 1 skipped`.
+fn kernel_detail(k: &KernelReport) -> String {
+    let mut line = format!("; kernel ({})", k.backend);
+    if let Some(e) = &k.setup_error {
+        let _ = write!(line, ": {e}");
+        return line;
+    }
+    if !k.refused.is_empty() {
+        line.push_str(": rules refused by the kernel");
+        return line;
+    }
+    let run = k.flows.len() - k.skipped();
+    let passed = k.flows.iter().filter(|f| f.passed()).count();
+    let _ = write!(line, ": {passed} of {run} flow(s) passed");
+    if k.skipped() > 0 {
+        let _ = write!(line, ", {} skipped", k.skipped());
+    }
+    line
 }
 
 #[cfg(test)]

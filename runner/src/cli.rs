@@ -160,6 +160,19 @@ pub(crate) struct CorpusArgs {
     /// Print which scenarios have a real kube-proxy recording behind them.
     #[arg(long)]
     pub(crate) recorded: bool,
+    /// Write a recorded-rules directory (the layout `run --rules-dir` reads) from recordings
+    /// of real kube-proxy: every scenario tagged `recorded:<case>` gets FOLDER/outputs/<case>.rules
+    /// as DIR/<scenario-id>/<node>.rules (or .ipv6.rules), node and family taken from the
+    /// case's generator input. Needs --from-recordings.
+    #[arg(long, value_name = "DIR", requires = "from_recordings", conflicts_with_all = ["coverage", "recorded"])]
+    pub(crate) rules_dir: Option<PathBuf>,
+    /// A recordings folder (with outputs/ and, unless --inputs says otherwise, inputs/); repeatable.
+    #[arg(long, value_name = "FOLDER", requires = "rules_dir")]
+    pub(crate) from_recordings: Vec<PathBuf>,
+    /// Where the generator inputs of folders without inputs/ are (kube-proxy-v1.28 reuses the
+    /// v1.30 inputs).
+    #[arg(long, value_name = "FOLDER", requires = "rules_dir")]
+    pub(crate) inputs: Option<PathBuf>,
 }
 
 /// How rule files are read.
@@ -222,6 +235,50 @@ pub(crate) struct CheckArgs {
     pub(crate) probability: ProbabilityArg,
     #[command(flatten)]
     pub(crate) parse: ParseArgs,
+    #[command(flatten)]
+    pub(crate) kernel: KernelArgs,
+}
+
+/// Real-kernel mode (needs root; see docs/kernel-mode.md).
+#[derive(Debug, Args)]
+pub(crate) struct KernelArgs {
+    /// Also send every flow as real connections through the rules loaded into a real kernel,
+    /// in private network namespaces built like the node (root only; the host's network is
+    /// never touched). Each flow is judged by the kernel against its `expect`, and the
+    /// tracer's prediction is cross-checked against what the kernel did.
+    #[arg(long, help_heading = "Kernel mode")]
+    pub(crate) kernel: bool,
+    /// The iptables backend that loads the rules in kernel mode.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value_t = IptablesArg::Nft,
+          requires = "kernel", help_heading = "Kernel mode")]
+    pub(crate) iptables: IptablesArg,
+    /// Connections per flow that may be accepted, in kernel mode (the sample of the
+    /// statistical tests).
+    #[arg(long, value_name = "N", default_value = "1000", requires = "kernel",
+          value_parser = clap::value_parser!(u32).range(20..=50_000), help_heading = "Kernel mode")]
+    pub(crate) connections: u32,
+}
+
+impl KernelArgs {
+    /// The kernel-mode options, when `--kernel` is given.
+    pub(crate) fn options(&self) -> Option<kpconform_kernel::Options> {
+        self.kernel.then(|| kpconform_kernel::Options {
+            backend: match self.iptables {
+                IptablesArg::Nft => kpconform_kernel::Backend::Nft,
+                IptablesArg::Legacy => kpconform_kernel::Backend::Legacy,
+            },
+            connections: self.connections,
+            ..kpconform_kernel::Options::default()
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum IptablesArg {
+    /// iptables-nft-restore (nf_tables)
+    Nft,
+    /// iptables-legacy-restore (x_tables)
+    Legacy,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +389,8 @@ pub(crate) struct RunArgs {
     /// Cases evaluated in parallel [default: the number of CPUs].
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub(crate) jobs: Option<NonZeroUsize>,
+    #[command(flatten)]
+    pub(crate) kernel: KernelArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -29,6 +29,12 @@ pub(crate) fn read(path: &Path) -> Result<SourceFile> {
 /// Parses a rules file, printing every error with its position; lax-mode
 /// warnings go to standard error too.
 pub(crate) fn parse(source: &SourceFile, args: &ParseArgs) -> Result<RuleSet> {
+    parse_counting(source, args).map(|(rules, _)| rules)
+}
+
+/// [`parse`], and how many warnings (unmodelled matches and targets
+/// accepted by `--lax`, skipped transcript lines) it gave.
+pub(crate) fn parse_counting(source: &SourceFile, args: &ParseArgs) -> Result<(RuleSet, usize)> {
     let options = Options {
         mode: if args.lax { Mode::Lax } else { Mode::Strict },
         default_table: args.table.map(|t| match t {
@@ -55,7 +61,7 @@ pub(crate) fn parse(source: &SourceFile, args: &ParseArgs) -> Result<RuleSet> {
             for w in &parsed.warnings {
                 eprintln!("warning: {}\n", w.render(source));
             }
-            Ok(parsed.rules)
+            Ok((parsed.rules, parsed.warnings.len()))
         }
         Err(errors) => {
             for e in &errors {

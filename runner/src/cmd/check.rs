@@ -6,9 +6,12 @@
 //! against the node's flows of its family. A family of the node that has
 //! flows but no dump fails the check: its flows were not checked.
 
+use std::io::IsTerminal;
+
 use anyhow::{bail, Result};
 use kpconform_iptables::model::{Family, RuleSet};
 use kpconform_iptables::SourceFile;
+use kpconform_kernel::FamilyRules;
 use kpconform_suite::check::{check_node_family, flow_family};
 
 use super::Outcome;
@@ -20,9 +23,15 @@ struct Dump {
     source: SourceFile,
     rules: RuleSet,
     family: Family,
+    /// Warnings of a `--lax` parse: rules the tracer does not model.
+    warnings: usize,
 }
 
 pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
+    let kernel = args.kernel.options();
+    if let Some(k) = &kernel {
+        kpconform_kernel::preflight(k.backend, &[Family::Ipv4, Family::Ipv6])?;
+    }
     let scenario = scenario_file::load(&args.scenario)?;
     // Fail on a wrong node name before reading (possibly stdin) rules.
     scenario_file::input_for(&scenario, &args.node)?;
@@ -47,7 +56,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
     let mut dumps: Vec<Dump> = Vec::new();
     for path in &args.rules {
         let source = rules_file::read(path)?;
-        let rules = rules_file::parse(&source, &args.parse)?;
+        let (rules, warnings) = rules_file::parse_counting(&source, &args.parse)?;
         let named = rules.family();
         let family = named.unwrap_or(first);
         if !families.contains(&family) {
@@ -76,12 +85,14 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
             source,
             rules,
             family,
+            warnings,
         });
     }
     dumps.sort_by_key(|d| d.family);
     // Name the family in every line when the node has two.
     let dual = families.len() > 1;
     let mut passed = true;
+    let mut reports = Vec::new();
     for dump in &dumps {
         let profile = match args.profile {
             ProfileArg::Auto => None,
@@ -123,6 +134,45 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
             outln!("FAILED: {summary}");
             passed = false;
         }
+        reports.push(report);
+    }
+    if let Some(options) = &kernel {
+        let rules: Vec<FamilyRules<'_>> = dumps
+            .iter()
+            .zip(&reports)
+            .map(|(dump, report)| FamilyRules {
+                family: dump.family,
+                text: restorable(dump),
+                report,
+                unmodelled: dump.warnings > 0,
+            })
+            .collect();
+        if std::io::stderr().is_terminal() {
+            eprintln!(
+                "kernel mode: sending {}@{node}'s flows through the {} backend...",
+                scenario.id, options.backend
+            );
+        }
+        let k = kpconform_kernel::run_node(&scenario, node, &rules, options);
+        out!("{}", k.render());
+        let run = k.flows.len() - k.skipped();
+        let ok = k.flows.iter().filter(|f| f.passed()).count();
+        let summary = format!(
+            "{}@{node} in the kernel ({} backend): {ok} of {run} flow(s) passed, {} skipped, \
+             {} statistical test(s) (false-failure bound {:.1e}), {:.2} s",
+            scenario.id,
+            k.backend,
+            k.skipped(),
+            k.tests(),
+            kpconform_kernel::false_failure_bound(k.tests()),
+            k.elapsed.as_secs_f64()
+        );
+        if k.passed() {
+            outln!("ok: {summary}");
+        } else {
+            outln!("FAILED: {summary}");
+            passed = false;
+        }
     }
     for &family in families
         .iter()
@@ -152,6 +202,24 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
         }
     }
     Ok(if passed { Outcome::Pass } else { Outcome::Fail })
+}
+
+/// The text `iptables-restore` is given: the dump itself when it is
+/// iptables-save output (so that the kernel judges exactly what was
+/// written), else (commands, transcripts, fragments) the rule set as
+/// kpconform read it, printed in iptables-save form.
+fn restorable(dump: &Dump) -> std::borrow::Cow<'_, str> {
+    let first = dump
+        .source
+        .text()
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    if first.is_some_and(|l| l.starts_with('*')) {
+        dump.source.text().into()
+    } else {
+        kpconform_iptables::print(&dump.rules).into()
+    }
 }
 
 /// The node's addresses, comma-separated, for messages.

@@ -15,6 +15,10 @@ use crate::parallel::{self, ordered_map};
 use crate::report::{self, RunReport};
 
 pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
+    let kernel = args.kernel.options();
+    if let Some(k) = &kernel {
+        kpconform_kernel::preflight(k.backend, &[Family::Ipv4, Family::Ipv6])?;
+    }
     let generator = generator(args)?;
     let snapshots = match &args.snapshots {
         Some(dir) if !dir.is_dir() => bail!("--snapshots: {} is not a directory", dir.display()),
@@ -53,7 +57,14 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let start = Instant::now();
     let jobs = parallel::jobs(args.jobs);
     let progress = std::io::stderr().is_terminal();
-    let evaluations = evaluate_all(&*generator, &cases, snapshots.as_ref(), jobs, progress);
+    let evaluations = evaluate_all(
+        &*generator,
+        &cases,
+        snapshots.as_ref(),
+        kernel.as_ref(),
+        jobs,
+        progress,
+    );
     let report = RunReport {
         generator: generator.name().to_string(),
         scenarios: args.scenarios.display().to_string(),
@@ -119,12 +130,16 @@ fn evaluate_all(
     generator: &dyn Generator,
     cases: &[Case],
     snapshots: Option<&Snapshots>,
+    kernel: Option<&kpconform_kernel::Options>,
     jobs: usize,
     progress: bool,
 ) -> Vec<Evaluation> {
     let done = Mutex::new(0usize);
     ordered_map(cases, jobs, |case| {
-        let e = evaluate(generator, &case.scenario, &case.node, snapshots);
+        let mut e = evaluate(generator, &case.scenario, &case.node, snapshots);
+        if let Some(options) = kernel {
+            e.run_in_kernel(&case.scenario, options);
+        }
         if progress {
             // Count and print under one lock so the numbers come out in order.
             let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);

@@ -54,6 +54,44 @@ pub(crate) fn summary(report: &RunReport) -> String {
     for status in Status::ALL {
         let _ = writeln!(out, "  {:<8} {:>5}", status.as_str(), report.count(status));
     }
+    if let Some(k) = report.kernel_totals() {
+        let _ = writeln!(
+            out,
+            "kernel mode ({} backend): {} flow(s) in {} case(s), {} connection(s): {} passed, {} failed, {} skipped\n\
+             \x20 {} statistical test(s) at {:e} each: the chance that this run failed falsely is at most {:.1e}",
+            k.backend,
+            k.flows,
+            k.cases,
+            k.connections,
+            k.passed,
+            k.failed,
+            k.skipped,
+            k.tests,
+            kpconform_kernel::stats::ALPHA,
+            kpconform_kernel::false_failure_bound(k.tests),
+        );
+        let skipped: Vec<String> = report
+            .evaluations
+            .iter()
+            .filter_map(|e| e.kernel.as_ref().map(|k| (e, k)))
+            .flat_map(|(e, k)| {
+                k.flows.iter().filter_map(move |f| {
+                    f.skipped
+                        .as_ref()
+                        .map(|why| format!("  {} {:?} ({}): {why}", e.name(), f.name, f.to))
+                })
+            })
+            .collect();
+        if !skipped.is_empty() {
+            let _ = writeln!(
+                out,
+                "not sent through the kernel (checked by the tracer only):"
+            );
+            for line in skipped {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
     let failed: Vec<String> = report
         .load_errors
         .iter()

@@ -19,7 +19,10 @@
 //! `snapshot` the first one that did not match. Single-family cases have no
 //! `"families"` key.
 
+use std::collections::BTreeMap;
+
 use kpconform_harness::{Evaluation, FamilyEvaluation, SnapshotCheck, Status};
+use kpconform_kernel::{KernelFlow, KernelReport};
 use kpconform_suite::check::NodeReport;
 use serde::Serialize;
 
@@ -43,6 +46,68 @@ struct Summary {
     error: usize,
     total: usize,
     seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel: Option<KernelSummary>,
+}
+
+#[derive(Serialize)]
+struct KernelSummary {
+    flows: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    tests: u32,
+    false_failure_bound: f64,
+}
+
+#[derive(Serialize)]
+struct KernelCase {
+    backend: String,
+    status: &'static str,
+    setup_error: Option<String>,
+    refused: Vec<Refused>,
+    seconds: f64,
+    flows: Vec<KernelFlowCase>,
+}
+
+#[derive(Serialize)]
+struct Refused {
+    family: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct KernelFlowCase {
+    name: String,
+    family: &'static str,
+    to: String,
+    result: &'static str,
+    reason: Option<String>,
+    connections: Option<u32>,
+    answered: BTreeMap<String, u32>,
+    refused: Option<u32>,
+    dropped: Option<u32>,
+    masqueraded: Option<u32>,
+    sticky: Option<Sticky>,
+    predicted: Option<Predicted>,
+    failures: Vec<String>,
+    disagreements: Vec<String>,
+    unconfirmed: Option<String>,
+    tests: u32,
+}
+
+#[derive(Serialize)]
+struct Sticky {
+    rounds: u32,
+    consistent: u32,
+}
+
+#[derive(Serialize)]
+struct Predicted {
+    accepted: BTreeMap<String, f64>,
+    refused: f64,
+    dropped: f64,
+    masqueraded: f64,
 }
 
 #[derive(Serialize)]
@@ -64,6 +129,9 @@ struct Case {
     /// Per family, for a node with two.
     #[serde(skip_serializing_if = "Option::is_none")]
     families: Option<Vec<FamilyCase>>,
+    /// The real kernel's results, with `--kernel`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel: Option<KernelCase>,
 }
 
 #[derive(Serialize)]
@@ -144,6 +212,78 @@ fn case(e: &Evaluation) -> Case {
         families: e
             .names_families()
             .then(|| e.families.iter().map(|f| family_case(e, f)).collect()),
+        kernel: e.kernel.as_ref().map(kernel_case),
+    }
+}
+
+fn kernel_case(k: &KernelReport) -> KernelCase {
+    KernelCase {
+        backend: k.backend.to_string(),
+        status: if k.setup_error.is_some() {
+            "error"
+        } else if k.passed() {
+            "passed"
+        } else {
+            "failed"
+        },
+        setup_error: k.setup_error.clone(),
+        refused: k
+            .refused
+            .iter()
+            .map(|(family, message)| Refused {
+                family: family.as_str(),
+                message: message.clone(),
+            })
+            .collect(),
+        seconds: k.elapsed.as_secs_f64(),
+        flows: k.flows.iter().map(kernel_flow).collect(),
+    }
+}
+
+fn kernel_flow(f: &KernelFlow) -> KernelFlowCase {
+    let o = f.observation.as_ref();
+    KernelFlowCase {
+        name: f.name.clone(),
+        family: f.family.as_str(),
+        to: f.to.clone(),
+        result: if f.skipped.is_some() {
+            "skipped"
+        } else if f.passed() {
+            "passed"
+        } else {
+            "failed"
+        },
+        reason: f.skipped.clone(),
+        connections: o.map(|o| o.connections),
+        answered: o
+            .map(|o| {
+                o.answered
+                    .iter()
+                    .map(|(a, c)| (a.to_string(), *c))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        refused: o.map(|o| o.refused),
+        dropped: o.map(|o| o.dropped),
+        masqueraded: o.map(|o| o.masqueraded),
+        sticky: o.and_then(|o| o.sticky).map(|p| Sticky {
+            rounds: p.rounds,
+            consistent: p.consistent,
+        }),
+        predicted: f.prediction.as_ref().map(|p| Predicted {
+            accepted: p
+                .accepted
+                .iter()
+                .map(|(a, p)| (a.to_string(), *p))
+                .collect(),
+            refused: p.refused,
+            dropped: p.dropped,
+            masqueraded: p.masqueraded,
+        }),
+        failures: f.failures.clone(),
+        disagreements: f.disagreements.clone(),
+        unconfirmed: f.unconfirmed.clone(),
+        tests: f.tests,
     }
 }
 
@@ -160,6 +300,14 @@ pub(crate) fn render(report: &RunReport) -> String {
             error: report.count(Status::Error),
             total: report.total(),
             seconds: report.elapsed.as_secs_f64(),
+            kernel: report.kernel_totals().map(|t| KernelSummary {
+                flows: t.flows,
+                passed: t.passed,
+                failed: t.failed,
+                skipped: t.skipped,
+                tests: t.tests,
+                false_failure_bound: kpconform_kernel::false_failure_bound(t.tests),
+            }),
         },
         cases: report.evaluations.iter().map(case).collect(),
         load_errors: report

@@ -54,6 +54,44 @@ impl RunReport {
     pub(crate) fn passed(&self) -> bool {
         self.count(Status::Passed) == self.total()
     }
+
+    /// Flow counts over every case's kernel results; `None` without
+    /// kernel mode.
+    pub(crate) fn kernel_totals(&self) -> Option<KernelTotals> {
+        let mut totals: Option<KernelTotals> = None;
+        for k in self.evaluations.iter().filter_map(|e| e.kernel.as_ref()) {
+            let t = totals.get_or_insert_with(|| KernelTotals {
+                backend: k.backend.to_string(),
+                ..KernelTotals::default()
+            });
+            t.cases += 1;
+            t.flows += k.flows.len();
+            t.passed += k.flows.iter().filter(|f| f.passed()).count();
+            t.failed += k.flows.iter().filter(|f| f.failed()).count();
+            t.skipped += k.skipped();
+            t.tests += k.tests();
+            t.connections += k
+                .flows
+                .iter()
+                .filter_map(|f| f.observation.as_ref())
+                .map(|o| u64::from(o.connections))
+                .sum::<u64>();
+        }
+        totals
+    }
+}
+
+/// What kernel mode did over a run.
+#[derive(Debug, Default)]
+pub(crate) struct KernelTotals {
+    pub(crate) backend: String,
+    pub(crate) cases: usize,
+    pub(crate) flows: usize,
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) skipped: usize,
+    pub(crate) tests: u32,
+    pub(crate) connections: u64,
 }
 
 #[cfg(test)]
