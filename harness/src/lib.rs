@@ -77,4 +77,6 @@ pub use generator::{
 /// The generator input is the suite's; re-exported for generator authors.
 pub use kpconform_suite::scenario::GeneratorInput;
 pub use snapshot::{SnapshotCheck, Snapshots};
-pub use trials::{Conformance, GENERATOR_ENV, GENERATOR_NAME_ENV, GOLDEN_SCENARIOS, TIMEOUT_ENV};
+pub use trials::{
+    Conformance, GENERATOR_ENV, GENERATOR_NAME_ENV, GOLDEN_SCENARIOS, KERNEL_ENV, TIMEOUT_ENV,
+};

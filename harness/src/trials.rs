@@ -26,12 +26,18 @@ pub const GENERATOR_NAME_ENV: &str = "KPCONFORM_GENERATOR_NAME";
 /// run, in seconds (default 10).
 pub const TIMEOUT_ENV: &str = "KPCONFORM_TIMEOUT";
 
+/// Environment variable turning on kernel mode in [`Conformance::from_env`]:
+/// `1` or `nft` (the nf_tables backend), `legacy`; `0` or empty is off.
+pub const KERNEL_ENV: &str = "KPCONFORM_KERNEL";
+
 /// A conformance run of one generator over a directory of scenarios, as a
 /// `cargo test` harness (`harness = false`): see the [module docs](super).
 pub struct Conformance {
     generator: Result<Arc<dyn Generator>, String>,
     scenarios: PathBuf,
     snapshots: Option<PathBuf>,
+    /// Kernel mode, or why it was asked for and cannot run.
+    kernel: Option<Result<kpconform_kernel::Options, String>>,
 }
 
 impl Conformance {
@@ -41,6 +47,7 @@ impl Conformance {
             generator: Ok(Arc::new(generator)),
             scenarios: PathBuf::from(GOLDEN_SCENARIOS),
             snapshots: None,
+            kernel: None,
         }
     }
 
@@ -58,6 +65,17 @@ impl Conformance {
         var: impl Fn(&str) -> Option<String>,
     ) -> Conformance {
         let mut conformance = Conformance::new(default);
+        conformance.kernel = match var(KERNEL_ENV).as_deref().map(str::trim) {
+            None | Some("" | "0") => None,
+            Some("1" | "nft") => Some(Ok(kpconform_kernel::Options::default())),
+            Some("legacy") => Some(Ok(kpconform_kernel::Options {
+                backend: kpconform_kernel::Backend::Legacy,
+                ..kpconform_kernel::Options::default()
+            })),
+            Some(other) => Some(Err(format!(
+                "{KERNEL_ENV}={other}: expected 1 or nft, legacy, or 0 to turn kernel mode off"
+            ))),
+        };
         let Some(command) = var(GENERATOR_ENV).filter(|c| !c.trim().is_empty()) else {
             return conformance;
         };
@@ -93,6 +111,14 @@ impl Conformance {
         self
     }
 
+    /// Also sends every flow through the rules loaded into a real kernel
+    /// (root only; see `kpconform_kernel`). When the machine cannot, every
+    /// run fails with one trial saying what is missing.
+    pub fn with_kernel(mut self, options: kpconform_kernel::Options) -> Conformance {
+        self.kernel = Some(Ok(options));
+        self
+    }
+
     /// Compares every output with its insta snapshot at
     /// `dir/<generator>/<scenario-id>@<node>.snap` (IPv4) or
     /// `dir/<generator>/<scenario-id>@<node>.ipv6.snap` (IPv6).
@@ -115,6 +141,20 @@ impl Conformance {
             Ok(g) => Arc::clone(g),
             Err(e) => return vec![failing(GENERATOR_ENV, e.clone())],
         };
+        let kernel = match &self.kernel {
+            None => None,
+            Some(Err(e)) => return vec![failing(KERNEL_ENV, e.clone())],
+            Some(Ok(options)) => {
+                let families = [
+                    kpconform_iptables::model::Family::Ipv4,
+                    kpconform_iptables::model::Family::Ipv6,
+                ];
+                if let Err(e) = kpconform_kernel::preflight(options.backend, &families) {
+                    return vec![failing(KERNEL_ENV, e.to_string())];
+                }
+                Some(options.clone())
+            }
+        };
         let corpus = match Corpus::load(&self.scenarios) {
             Ok(c) => c,
             Err(e) => {
@@ -135,8 +175,12 @@ impl Conformance {
             let generator = Arc::clone(&generator);
             let snapshots = snapshots.clone();
             let counts = Arc::clone(counts);
+            let kernel = kernel.clone();
             trials.push(Trial::test(case.name(), move || {
-                let e = evaluate(&*generator, &case.scenario, &case.node, snapshots.as_ref());
+                let mut e = evaluate(&*generator, &case.scenario, &case.node, snapshots.as_ref());
+                if let Some(options) = &kernel {
+                    e.run_in_kernel(&case.scenario, options);
+                }
                 let status = e.status();
                 counts.add(status);
                 match status {
@@ -279,6 +323,28 @@ mod tests {
         };
         let trials = Conformance::from_vars(accept_all(), env).trials();
         assert_eq!(names(&trials), [GENERATOR_ENV]);
+    }
+
+    #[test]
+    fn kernel_mode_from_the_environment() {
+        let with =
+            |value: &'static str| move |name: &str| (name == KERNEL_ENV).then(|| value.to_string());
+        let backend =
+            |value: &'static str| match Conformance::from_vars(accept_all(), with(value)).kernel {
+                None => None,
+                Some(Ok(o)) => Some(Ok(o.backend)),
+                Some(Err(e)) => Some(Err(e)),
+            };
+        assert_eq!(backend("0"), None);
+        assert_eq!(backend(""), None);
+        assert_eq!(backend("1"), Some(Ok(kpconform_kernel::Backend::Nft)));
+        assert_eq!(
+            backend("legacy"),
+            Some(Ok(kpconform_kernel::Backend::Legacy))
+        );
+        // A typo is one failing trial, never kernel mode silently off.
+        let trials = Conformance::from_vars(accept_all(), with("yes")).trials();
+        assert_eq!(names(&trials), [KERNEL_ENV]);
     }
 
     #[test]

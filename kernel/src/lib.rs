@@ -28,6 +28,7 @@ use kpconform_suite::scenario::{Flow, Scenario};
 
 mod netns;
 pub mod plan;
+mod sctp;
 mod socket;
 pub mod stats;
 mod topology;
@@ -86,7 +87,10 @@ pub struct Options {
     /// Connections per flow that the tracer and the expectation both say
     /// is refused or dropped (each one that is dropped costs `timeout`).
     pub refusals: u32,
-    /// How long a connection may take before it counts as dropped.
+    /// How long a connection may take before it counts as dropped. Longer
+    /// than TCP's first SYN retransmission (1 s): a real client whose first
+    /// SYN was lost (to neighbour discovery on a busy machine, say) still
+    /// connects, and so must kernel mode's.
     pub timeout: Duration,
 }
 
@@ -96,7 +100,7 @@ impl Default for Options {
             backend: Backend::Nft,
             connections: 1000,
             refusals: 3,
-            timeout: Duration::from_secs(1),
+            timeout: Duration::from_millis(2500),
         }
     }
 }
@@ -265,6 +269,11 @@ pub struct Prediction {
     pub dropped: f64,
     /// Accepted and masqueraded mass.
     pub masqueraded: f64,
+    /// Accepted mass, per destination, that no connection can show: a
+    /// hairpin without masquerade (the endpoint is the client itself and
+    /// answers itself, inside its own namespace). It is counted in
+    /// [`Prediction::dropped`], which is what the kernel shows for it.
+    pub unanswerable: BTreeMap<SocketAddr, f64>,
 }
 
 fn f(d: &BigDecimal) -> f64 {
@@ -272,11 +281,18 @@ fn f(d: &BigDecimal) -> f64 {
 }
 
 impl Prediction {
-    fn of(d: &Distribution) -> Prediction {
+    /// The prediction for connections from `client`; `reply` when the
+    /// kernel observes a connection by its answer (TCP, UDP), which a
+    /// hairpin without masquerade never gets back.
+    fn of(d: &Distribution, client: Option<std::net::IpAddr>, reply: bool) -> Prediction {
         let mut p = Prediction::default();
         for o in &d.outcomes {
             let mass = f(&o.probability);
             match o.verdict {
+                Verdict::Accept if reply && !o.masquerade && Some(o.destination.ip()) == client => {
+                    *p.unanswerable.entry(o.destination).or_default() += mass;
+                    p.dropped += mass;
+                }
                 Verdict::Accept => {
                     *p.accepted.entry(o.destination).or_default() += mass;
                     if o.masquerade {
@@ -421,7 +437,11 @@ pub fn run_node(
             to: flow.to.to_string(),
             skipped: None,
             observation: None,
-            prediction: traced.map(Prediction::of),
+            prediction: traced.map(|d| {
+                let client = topology.source(flow.from, r.family).ok().map(|(_, ip)| ip);
+                let reply = L4::of(flow.to.protocol) != Some(L4::Sctp);
+                Prediction::of(d, client, reply)
+            }),
             failures: Vec::new(),
             disagreements: Vec::new(),
             unconfirmed: None,
@@ -462,25 +482,21 @@ pub fn run_node(
 }
 
 fn skip_reason(topology: &Topology, flow: &Flow, family: Family) -> Option<String> {
-    let Some(l4) = L4::of(flow.to.protocol) else {
+    if L4::of(flow.to.protocol).is_none() {
         return Some(format!("protocol {} cannot be sent", flow.to.protocol));
     };
-    if topology.unsupported.contains(&l4) {
-        return Some(format!(
-            "this kernel has no {l4} sockets (CONFIG_IP_SCTP is off or the sctp module is not loaded); \
-             {l4} flows are checked by the tracer only"
-        ));
-    }
     if let Err(reason) = topology.source(flow.from, family) {
         return Some(reason);
     }
-    if flow.to.addr.ip().is_loopback() && !matches!(flow.from, kpconform_iptables::FlowSource::Node)
+    if let (true, kpconform_iptables::FlowSource::Ip(from)) =
+        (flow.to.addr.ip().is_loopback(), flow.from)
     {
-        return Some(format!(
-            "a packet from the network to {} cannot be sent: a client's loopback destination \
-             never leaves the client",
-            flow.to.addr.ip()
-        ));
+        if flow.to.addr.is_ipv6() || matches!(topology.plan.owner(from), plan::Owner::Pod(_)) {
+            return Some(format!(
+                "a packet from {from} to {} cannot be sent: the sender's own loopback would take it",
+                flow.to.addr.ip()
+            ));
+        }
     }
     None
 }
@@ -490,6 +506,13 @@ fn skip_reason(topology: &Topology, flow: &Flow, family: Family) -> Option<Strin
 fn control_connection(topology: &Topology, flow: &Flow, options: &Options) -> Option<String> {
     let family = flow_family(flow);
     if skip_reason(topology, flow, family).is_some() {
+        return None;
+    }
+    // From the network to the node's loopback: the node may drop it as a
+    // martian before any rule (without route_localnet), so no rule-less
+    // delivery can be asked for.
+    if flow.to.addr.ip().is_loopback() && !matches!(flow.from, kpconform_iptables::FlowSource::Node)
+    {
         return None;
     }
     let l4 = L4::of(flow.to.protocol)?;
@@ -554,7 +577,7 @@ fn observe(
         topology.clear_recent()
     })?;
     let mut o = Observation {
-        connections: n,
+        connections: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
         ..Observation::default()
     };
     for a in &attempts {
@@ -818,6 +841,20 @@ impl KernelReport {
             let _ = writeln!(out, "{label} {case} {} ({}) {summary}", f.name, f.to);
             for failure in &f.failures {
                 let _ = writeln!(out, "    - {failure}");
+            }
+            if let Some(p) = f.prediction.as_ref().filter(|p| !p.unanswerable.is_empty()) {
+                let places: Vec<String> = p
+                    .unanswerable
+                    .iter()
+                    .map(|(at, m)| format!("{} at {at}", show_p(*m)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "    note: the tracer accepts {} without masquerade, back to the client itself (a \
+                     hairpin): the endpoint's answer to its own address never leaves it, so the \
+                     connection cannot complete, and the kernel shows it dropped",
+                    places.join(", ")
+                );
             }
             if !f.disagreements.is_empty() {
                 match &f.unconfirmed {

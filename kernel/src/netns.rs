@@ -108,6 +108,13 @@ impl Netns {
         let output = self.run(|| -> io::Result<std::process::Output> {
             let mut child = Command::new(program)
                 .args(args)
+                // Legacy iptables serializes on a machine-wide lock file
+                // (/run/xtables.lock), which would make a topology wait for
+                // the host's own iptables and the host's wait for us. The
+                // tables here are private to the namespace, so any lock
+                // will do; /dev/null exists everywhere and is never
+                // created or left behind.
+                .env("XTABLES_LOCKFILE", "/dev/null")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -49,13 +49,19 @@ fn set_transparent(s: &Socket, addr: SocketAddr) -> io::Result<()> {
     }
 }
 
-/// Whether this kernel can make `l4` sockets (SCTP often cannot).
-pub(crate) fn supported(l4: L4) -> bool {
-    new_socket("127.0.0.1:1".parse().expect("valid"), l4).is_ok()
+/// How a listening socket is served.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Listener {
+    /// TCP: accept and answer.
+    Stream,
+    /// UDP: answer every datagram, and log its token.
+    Datagram,
+    /// A raw SCTP socket bound to this address: log every INIT.
+    Sctp(std::net::IpAddr),
 }
 
 /// A listening socket bound to `addr`, created in the calling thread's
-/// namespace.
+/// namespace (for SCTP see [`crate::sctp`]).
 pub(crate) fn listen(addr: SocketAddr, l4: L4, transparent: bool) -> io::Result<Socket> {
     let s = new_socket(addr, l4)?;
     s.set_reuse_address(true)?;
@@ -86,18 +92,30 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
+    fn record(&self, token: u64, at: SocketAddr, from: SocketAddr) {
+        self.datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, (at, from));
+    }
+
+    /// Where datagram `token` arrived, if it has been read yet.
+    pub(crate) fn take(&self, token: u64) -> Option<(SocketAddr, SocketAddr)> {
+        self.datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&token)
+    }
+
     /// Waits until the server has drained every listener since this call
     /// began (at most `limit`), then says where datagram `token` arrived.
-    fn datagram(&self, token: u64, limit: Duration) -> Option<(SocketAddr, SocketAddr)> {
+    pub(crate) fn datagram(&self, token: u64, limit: Duration) -> Option<(SocketAddr, SocketAddr)> {
         let start = Instant::now();
         let first = self.cycles.load(Ordering::Acquire);
         while self.cycles.load(Ordering::Acquire) < first + 2 && start.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.datagrams
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&token)
+        self.take(token)
     }
 }
 
@@ -110,7 +128,7 @@ pub(crate) struct Server {
 
 impl Server {
     /// Starts answering on `sockets`.
-    pub(crate) fn start(sockets: Vec<(Socket, L4)>) -> io::Result<Server> {
+    pub(crate) fn start(sockets: Vec<(Socket, Listener)>) -> io::Result<Server> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let seen = Arc::new(Seen::default());
@@ -135,7 +153,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(sockets: &[(Socket, L4)], stop: &AtomicBool, seen: &Seen) {
+fn serve(sockets: &[(Socket, Listener)], stop: &AtomicBool, seen: &Seen) {
     while !stop.load(Ordering::Relaxed) {
         seen.cycles.fetch_add(1, Ordering::Release);
         let mut fds: Vec<PollFd<'_>> = sockets
@@ -152,9 +170,9 @@ fn serve(sockets: &[(Socket, L4)], stop: &AtomicBool, seen: &Seen) {
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
-        for ((socket, l4), ready) in sockets.iter().zip(ready) {
+        for ((socket, kind), ready) in sockets.iter().zip(ready) {
             if ready {
-                answer(socket, *l4, seen);
+                answer(socket, *kind, seen);
             }
         }
     }
@@ -169,9 +187,33 @@ fn reply(local: &SockAddr, peer: &SockAddr) -> String {
 }
 
 /// Answers everything waiting on `socket`.
-fn answer(socket: &Socket, l4: L4, seen: &Seen) {
-    match l4 {
-        L4::Udp => {
+fn answer(socket: &Socket, kind: Listener, seen: &Seen) {
+    match kind {
+        Listener::Sctp(ip) => {
+            let mut buf = [0u8; 2048];
+            let mut reader = socket;
+            while let Ok(peer) = socket.peek_sender() {
+                let Ok(n) = reader.read(&mut buf) else {
+                    break;
+                };
+                let packet = &buf[..n];
+                let source = if ip.is_ipv4() {
+                    crate::sctp::ipv4_source(packet)
+                } else {
+                    peer.as_socket().map(|a| a.ip())
+                };
+                if let (Some((sport, dport, tag)), Some(source)) =
+                    (crate::sctp::parse_init(packet, ip.is_ipv4()), source)
+                {
+                    seen.record(
+                        u64::from(tag),
+                        SocketAddr::new(ip, dport),
+                        SocketAddr::new(source, sport),
+                    );
+                }
+            }
+        }
+        Listener::Datagram => {
             let Ok(local) = socket.local_addr() else {
                 return;
             };
@@ -198,7 +240,7 @@ fn answer(socket: &Socket, l4: L4, seen: &Seen) {
                 }
             }
         }
-        L4::Tcp | L4::Sctp => {
+        Listener::Stream => {
             while let Ok((stream, peer)) = socket.accept() {
                 if let Ok(local) = stream.local_addr() {
                     let _ = (&stream).write_all(reply(&local, &peer).as_bytes());
@@ -237,6 +279,9 @@ pub(crate) fn attempt(
     transparent: bool,
     seen: &Seen,
 ) -> io::Result<Attempt> {
+    if l4 == L4::Sctp {
+        return crate::sctp::attempt(src, dst, timeout, transparent, seen, REPLY_LIMIT);
+    }
     let s = new_socket(dst, l4)?;
     if transparent {
         set_transparent(&s, src)?;
@@ -276,6 +321,12 @@ pub(crate) fn attempt(
             .ok_or_else(|| io::Error::other(format!("unexpected answer {text:?} from {dst}")))?),
         Err(e) => classify(e, start.elapsed(), timeout),
     }
+}
+
+/// An error of sending or receiving as an observation: refused, dropped,
+/// or no observation at all.
+pub(crate) fn classify_error(e: io::Error) -> io::Result<Attempt> {
+    classify(e, Duration::ZERO, Duration::from_secs(1))
 }
 
 /// How long an answer may take once the connection is known to be

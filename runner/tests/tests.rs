@@ -13,6 +13,7 @@ mod corpus;
 mod fuzz;
 mod generate;
 mod input;
+mod kernel;
 mod mutants;
 mod new_scenario;
 mod pasted;

@@ -55,7 +55,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     }
 
     let start = Instant::now();
-    let jobs = parallel::jobs(args.jobs);
+    // Kernel mode spends most of its time waiting (for answers, and for the
+    // timeout of every dropped connection): more cases at once than CPUs.
+    let jobs = match (&kernel, args.jobs) {
+        (Some(_), None) => parallel::jobs(None) * 2,
+        _ => parallel::jobs(args.jobs),
+    };
     let progress = std::io::stderr().is_terminal();
     let evaluations = evaluate_all(
         &*generator,
