@@ -30,7 +30,7 @@ use crate::Backend;
 use socket2::Socket;
 
 /// After this many connections that were all dropped, a flow sends no more.
-pub(crate) const DROPS_ENOUGH: u32 = 10;
+pub(crate) const DROPS_ENOUGH: u32 = 3;
 
 /// A topology, torn down (every namespace destroyed) when dropped.
 pub(crate) struct Topology {
@@ -356,7 +356,7 @@ impl Topology {
         ns.run(|| -> io::Result<Vec<Attempt>> {
             let mut out: Vec<Attempt> = Vec::with_capacity(count as usize);
             for i in 0..count {
-                // Every drop costs the whole timeout: once the first ten
+                // Every drop costs the whole timeout: once the first three
                 // connections were all dropped, more of them tell nothing
                 // new (the statistics use the connections actually made).
                 if i >= DROPS_ENOUGH && out.iter().all(|a| *a == Attempt::Dropped) {

@@ -1088,3 +1088,158 @@ fn two_kernel_runs_in_parallel_both_pass() {
         run.assert_nothing_left(&before, &[], "a parallel run");
     }
 }
+
+/// The reference generator's rules for `clusterip/one-endpoint`@node-a,
+/// with `extra` lines added at the end of the `table` block (and, in nat,
+/// a `KUBE-LOOP` chain declared), written to `dir/name`.
+fn edited_rules(dir: &TempDir, name: &str, table: &str, extra: &[&str]) -> String {
+    let out = kpconform(
+        &[
+            "generate",
+            "--scenario",
+            "golden/scenarios/clusterip/one-endpoint.yaml",
+            "--node",
+            "node-a",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut text = String::new();
+    let mut inside = false;
+    for line in out.stdout.lines() {
+        if line == format!("*{table}") {
+            inside = true;
+        }
+        if inside && line == "COMMIT" {
+            for e in extra {
+                text.push_str(e);
+                text.push('\n');
+            }
+            inside = false;
+        }
+        if inside && table == "nat" && line == ":KUBE-SERVICES - [0:0]" {
+            text.push_str(":KUBE-LOOP - [0:0]\n");
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let path = dir.path().join(name);
+    fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn check_in_kernel(rules: &str, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "check",
+        "--scenario",
+        "golden/scenarios/clusterip/one-endpoint.yaml",
+        "--node",
+        "node-a",
+        "--rules",
+        rules,
+        "--kernel",
+    ];
+    args.extend_from_slice(extra);
+    let out = kpconform(&args, None);
+    (out.code, out.text())
+}
+
+// A jump loop parses (the tracer reports it per flow), but the kernel
+// refuses to load it: the case is broken with the kernel's own words.
+#[test]
+fn rules_the_kernel_refuses_are_broken_with_its_message() {
+    let Some(_machine) = machine("rules_the_kernel_refuses_are_broken_with_its_message") else {
+        return;
+    };
+    let dir = TempDir::new("kernel-refused");
+    let rules = edited_rules(
+        &dir,
+        "loop.rules",
+        "nat",
+        &[
+            "-A KUBE-LOOP -j KUBE-SERVICES",
+            "-A KUBE-SERVICES -d 10.99.99.99/32 -j KUBE-LOOP",
+        ],
+    );
+    let (code, text) = check_in_kernel(&rules, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("KERNEL BROKEN clusterip/one-endpoint@node-a: the kernel refused the IPv4 rules (nft backend):"),
+        "{text}"
+    );
+    // iptables-restore's own message, with the line it stopped at.
+    assert!(text.contains("iptables-nft-restore"), "{text}");
+    assert!(text.contains("line "), "{text}");
+    assert!(text.contains("the kernel refused the rules"), "{text}");
+}
+
+// A match the tracer does not model (`-m length`) never matches for the
+// tracer in --lax mode; the kernel applies it and drops every TCP
+// connection. The kernel's judgement stands, and the differences are
+// reported as unconfirmed, not as a defect of kpconform.
+#[test]
+fn unmodelled_rules_are_judged_by_the_kernel_alone() {
+    let Some(_machine) = machine("unmodelled_rules_are_judged_by_the_kernel_alone") else {
+        return;
+    };
+    let dir = TempDir::new("kernel-lax");
+    let rules = edited_rules(
+        &dir,
+        "lax.rules",
+        "filter",
+        &["-A KUBE-SERVICES -p tcp -m length --length 0:65535 -j DROP"],
+    );
+    let (code, text) = check_in_kernel(&rules, &["--lax"]);
+    assert_eq!(code, 1, "{text}");
+    // The tracer, not knowing `length`, passes every flow...
+    assert!(
+        text.contains("ok: clusterip/one-endpoint@node-a: 3 of 3 flow(s) passed"),
+        "{text}"
+    );
+    // ...the kernel drops the TCP ones and says the tracer could not confirm them.
+    assert!(text.contains("dropped 3"), "{text}");
+    assert!(
+        text.contains("note: the tracer could not confirm this flow: the rules contain matches or targets the tracer does not model (--lax)"),
+        "{text}"
+    );
+    assert!(!text.contains("DEFECT OF KPCONFORM"), "{text}");
+    assert!(text.contains("FAILED: clusterip/one-endpoint@node-a in the kernel (nft backend): 1 of 3 flow(s) passed"), "{text}");
+}
+
+// Kernel mode on a machine that lacks its tools is one clear error, exit 2,
+// never a skipped run that looks like a pass (root or not).
+#[test]
+fn a_machine_without_the_tools_is_told_what_to_install() {
+    let out = Command::new(KPCONFORM)
+        .args([
+            "run",
+            "--reference",
+            "--kernel",
+            "--filter",
+            "clusterip/one-endpoint",
+        ])
+        .current_dir(root())
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: kernel mode cannot run here; missing:"),
+        "{stderr}"
+    );
+    if is_root() {
+        assert!(
+            stderr.contains("`ip` (install iproute2: apt-get install iproute2)"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("`iptables-nft-restore` (install iptables: apt-get install iptables)"),
+            "{stderr}"
+        );
+    } else {
+        assert!(stderr.contains("root"), "{stderr}");
+    }
+    assert!(out.stdout.is_empty(), "nothing was judged");
+}

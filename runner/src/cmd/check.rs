@@ -157,16 +157,25 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
         out!("{}", k.render());
         let run = k.flows.len() - k.skipped();
         let ok = k.flows.iter().filter(|f| f.passed()).count();
-        let summary = format!(
-            "{}@{node} in the kernel ({} backend): {ok} of {run} flow(s) passed, {} skipped, \
+        let summary = if let Some(e) = &k.setup_error {
+            format!("{}@{node} in the kernel: {e}", scenario.id)
+        } else if !k.refused.is_empty() {
+            format!(
+                "{}@{node} in the kernel ({} backend): the kernel refused the rules",
+                scenario.id, k.backend
+            )
+        } else {
+            format!(
+                "{}@{node} in the kernel ({} backend): {ok} of {run} flow(s) passed, {} skipped, \
              {} statistical test(s) (false-failure bound {:.1e}), {:.2} s",
-            scenario.id,
-            k.backend,
-            k.skipped(),
-            k.tests(),
-            kpconform_kernel::false_failure_bound(k.tests()),
-            k.elapsed.as_secs_f64()
-        );
+                scenario.id,
+                k.backend,
+                k.skipped(),
+                k.tests(),
+                kpconform_kernel::false_failure_bound(k.tests()),
+                k.elapsed.as_secs_f64()
+            )
+        };
         if k.passed() {
             outln!("ok: {summary}");
         } else {

@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use kpconform_harness::{evaluate, Case, Evaluation, Snapshots};
+use kpconform_harness::{evaluate, evaluate_families, Case, Evaluation, Snapshots};
 use kpconform_harness::{Command, FnGenerator, Generator, RecordedDir};
 use kpconform_iptables::model::Family;
 
@@ -66,6 +66,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         &*generator,
         &cases,
         snapshots.as_ref(),
+        args.rules_dir.as_deref().map(RecordedDir::new).as_ref(),
         kernel.as_ref(),
         jobs,
         progress,
@@ -135,13 +136,36 @@ fn evaluate_all(
     generator: &dyn Generator,
     cases: &[Case],
     snapshots: Option<&Snapshots>,
+    recorded: Option<&RecordedDir>,
     kernel: Option<&kpconform_kernel::Options>,
     jobs: usize,
     progress: bool,
 ) -> Vec<Evaluation> {
     let done = Mutex::new(0usize);
     ordered_map(cases, jobs, |case| {
-        let mut e = evaluate(generator, &case.scenario, &case.node, snapshots);
+        let mut e = match recorded {
+            // A recorded node often has rules of one family only (say, a
+            // dual-stack scenario recorded for IPv6): a family with neither
+            // rules nor flows has nothing to judge.
+            Some(dir) => {
+                let families: Vec<Family> = case
+                    .scenario
+                    .node(&case.node)
+                    .map(|n| n.families())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|&f| {
+                        dir.path_for(&case.scenario.id, &case.node, f).is_file()
+                            || case.scenario.flows.iter().any(|flow| {
+                                flow.node == case.node
+                                    && kpconform_suite::check::flow_family(flow) == f
+                            })
+                    })
+                    .collect();
+                evaluate_families(generator, &case.scenario, &case.node, &families, snapshots)
+            }
+            None => evaluate(generator, &case.scenario, &case.node, snapshots),
+        };
         if let Some(options) = kernel {
             e.run_in_kernel(&case.scenario, options);
         }
