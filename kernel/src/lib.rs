@@ -224,8 +224,9 @@ pub struct KernelFlow {
     /// The tracer could not confirm this flow (unmodelled rules, or it
     /// could not trace it): disagreements are reported, not failed.
     pub unconfirmed: Option<String>,
-    /// How many statistical tests were made (each may fail falsely with
-    /// probability [`stats::ALPHA`]).
+    /// How many of the flow's judgements (its listed endpoints, the
+    /// cross-check) needed statistics: each may fail falsely with
+    /// probability at most [`stats::ALPHA`].
     pub tests: u32,
 }
 
@@ -686,22 +687,34 @@ fn pvalue(t: Test) -> String {
 /// Judges `o` against the flow's expectations and the tracer's prediction.
 fn judge(flow: &Flow, o: &Observation, k: &mut KernelFlow) {
     let n = o.connections;
+    // The tests of one judgement (the listed endpoints and their sum; the
+    // cross-check of every outcome) share one α, Bonferroni-split: a
+    // service with 250 endpoints costs a run no more false-failure risk
+    // than one with two.
     let mut tests = 0u32;
-    let mut test = |count: u32, p: f64| {
-        let t = stats::binomial(count, n, p);
-        if t.statistical() {
-            tests += 1;
+    let group = |size: usize| {
+        let alpha = stats::ALPHA / size.max(1) as f64;
+        let mut spent = false;
+        let mut counted = false;
+        move |count: u32, p: f64, tests: &mut u32| {
+            let t = stats::binomial_at(count, n, p, alpha);
+            spent |= t.statistical();
+            if spent && !counted {
+                counted = true;
+                *tests += 1;
+            }
+            t
         }
-        t
     };
     let e = &flow.expect;
     if let Some(endpoints) = &e.endpoints {
+        let mut test = group(endpoints.len() + 1);
         let mut listed = 0.0;
         for (dest, p) in endpoints {
             let p = p.to_f64().unwrap_or(f64::NAN);
             listed += p;
             let c = o.answered.get(dest).copied().unwrap_or(0);
-            let t = test(c, p);
+            let t = test(c, p, &mut tests);
             if !t.holds() {
                 k.failures.push(format!(
                     "endpoint {dest}: expected {}, the kernel answered {} of {n} connections there{}",
@@ -718,7 +731,7 @@ fn judge(flow: &Flow, o: &Observation, k: &mut KernelFlow) {
                 ));
             }
         }
-        let t = test(o.accepted(), listed.min(1.0));
+        let t = test(o.accepted(), listed.min(1.0), &mut tests);
         if !t.holds() {
             k.failures.push(format!(
                 "the listed probabilities add up to {}, but {} of {n} connections were accepted{}",
@@ -779,10 +792,11 @@ fn judge(flow: &Flow, o: &Observation, k: &mut KernelFlow) {
         places.extend(o.answered.keys().copied());
         places.sort();
         places.dedup();
+        let mut test = group(places.len() + 3);
         for at in places {
             let p = pred.accepted.get(&at).copied().unwrap_or(0.0);
             let c = o.answered.get(&at).copied().unwrap_or(0);
-            let t = test(c, p);
+            let t = test(c, p, &mut tests);
             if !t.holds() {
                 k.disagreements.push(format!(
                     "accepted at {at}: the tracer predicts {}, the kernel answered {}{}",
@@ -797,7 +811,7 @@ fn judge(flow: &Flow, o: &Observation, k: &mut KernelFlow) {
             ("dropped", pred.dropped, o.dropped),
             ("masqueraded", pred.masqueraded, o.masqueraded),
         ] {
-            let t = test(c, p);
+            let t = test(c, p, &mut tests);
             if !t.holds() {
                 k.disagreements.push(format!(
                     "{what}: the tracer predicts {}, the kernel saw {}{}",

@@ -8,10 +8,11 @@
 //! probabilities kube-proxy's shares produce. Probability 0 and 1 need no
 //! statistics: any other count is a certain failure.
 
-/// The significance level of one test. A corpus run makes a few thousand
-/// non-trivial tests at most, so the chance that any of them fails while
-/// the rules are right stays below 1 in 1000 (the run report prints the
-/// bound for the tests it actually made).
+/// The significance level of one judgement of a flow (the listed
+/// endpoints; the cross-check with the tracer), split among its tests. A
+/// run of the golden corpus makes about a thousand such judgements, so the
+/// chance that any of them fails while the rules are right stays far below
+/// 1 in 1000 (every run report prints the bound for what it actually did).
 pub const ALPHA: f64 = 1e-7;
 
 /// What comparing a count with a probability found.
@@ -59,8 +60,15 @@ fn ln_factorials(n: u32) -> Vec<f64> {
     out
 }
 
-/// Tests `count` successes out of `n` trials against probability `p`.
+/// Tests `count` successes out of `n` trials against probability `p`, at
+/// [`ALPHA`].
 pub fn binomial(count: u32, n: u32, p: f64) -> Test {
+    binomial_at(count, n, p, ALPHA)
+}
+
+/// [`binomial`] at significance level `alpha` (one test of a group that
+/// shares [`ALPHA`]).
+pub fn binomial_at(count: u32, n: u32, p: f64, alpha: f64) -> Test {
     let p = p.clamp(0.0, 1.0);
     if p == 0.0 || p == 1.0 || n == 0 {
         let expected = if p == 0.0 { 0 } else { n };
@@ -74,7 +82,7 @@ pub fn binomial(count: u32, n: u32, p: f64) -> Test {
         };
     }
     let p_value = two_sided(count.min(n), n, p);
-    if p_value < ALPHA {
+    if p_value < alpha {
         Test::Inconsistent { p_value }
     } else {
         Test::Consistent {

@@ -102,15 +102,44 @@ fn setup(ns: &Netns) -> io::Result<()> {
 
 /// The far end of a veth: up, with its next hop and default routes, and
 /// its own addresses on `eth0` (or `lo`, for the sink).
-fn far_side(ns: &Netns, addresses: &[IpAddr], on_lo: bool, loopback: bool) -> io::Result<()> {
+/// The MAC address of one end of veth pair `link` (1: the node's end, 2:
+/// the far end). Fixed, so that every next hop can be a permanent
+/// neighbour entry.
+fn mac(link: usize, end: u8) -> String {
+    format!(
+        "02:6b:70:{:02x}:{:02x}:{end:02x}",
+        (link >> 8) & 0xff,
+        link & 0xff
+    )
+}
+
+/// The far end of veth pair `link`: up, with its next hop (a permanent
+/// neighbour: no ARP or neighbour discovery) and default routes, and its
+/// own addresses on `eth0` (or `lo`, for the sink).
+///
+/// The kernel's neighbour tables are shared by every namespace and hold
+/// 1024 learned entries (`gc_thresh3` of the host); a few topologies of
+/// 250 pods each would fill them, and packets to a next hop that cannot be
+/// learned are dropped. Permanent entries do not count against the limit.
+fn far_side(
+    ns: &Netns,
+    link: usize,
+    addresses: &[IpAddr],
+    on_lo: bool,
+    loopback: bool,
+) -> io::Result<()> {
     let mut batch = String::from("link set lo up\n");
     if !loopback {
         batch.push_str("address del 127.0.0.1/8 dev lo\n");
     }
-    batch.push_str(
+    let node_mac = mac(link, 1);
+    let _ = write!(
+        batch,
         "link set eth0 up\n\
          address add 169.254.0.2/32 dev eth0 scope link\n\
          address add fe80::2/64 dev eth0 nodad\n\
+         neigh replace 169.254.0.1 lladdr {node_mac} dev eth0 nud permanent\n\
+         neigh replace fe80::1 lladdr {node_mac} dev eth0 nud permanent\n\
          route add default via 169.254.0.1 dev eth0 onlink\n\
          route add default via fe80::1 dev eth0\n",
     );
@@ -152,10 +181,12 @@ impl Topology {
             links.push((format!("p{i}"), ns));
         }
         let mut batch = String::from("link set lo up\n");
-        for (name, ns) in &links {
+        for (i, (name, ns)) in links.iter().enumerate() {
             let _ = writeln!(
                 batch,
-                "link add {name} type veth peer name eth0 netns {}",
+                "link add {name} address {} type veth peer name eth0 address {} netns {}",
+                mac(i, 1),
+                mac(i, 2),
                 ns.path()
             );
         }
@@ -167,7 +198,7 @@ impl Topology {
         // leaves for the node like any other, as a neighbour's packet to
         // the node's localhost would (route_localnet lets the answer from
         // 127.0.0.1 back in).
-        far_side(&client, &[], false, false)?;
+        far_side(&client, 0, &[], false, false)?;
         client.sysctl("net.ipv4.conf.all.route_localnet", "1")?;
         // The client's addresses are not assigned to it but routed to it:
         // arriving from the node they are local (table 100, consulted for
@@ -188,17 +219,20 @@ impl Topology {
             "",
         )?;
         let sinks: Vec<IpAddr> = plan.sink.keys().copied().collect();
-        far_side(&sink, &sinks, true, true)?;
-        for (&ip, ns) in &pods {
-            far_side(ns, &[ip], false, true)?;
+        far_side(&sink, 1, &sinks, true, true)?;
+        for (i, (&ip, ns)) in pods.iter().enumerate() {
+            far_side(ns, i + 2, &[ip], false, true)?;
         }
 
         let mut batch = String::new();
-        for (name, _) in &links {
+        for (i, (name, _)) in links.iter().enumerate() {
+            let far = mac(i, 2);
             let _ = write!(
                 batch,
                 "link set {name} up\naddress add 169.254.0.1/32 dev {name} scope link\n\
-                 address add fe80::1/64 dev {name} nodad\n"
+                 address add fe80::1/64 dev {name} nodad\n\
+                 neigh replace 169.254.0.2 lladdr {far} dev {name} nud permanent\n\
+                 neigh replace fe80::2 lladdr {far} dev {name} nud permanent\n"
             );
             // A global address of its own on the way to the pods and the
             // sink: MASQUERADE picks it, so that a masqueraded connection

@@ -167,7 +167,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
         } else {
             format!(
                 "{}@{node} in the kernel ({} backend): {ok} of {run} flow(s) passed, {} skipped, \
-             {} statistical test(s) (false-failure bound {:.1e}), {:.2} s",
+             {} statistical judgement(s) (false-failure bound {:.1e}), {:.2} s",
                 scenario.id,
                 k.backend,
                 k.skipped(),

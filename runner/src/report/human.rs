@@ -58,7 +58,7 @@ pub(crate) fn summary(report: &RunReport) -> String {
         let _ = writeln!(
             out,
             "kernel mode ({} backend): {} flow(s) in {} case(s), {} connection(s): {} passed, {} failed, {} skipped\n\
-             \x20 {} statistical test(s) at {:e} each: the chance that this run failed falsely is at most {:.1e}",
+             \x20 {} statistical judgement(s) at α = {:e} each: the chance that this run failed falsely is at most {:.1e}",
             k.backend,
             k.flows,
             k.cases,
