@@ -98,21 +98,20 @@ pub(crate) fn service_ports<'a>(
     services: impl IntoIterator<Item = &'a Service>,
     family: Family,
 ) -> Vec<ServicePort> {
-    let mut by_key = BTreeMap::new();
+    // A later object with the same namespace/name replaces the earlier one,
+    // as an informer update would: keyed by service first (one lookup per
+    // service, not a scan of every port so far), then by port.
+    let mut by_service: BTreeMap<(String, String), Vec<ServicePort>> = BTreeMap::new();
     for service in services {
-        // A later object with the same namespace/name replaces the earlier
-        // one, as an informer update would.
-        let ports = ports_of(service, family);
         let ns_name = (
             namespace_of(service),
             service.metadata.name.clone().unwrap_or_default(),
         );
-        by_key.retain(|k: &PortKey, _| {
-            (k.namespace.as_str(), k.service.as_str()) != (ns_name.0.as_str(), ns_name.1.as_str())
-        });
-        for port in ports {
-            by_key.insert(port.key.clone(), port);
-        }
+        by_service.insert(ns_name, ports_of(service, family));
+    }
+    let mut by_key: BTreeMap<PortKey, ServicePort> = BTreeMap::new();
+    for port in by_service.into_values().flatten() {
+        by_key.insert(port.key.clone(), port);
     }
     by_key.into_values().collect()
 }
