@@ -145,6 +145,25 @@ mod tests {
     }
 
     #[test]
+    fn kernel_mode_adds_its_totals_and_the_flows_not_sent() {
+        let text = summary(&super::super::tests::kernel_sample());
+        assert!(
+            text.contains("kernel mode (nft backend): 2 flow(s) in 1 case(s), 1000 connection(s): 0 passed, 1 failed, 1 skipped\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("statistical judgement(s) at α = 1e-7 each"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not sent through the kernel (checked by the tracer only):\n  g/s@node-a \"from loopback\" (10.96.0.10:80/tcp): cannot be sent\n"),
+            "{text}"
+        );
+        // Without kernel mode there is no such line.
+        assert!(!summary(&sample()).contains("kernel mode"));
+    }
+
+    #[test]
     fn progress_is_one_aligned_line() {
         let r = sample();
         let line = progress_line(1, 12, &r.evaluations[0]);

@@ -108,6 +108,9 @@ struct Predicted {
     refused: f64,
     dropped: f64,
     masqueraded: f64,
+    /// Accepted by the tracer but unanswerable in a kernel (a hairpin
+    /// without masquerade), counted in `dropped`.
+    unanswerable: BTreeMap<String, f64>,
 }
 
 #[derive(Serialize)]
@@ -279,6 +282,11 @@ fn kernel_flow(f: &KernelFlow) -> KernelFlowCase {
             refused: p.refused,
             dropped: p.dropped,
             masqueraded: p.masqueraded,
+            unanswerable: p
+                .unanswerable
+                .iter()
+                .map(|(a, m)| (a.to_string(), *m))
+                .collect(),
         }),
         failures: f.failures.clone(),
         disagreements: f.disagreements.clone(),
@@ -353,6 +361,47 @@ mod tests {
         assert_eq!(v["load_errors"][0]["line"], 1);
         assert_eq!(v["load_errors"][0]["scenario"], "g/bad");
         assert!(cases.iter().all(|c| c.get("families").is_none()));
+    }
+
+    #[test]
+    fn kernel_results_are_carried_per_flow_and_summed() {
+        let r = super::super::tests::kernel_sample();
+        let v: serde_json::Value = serde_json::from_str(&render(&r)).unwrap();
+        let k = &v["cases"][0]["kernel"];
+        assert_eq!(
+            v["cases"][0]["status"], "broken",
+            "a failed kernel flow breaks the case"
+        );
+        assert_eq!(k["backend"], "nft");
+        assert_eq!(k["status"], "failed");
+        assert_eq!(k["flows"][0]["result"], "failed");
+        assert_eq!(k["flows"][0]["answered"]["10.64.0.5:8080"], 990);
+        assert_eq!(k["flows"][0]["dropped"], 10);
+        assert_eq!(
+            k["flows"][0]["predicted"]["accepted"]["10.64.0.5:8080"],
+            1.0
+        );
+        assert_eq!(
+            k["flows"][0]["disagreements"][0],
+            "dropped: the tracer predicts 0"
+        );
+        assert_eq!(k["flows"][1]["result"], "skipped");
+        assert_eq!(k["flows"][1]["reason"], "cannot be sent");
+        assert!(k["flows"][1]["connections"].is_null());
+        let summary = &v["summary"]["kernel"];
+        assert_eq!(summary["flows"], 2);
+        assert_eq!(
+            (
+                summary["passed"].as_u64(),
+                summary["failed"].as_u64(),
+                summary["skipped"].as_u64()
+            ),
+            (Some(0), Some(1), Some(1))
+        );
+        // Without kernel mode, neither key appears.
+        let plain: serde_json::Value = serde_json::from_str(&render(&sample())).unwrap();
+        assert!(plain["summary"].get("kernel").is_none());
+        assert!(plain["cases"][0].get("kernel").is_none());
     }
 
     #[test]

@@ -141,6 +141,55 @@ flows:
         }
     }
 
+    /// [`sample`] whose passing case also ran in the kernel: one flow
+    /// failed (990 of 1000 answered, 10 dropped where the tracer predicts
+    /// none), one skipped.
+    pub(crate) fn kernel_sample() -> RunReport {
+        use kpconform_iptables::model::Family;
+        use kpconform_kernel::{Backend, KernelFlow, KernelReport, Observation, Prediction};
+        let mut r = sample();
+        let at: std::net::SocketAddr = "10.64.0.5:8080".parse().unwrap();
+        let observed = KernelFlow {
+            name: "pod to service".into(),
+            family: Family::Ipv4,
+            to: "10.96.0.10:80/tcp".into(),
+            skipped: None,
+            observation: Some(Observation {
+                connections: 1000,
+                answered: [(at, 990)].into_iter().collect(),
+                dropped: 10,
+                ..Observation::default()
+            }),
+            prediction: Some(Prediction {
+                accepted: [(at, 1.0)].into_iter().collect(),
+                ..Prediction::default()
+            }),
+            failures: vec!["endpoint 10.64.0.5:8080: expected 1".into()],
+            disagreements: vec!["dropped: the tracer predicts 0".into()],
+            unconfirmed: None,
+            tests: 0,
+        };
+        let skipped = KernelFlow {
+            name: "from loopback".into(),
+            skipped: Some("cannot be sent".into()),
+            observation: None,
+            prediction: None,
+            failures: Vec::new(),
+            disagreements: Vec::new(),
+            ..observed.clone()
+        };
+        r.evaluations[0].kernel = Some(KernelReport {
+            scenario: "g/s".into(),
+            node: "node-a".into(),
+            backend: Backend::Nft,
+            setup_error: None,
+            refused: Vec::new(),
+            flows: vec![observed, skipped],
+            elapsed: std::time::Duration::from_millis(250),
+        });
+        r
+    }
+
     const DUAL: &str = "
 cluster:
   nodes: [{name: node-a, addresses: [192.168.0.10, fd00:192:168::10]}]
