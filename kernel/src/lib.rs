@@ -414,7 +414,7 @@ pub fn run_node(
     // rules do could be observed.
     let mut control: Vec<Option<String>> = Vec::new();
     for (flow, _, _) in &flows {
-        control.push(control_connection(&topology, flow, options));
+        control.push(control_connection(&topology, flow));
     }
 
     for r in rules {
@@ -504,7 +504,7 @@ fn skip_reason(topology: &Topology, flow: &Flow, family: Family) -> Option<Strin
 
 /// One connection without rules; `Some(problem)` if it was not answered
 /// at its destination.
-fn control_connection(topology: &Topology, flow: &Flow, options: &Options) -> Option<String> {
+fn control_connection(topology: &Topology, flow: &Flow) -> Option<String> {
     let family = flow_family(flow);
     if skip_reason(topology, flow, family).is_some() {
         return None;
@@ -536,7 +536,6 @@ fn control_connection(topology: &Topology, flow: &Flow, options: &Options) -> Op
             Err(e) => last = e.to_string(),
         }
     }
-    let _ = options;
     Some(format!(
         "kpconform's topology is wrong: without any rule loaded, a connection to {} was not \
          answered there ({last}); {}",

@@ -42,7 +42,8 @@ pub(crate) struct Topology {
     recent: Vec<File>,
     node: Netns,
     client: Netns,
-    sink: Netns,
+    /// Only ever reached through the node; held to keep it alive.
+    _sink: Netns,
     pods: BTreeMap<IpAddr, Netns>,
     next_port: std::sync::atomic::AtomicU32,
 }
@@ -299,7 +300,7 @@ impl Topology {
             recent: Vec::new(),
             node,
             client,
-            sink,
+            _sink: sink,
             pods,
             next_port: std::sync::atomic::AtomicU32::new(10_000),
         })
@@ -422,9 +423,8 @@ impl Topology {
         })?
     }
 
-    /// The namespace labels, for messages.
+    /// What the topology holds, for messages.
     pub(crate) fn describe(&self) -> String {
-        let _ = (&self.sink, &self.client);
         format!(
             "node, client ({} address(es)), sink ({} address(es)), {} pod(s)",
             self.plan.clients.len(),
