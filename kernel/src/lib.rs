@@ -518,11 +518,15 @@ fn control_connection(topology: &Topology, flow: &Flow) -> Option<String> {
     }
     let l4 = L4::of(flow.to.protocol)?;
     let source = topology.source(flow.from, family).ok()?;
-    // The first packets of a fresh topology wait for neighbour discovery;
-    // on a loaded machine that can take a while, and it is not what is
-    // being tested. Three tries.
+    // A fresh topology may need a moment before every link, address and
+    // route carries traffic (seen once: an IPv6 connection refused right
+    // after the build, answered a moment later); that is not what is being
+    // tested. Six tries, 50 ms to 800 ms apart.
     let mut last = String::new();
-    for _ in 0..3 {
+    for attempt in 0..6u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50 << (attempt - 1)));
+        }
         let result = topology.connect(source, flow.to.addr, l4, 1, Duration::from_secs(2), |_| {
             Ok(())
         });
