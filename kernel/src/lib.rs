@@ -50,20 +50,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    fn tool(self, family: Family, what: &str) -> String {
+    /// `iptables-nft-restore`, `ip6tables-legacy-restore`, ...
+    fn restore(self, family: Family) -> String {
         let base = match family {
             Family::Ipv4 => "iptables",
             Family::Ipv6 => "ip6tables",
         };
-        let backend = match self {
-            Backend::Nft => "nft",
-            Backend::Legacy => "legacy",
-        };
-        format!("{base}-{backend}-{what}")
-    }
-
-    fn restore(self, family: Family) -> String {
-        self.tool(family, "restore")
+        format!("{base}-{self}-restore")
     }
 }
 
@@ -354,7 +347,7 @@ impl KernelReport {
         self.flows.iter().filter(|f| f.skipped.is_some()).count()
     }
 
-    /// Statistical tests made.
+    /// Judgements that needed statistics (see [`KernelFlow::tests`]).
     pub fn tests(&self) -> u32 {
         self.flows.iter().map(|f| f.tests).sum()
     }
@@ -534,7 +527,7 @@ fn control_connection(topology: &Topology, flow: &Flow) -> Option<String> {
             Ok(a) => match a.first() {
                 Some(Attempt::Answered { at, .. }) if *at == flow.to.addr => return None,
                 other => {
-                    last = other.map_or_else(|| "no attempt".to_string(), |a| format!("{a:?}"));
+                    last = other.map_or_else(|| "no attempt".to_string(), ToString::to_string);
                 }
             },
             Err(e) => last = e.to_string(),

@@ -116,11 +116,13 @@ pub(crate) fn attempt(
         return classify_error(e);
     }
     let start = Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(10)))?;
+    // The listeners' log says when the INIT arrived (woken at once); in
+    // between, the sender's socket is checked for an ICMP error.
+    s.set_nonblocking(true)?;
     let mut buf = [0u8; 2048];
     let mut reader = &s;
     while start.elapsed() < timeout {
-        if let Some((at, from)) = seen.take(u64::from(tag)) {
+        if let Some((at, from)) = seen.wait_take(u64::from(tag), Duration::from_millis(2)) {
             return Ok(Attempt::Answered { at, seen: from });
         }
         match reader.read(&mut buf) {

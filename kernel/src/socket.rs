@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::{self, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,18 +23,15 @@ use crate::plan::L4;
 
 const MAGIC: &str = "kpconform";
 
-fn protocol(l4: L4) -> (Type, Protocol) {
-    match l4 {
-        L4::Tcp => (Type::STREAM, Protocol::TCP),
-        L4::Udp => (Type::DGRAM, Protocol::UDP),
-        // One-to-one style: it behaves like TCP.
-        L4::Sctp => (Type::STREAM, Protocol::from(132)),
-    }
-}
-
-/// A socket of `l4` for `addr`'s family, in the calling thread's namespace.
-pub(crate) fn new_socket(addr: SocketAddr, l4: L4) -> io::Result<Socket> {
-    let (ty, proto) = protocol(l4);
+/// A UDP socket (`datagram`) or a TCP one for `addr`'s family, in the
+/// calling thread's namespace. (SCTP goes through raw sockets: see
+/// [`crate::sctp`].)
+fn new_socket(addr: SocketAddr, datagram: bool) -> io::Result<Socket> {
+    let (ty, proto) = if datagram {
+        (Type::DGRAM, Protocol::UDP)
+    } else {
+        (Type::STREAM, Protocol::TCP)
+    };
     Socket::new(Domain::for_address(addr), ty, Some(proto))
 }
 
@@ -60,10 +57,11 @@ pub(crate) enum Listener {
     Sctp(std::net::IpAddr),
 }
 
-/// A listening socket bound to `addr`, created in the calling thread's
-/// namespace (for SCTP see [`crate::sctp`]).
+/// A TCP or UDP listening socket bound to `addr`, created in the calling
+/// thread's namespace (for SCTP see [`crate::sctp`]).
 pub(crate) fn listen(addr: SocketAddr, l4: L4, transparent: bool) -> io::Result<Socket> {
-    let s = new_socket(addr, l4)?;
+    let datagram = l4 == L4::Udp;
+    let s = new_socket(addr, datagram)?;
     s.set_reuse_address(true)?;
     if transparent {
         set_transparent(&s, addr)?;
@@ -73,7 +71,7 @@ pub(crate) fn listen(addr: SocketAddr, l4: L4, transparent: bool) -> io::Result<
     }
     s.bind(&addr.into())
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}/{l4}: {e}")))?;
-    if l4 != L4::Udp {
+    if !datagram {
         s.listen(1024)?;
     }
     s.set_nonblocking(true)?;
@@ -89,6 +87,8 @@ pub(crate) struct Seen {
     cycles: AtomicU64,
     /// Datagrams by their token: where they arrived and from which source.
     datagrams: Mutex<HashMap<u64, (SocketAddr, SocketAddr)>>,
+    /// Signalled whenever a datagram is logged.
+    logged: Condvar,
 }
 
 impl Seen {
@@ -97,6 +97,21 @@ impl Seen {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(token, (at, from));
+        self.logged.notify_all();
+    }
+
+    /// Where datagram `token` arrived, waiting up to `wait` for it to be
+    /// logged.
+    pub(crate) fn wait_take(&self, token: u64, wait: Duration) -> Option<(SocketAddr, SocketAddr)> {
+        let log = self
+            .datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (mut log, _) = self
+            .logged
+            .wait_timeout_while(log, wait, |log| !log.contains_key(&token))
+            .unwrap_or_else(PoisonError::into_inner);
+        log.remove(&token)
     }
 
     /// Where datagram `token` arrived, if it has been read yet.
@@ -268,6 +283,17 @@ pub enum Attempt {
     Dropped,
 }
 
+/// In words, for messages.
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attempt::Answered { at, seen } => write!(f, "answered at {at}, from source {seen}"),
+            Attempt::Refused => f.write_str("refused at once (a TCP reset or an ICMP unreachable)"),
+            Attempt::Dropped => f.write_str("no answer in time (dropped)"),
+        }
+    }
+}
+
 /// Connects from `src` to `dst` (in the calling thread's namespace) and
 /// reads the listener's answer; `Err` for a failure of the attempt itself
 /// (the source port is taken, say), which is no observation.
@@ -282,39 +308,39 @@ pub(crate) fn attempt(
     if l4 == L4::Sctp {
         return crate::sctp::attempt(src, dst, timeout, transparent, seen, REPLY_LIMIT);
     }
-    let s = new_socket(dst, l4)?;
+    let datagram = l4 == L4::Udp;
+    let s = new_socket(dst, datagram)?;
     if transparent {
         set_transparent(&s, src)?;
     }
-    if dst.is_ipv6() && l4 != L4::Udp {
+    if dst.is_ipv6() && !datagram {
         // Without it, an ICMPv6 unreachable during connect() is a soft
         // error and the refusal shows only on the next retransmission.
         setsockopt(&s, sockopt::Ipv6RecvErr, &true)?;
     }
     s.bind(&src.into())?;
     let start = Instant::now();
-    let result = match l4 {
-        L4::Udp => {
-            // The source port is unique within the topology: a fine token.
-            let token = u64::from(src.port());
-            match udp(&s, dst, timeout, token) {
-                // Silence may only mean the listener thread was slow to
-                // answer: it keeps a log of what it read.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(match seen.datagram(token, REPLY_LIMIT) {
-                        Some((at, seen)) => Attempt::Answered { at, seen },
-                        None => Attempt::Dropped,
-                    });
-                }
-                other => other,
+    let result = if datagram {
+        // The source port is unique within the topology: a fine token.
+        let token = u64::from(src.port());
+        match udp(&s, dst, timeout, token) {
+            // Silence may only mean the listener thread was slow to
+            // answer: it keeps a log of what it read.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(match seen.datagram(token, REPLY_LIMIT) {
+                    Some((at, seen)) => Attempt::Answered { at, seen },
+                    None => Attempt::Dropped,
+                });
             }
+            other => other,
         }
-        L4::Tcp | L4::Sctp => stream(&s, dst, timeout),
+    } else {
+        stream(&s, dst, timeout)
     };
     match result {
         Ok(text) => Ok(parse_reply(&text)

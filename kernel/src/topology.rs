@@ -308,7 +308,7 @@ impl Topology {
 
     /// Loads `text` as the node's `family` rules with `iptables-restore`;
     /// `Err` carries the kernel's (iptables-restore's) message.
-    pub(crate) fn load(&mut self, family: Family, text: &str) -> Result<(), String> {
+    pub(crate) fn load(&self, family: Family, text: &str) -> Result<(), String> {
         let program = self.backend.restore(family);
         self.node
             .command(&program, &["--wait=60"], text)
