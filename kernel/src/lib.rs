@@ -26,6 +26,7 @@ use kpconform_iptables::{Distribution, Verdict};
 use kpconform_suite::check::{flow_family, route_localnet, NodeReport};
 use kpconform_suite::scenario::{Flow, Scenario};
 
+mod loader;
 mod netns;
 pub mod plan;
 mod sctp;
@@ -33,6 +34,7 @@ mod socket;
 pub mod stats;
 mod topology;
 
+pub use loader::{restore_available, time_restore_test};
 pub use plan::{Plan, L4};
 pub use socket::Attempt;
 use stats::Test;

@@ -58,6 +58,19 @@ pub(crate) enum Command {
     /// Exit status: 0 when every applicable mutant is caught by some case, 1 when one is not,
     /// 2 on a setup error (a scenario that does not load, or whose unmutated output fails).
     Mutants(MutantsArgs),
+    /// Time kpconform on production-sized nodes (1k to 50k Services, made by the reference
+    /// generator) beside the kernel's own loader, `iptables-restore --test` of the same dump
+    /// in a private network namespace (root only; the host's tables are never touched), and
+    /// print medians, ratios to a baseline measured in the same run, peak memory and a
+    /// linear fit.
+    ///
+    /// Exit status: 0 when everything was measured (and, with --check, every goal met), 1
+    /// when --check finds a goal missed, 2 when something could not be measured.
+    Bench(BenchArgs),
+    /// Run a program and print its wall time (ns), peak resident memory (KiB) and exit status:
+    /// how `bench` measures each step in a process of its own.
+    #[command(hide = true)]
+    Measure(MeasureArgs),
     /// Random valid cluster states and flows through a generator, judged by the invariants and
     /// the semantic oracle; the first finding is shrunk and printed as a ready-to-commit scenario.
     Fuzz(FuzzArgs),
@@ -271,6 +284,52 @@ impl KernelArgs {
             ..kpconform_kernel::Options::default()
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Cluster sizes to measure, in Services (comma-separated; 1 to 200000 each).
+    #[arg(long, value_name = "N[,N..]", value_delimiter = ',', default_value = "1000,10000,20000,50000",
+          value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub(crate) services: Vec<u32>,
+    /// Runs per step; each figure is the median.
+    #[arg(long, value_name = "N", default_value = "3",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) runs: u32,
+    /// The iptables-restore backends to time beside lint (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "BACKEND[,BACKEND]",
+        value_delimiter = ',',
+        default_value = "nft,legacy"
+    )]
+    pub(crate) iptables: Vec<IptablesArg>,
+    /// Do not time iptables-restore (no root needed).
+    #[arg(long)]
+    pub(crate) no_restore: bool,
+    /// Exit 1 unless every goal is met at 10,000 Services and more: lint at least 10x faster
+    /// than the faster restore --test with a peak of at most 3x the dump, audit faster than
+    /// the nft restore --test, and every step linear (R^2 >= 0.98 over three sizes or more).
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Keep the generated inputs, kubectl dumps and rules in DIR (default: a temporary
+    /// directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) keep: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MeasureArgs {
+    /// The program's standard input (default: none).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stdin: Option<PathBuf>,
+    /// Where the program's standard output goes (default: discarded).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stdout: Option<PathBuf>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

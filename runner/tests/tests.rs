@@ -8,6 +8,7 @@
 mod util;
 
 mod audit;
+mod bench;
 mod check;
 mod corpus;
 mod fuzz;

@@ -15,3 +15,4 @@
 
 pub mod arbitrary;
 pub mod mutants;
+pub mod production;

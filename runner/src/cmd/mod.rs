@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::cli::{Cli, Command};
 
 mod audit;
+mod bench;
 mod check;
 mod corpus;
 mod fuzz;
@@ -52,6 +53,8 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Corpus(args) => corpus::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::NewScenario(args) => new_scenario::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Measure(args) => bench::measure(&args),
     }
 }
 
