@@ -28,9 +28,21 @@ pub const NODE: &str = "node-a";
 
 /// The nodes of the cluster: name, node IP, podCIDR base (each a /14).
 const NODES: [(&str, Ipv4Addr, Ipv4Addr); 3] = [
-    (NODE, Ipv4Addr::new(192, 168, 0, 10), Ipv4Addr::new(10, 64, 0, 0)),
-    ("node-b", Ipv4Addr::new(192, 168, 0, 11), Ipv4Addr::new(10, 68, 0, 0)),
-    ("node-c", Ipv4Addr::new(192, 168, 0, 12), Ipv4Addr::new(10, 72, 0, 0)),
+    (
+        NODE,
+        Ipv4Addr::new(192, 168, 0, 10),
+        Ipv4Addr::new(10, 64, 0, 0),
+    ),
+    (
+        "node-b",
+        Ipv4Addr::new(192, 168, 0, 11),
+        Ipv4Addr::new(10, 68, 0, 0),
+    ),
+    (
+        "node-c",
+        Ipv4Addr::new(192, 168, 0, 12),
+        Ipv4Addr::new(10, 72, 0, 0),
+    ),
 ];
 
 /// The cluster CIDR: the three nodes' podCIDRs are inside it.
@@ -65,7 +77,8 @@ impl Cluster {
             // External Services need one node port (NodePort) or two
             // (LoadBalancer with Local policy: the health check too);
             // beyond the range's size, Services stay ClusterIP.
-            let external = i % 50 == 25 && next_node_port + 2 * (1 + dns as u32) <= NODE_PORT_BASE + NODE_PORTS;
+            let external = i % 50 == 25
+                && next_node_port + 2 * (1 + dns as u32) <= NODE_PORT_BASE + NODE_PORTS;
             let load_balancer = external && (i / 50) % 2 == 1;
             let mut take_port = || {
                 let p = next_node_port;
