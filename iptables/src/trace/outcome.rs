@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU64;
+use std::sync::Arc;
 
-use bigdecimal::{BigDecimal, RoundingMode};
+use crate::mass::Mass;
 
 use crate::model::{BuiltinChain, ChainName, MarkOp, Policy, TableName};
 use crate::source::Span;
@@ -32,9 +32,10 @@ pub struct Outcome {
     /// Whether a MASQUERADE or SNAT target applied.
     pub masquerade: bool,
     /// The exact probability of this path.
-    pub probability: BigDecimal,
-    /// The rules that did something, in order.
-    pub walk: Vec<Step>,
+    pub probability: Mass,
+    /// The rules that did something, in order. Paths that forked from
+    /// each other share the steps before the fork.
+    pub walk: Walk,
     /// The `-m recent` lists after this path, for tracing a next connection.
     pub recent: RecentState,
 }
@@ -120,7 +121,7 @@ pub enum Action {
         /// `true` on the matching branch.
         taken: bool,
         /// The branch's probability.
-        probability: BigDecimal,
+        probability: Mass,
     },
 }
 
@@ -196,13 +197,13 @@ impl fmt::Display for Action {
 
 impl Distribution {
     /// The sum of all outcomes' probabilities (exactly 1 for a full trace).
-    pub fn total(&self) -> BigDecimal {
+    pub fn total(&self) -> Mass {
         self.outcomes.iter().map(|o| &o.probability).sum()
     }
 
     /// Probabilities summed per (verdict, destination, masquerade).
-    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddr, bool), BigDecimal> {
-        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddr, bool), Mass> {
+        let mut out: BTreeMap<_, Mass> = BTreeMap::new();
         for o in &self.outcomes {
             *out.entry((o.verdict, o.destination, o.masquerade))
                 .or_default() += &o.probability;
@@ -211,8 +212,8 @@ impl Distribution {
     }
 
     /// The accepted mass per destination.
-    pub fn accepted(&self) -> BTreeMap<SocketAddr, BigDecimal> {
-        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+    pub fn accepted(&self) -> BTreeMap<SocketAddr, Mass> {
+        let mut out: BTreeMap<_, Mass> = BTreeMap::new();
         for o in self
             .outcomes
             .iter()
@@ -224,8 +225,8 @@ impl Distribution {
     }
 
     /// The mass per verdict.
-    pub fn verdicts(&self) -> BTreeMap<Verdict, BigDecimal> {
-        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+    pub fn verdicts(&self) -> BTreeMap<Verdict, Mass> {
+        let mut out: BTreeMap<_, Mass> = BTreeMap::new();
         for o in &self.outcomes {
             *out.entry(o.verdict).or_default() += &o.probability;
         }
@@ -247,7 +248,7 @@ impl Outcome {
     /// Whether a DNAT or REDIRECT target applied on this path.
     pub fn dnated(&self) -> bool {
         self.walk
-            .iter()
+            .iter_rev()
             .any(|s| matches!(s.action, Action::Dnat(_) | Action::Redirect(_)))
     }
 
@@ -269,7 +270,8 @@ impl Outcome {
     pub fn path(&self) -> String {
         let full_nat = matches!(self.verdict, Verdict::Drop | Verdict::Reject);
         let mut segments = Vec::new();
-        let mut rest = &self.walk[..];
+        let walk = self.walk.to_vec();
+        let mut rest = &walk[..];
         while let Some(first) = rest.first() {
             if let Action::Martian(_) = first.action {
                 segments.push(format!("routing > {}", first.action));
@@ -339,7 +341,7 @@ struct Level {
 /// did nothing are shown too, an idle one that fell off its end as
 /// `CHAIN (end, return)`, and an invocation that returned as the last thing
 /// its caller did is not parenthesized.
-fn render_level(steps: &[Step], pos: &mut usize, depth: usize, all: bool) -> Level {
+fn render_level(steps: &[&Step], pos: &mut usize, depth: usize, all: bool) -> Level {
     let mut level = Level {
         tokens: Vec::new(),
         has_effect: false,
@@ -418,15 +420,142 @@ fn render_level(steps: &[Step], pos: &mut usize, depth: usize, all: bool) -> Lev
 
 /// Formats a probability as a plain decimal with at most 12 significant
 /// digits (rounded half to even), without trailing zeros: `0.5`,
-/// `0.333333333489`, `1`.
-pub fn format_probability(p: &BigDecimal) -> String {
-    if p == &BigDecimal::from(0) {
-        return "0".to_string();
+/// `0.333333333489`, `1`. The same as [`Mass`]'s `Display`.
+pub fn format_probability(p: &Mass) -> String {
+    p.to_string()
+}
+
+/// An outcome's walk: a persistent list of steps. Every statistic fork
+/// continues two paths from the same steps, so they share them instead of
+/// copying (copying makes `n` endpoints cost `n^2` steps); cloning a walk
+/// is O(1).
+#[derive(Clone, Default)]
+pub struct Walk {
+    last: Option<Arc<Node>>,
+    len: usize,
+}
+
+struct Node {
+    step: Step,
+    prev: Option<Arc<Node>>,
+}
+
+impl Walk {
+    /// No steps.
+    pub fn new() -> Walk {
+        Walk::default()
     }
-    let digits = NonZeroU64::new(12).unwrap_or(NonZeroU64::MIN);
-    p.with_precision_round(digits, RoundingMode::HalfEven)
-        .normalized()
-        .to_plain_string()
+
+    /// Adds a step at the end (other walks sharing the steps before it are
+    /// not affected).
+    pub fn push(&mut self, step: Step) {
+        let prev = self.last.take();
+        self.last = Some(Arc::new(Node { step, prev }));
+        self.len += 1;
+    }
+
+    /// How many steps.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The last step.
+    pub fn last(&self) -> Option<&Step> {
+        self.last.as_deref().map(|n| &n.step)
+    }
+
+    /// The steps from the last to the first, without allocating.
+    pub fn iter_rev(&self) -> impl Iterator<Item = &Step> {
+        std::iter::successors(self.last.as_deref(), |n| n.prev.as_deref()).map(|n| &n.step)
+    }
+
+    /// The steps in order.
+    pub fn iter(&self) -> std::vec::IntoIter<&Step> {
+        self.to_vec().into_iter()
+    }
+
+    /// The steps in order, as references.
+    pub fn to_vec(&self) -> Vec<&Step> {
+        let mut steps: Vec<&Step> = Vec::with_capacity(self.len);
+        steps.extend(self.iter_rev());
+        steps.reverse();
+        steps
+    }
+
+    /// The `i`th step.
+    pub fn get(&self, i: usize) -> Option<&Step> {
+        let from_end = self.len.checked_sub(i + 1)?;
+        self.iter_rev().nth(from_end)
+    }
+}
+
+impl Drop for Walk {
+    /// Iteratively: the default recursive drop of a walk through thousands
+    /// of statistic rules would overflow the stack.
+    fn drop(&mut self) {
+        let mut next = self.last.take();
+        while let Some(node) = next {
+            match Arc::try_unwrap(node) {
+                Ok(mut node) => next = node.prev.take(),
+                // Shared with another walk, which drops it later.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl From<Vec<Step>> for Walk {
+    fn from(steps: Vec<Step>) -> Walk {
+        steps.into_iter().collect()
+    }
+}
+
+impl FromIterator<Step> for Walk {
+    fn from_iter<I: IntoIterator<Item = Step>>(iter: I) -> Walk {
+        let mut walk = Walk::new();
+        for step in iter {
+            walk.push(step);
+        }
+        walk
+    }
+}
+
+impl<'a> IntoIterator for &'a Walk {
+    type Item = &'a Step;
+    type IntoIter = std::vec::IntoIter<&'a Step>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Walk {
+    fn eq(&self, other: &Walk) -> bool {
+        self.len == other.len && self.iter_rev().eq(other.iter_rev())
+    }
+}
+
+impl Eq for Walk {}
+
+impl fmt::Debug for Walk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<usize> for Walk {
+    type Output = Step;
+    /// Like a slice's: panics when `i` is out of range.
+    fn index(&self, i: usize) -> &Step {
+        match self.get(i) {
+            Some(step) => step,
+            None => panic!("walk index {i} out of range for length {}", self.len),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -434,8 +563,8 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    fn dec(s: &str) -> BigDecimal {
-        BigDecimal::from_str(s).unwrap()
+    fn dec(s: &str) -> Mass {
+        Mass::from_str(s).unwrap()
     }
 
     #[test]
@@ -473,7 +602,7 @@ mod tests {
             destination: "10.64.1.5:8080".parse().unwrap(),
             masquerade: true,
             probability: dec("0.5"),
-            walk: vec![
+            walk: Walk::from(vec![
                 step(
                     0,
                     Prerouting,
@@ -545,7 +674,7 @@ mod tests {
                     "KUBE-POSTROUTING",
                     Action::Masquerade("192.168.0.10".parse().unwrap()),
                 ),
-            ],
+            ]),
             recent: RecentState::new(),
         };
         assert_eq!(
@@ -564,7 +693,7 @@ mod tests {
             destination: d.parse().unwrap(),
             masquerade: false,
             probability: dec(p),
-            walk: Vec::new(),
+            walk: Walk::new(),
             recent: RecentState::new(),
         };
         let d = Distribution {
