@@ -21,6 +21,7 @@ use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 use bigdecimal::BigDecimal;
+use kpconform_iptables::Mass;
 
 use crate::exact::{self, BigRational};
 
@@ -72,35 +73,35 @@ pub enum Failure {
         /// Its expected probability.
         expected: BigRational,
         /// Its accepted mass.
-        actual: BigDecimal,
+        actual: Mass,
     },
     /// Traffic was accepted to a destination that is not listed.
     UnlistedEndpoint {
         /// The destination.
         destination: SocketAddr,
         /// Its accepted mass.
-        actual: BigDecimal,
+        actual: Mass,
     },
     /// The listed probabilities do not sum to the accepted mass.
     EndpointSum {
         /// Sum of the listed probabilities.
         expected: BigRational,
         /// The accepted mass.
-        actual: BigDecimal,
+        actual: Mass,
     },
     /// Not all the mass ended in the expected verdict.
     Verdict {
         /// The expected verdict.
         expected: Verdict,
         /// The mass that ended elsewhere, per verdict.
-        actual: Vec<(Verdict, BigDecimal)>,
+        actual: Vec<(Verdict, Mass)>,
     },
     /// Some accepted traffic was (or was not) masqueraded.
     Masquerade {
         /// The expected value.
         expected: bool,
         /// The accepted mass with the other value, per destination.
-        wrong: Vec<(SocketAddr, BigDecimal)>,
+        wrong: Vec<(SocketAddr, Mass)>,
     },
     /// `masquerade` was expected but nothing was accepted.
     NoAcceptedTraffic,
@@ -111,7 +112,7 @@ pub enum Failure {
         /// Where the first connection went.
         first: SocketAddr,
         /// The second connection's mass that reached it with the same verdict.
-        same: BigDecimal,
+        same: Mass,
     },
     /// `sticky: false`, but every second connection stuck.
     UnexpectedlySticky,
@@ -182,7 +183,7 @@ fn check_endpoints(
     failures: &mut Vec<Failure>,
 ) {
     let accepted = dist.accepted();
-    let zero = BigDecimal::from(0);
+    let zero = Mass::zero();
     for (dest, want) in expected {
         let got = accepted.get(dest).unwrap_or(&zero);
         if !exact::decimal_within(got, want, tol) {
@@ -202,7 +203,7 @@ fn check_endpoints(
         }
     }
     let want: BigRational = expected.values().sum();
-    let got: BigDecimal = accepted.values().sum();
+    let got: Mass = accepted.values().sum();
     if !exact::decimal_within(&got, &want, tol) {
         failures.push(Failure::EndpointSum {
             expected: want,
@@ -221,7 +222,7 @@ fn check_masquerade(dist: &Distribution, expected: bool, failures: &mut Vec<Fail
         failures.push(Failure::NoAcceptedTraffic);
         return;
     }
-    let mut wrong: std::collections::BTreeMap<SocketAddr, BigDecimal> = Default::default();
+    let mut wrong: std::collections::BTreeMap<SocketAddr, Mass> = Default::default();
     for o in accepted.iter().filter(|o| o.masquerade != expected) {
         *wrong.entry(o.destination).or_default() += &o.probability;
     }
@@ -253,7 +254,7 @@ fn check_sticky(
                 continue;
             }
         };
-        let same: BigDecimal = second
+        let same: Mass = second
             .outcomes
             .iter()
             .filter(|o| o.destination == first.destination && o.verdict == first.verdict)
@@ -357,7 +358,7 @@ impl FlowReport {
         }
         left.push(format!(
             "(tolerance {})",
-            format_probability(&self.tolerance)
+            exact::show_decimal(&self.tolerance)
         ));
         let right: Vec<String> = dist
             .summary()
@@ -512,6 +513,10 @@ mod tests {
         BigDecimal::from_str(s).unwrap()
     }
 
+    fn mass(s: &str) -> Mass {
+        Mass::from_str(s).unwrap()
+    }
+
     fn node_a() -> Vec<IpNet> {
         vec!["192.168.0.10/24".parse().unwrap()]
     }
@@ -587,9 +592,9 @@ mod tests {
         assert_eq!(
             dests,
             vec![
-                ("10.64.0.5:8080".into(), dec("0.5")),
-                ("10.64.0.77:8080".into(), dec("0.5")),
-                ("10.64.1.28:8080".into(), dec("0")),
+                ("10.64.0.5:8080".into(), mass("0.5")),
+                ("10.64.0.77:8080".into(), mass("0.5")),
+                ("10.64.1.28:8080".into(), mass("0")),
             ]
         );
 
@@ -602,7 +607,7 @@ mod tests {
         assert!(matches!(
             &report.failures[1],
             Failure::UnlistedEndpoint { destination, actual }
-                if destination.to_string() == "10.64.0.77:8080" && *actual == dec("0.5")
+                if destination.to_string() == "10.64.0.77:8080" && *actual == mass("0.5")
         ));
     }
 
@@ -624,7 +629,7 @@ mod tests {
             report.failures,
             vec![Failure::EndpointSum {
                 expected: BigRational::new(6.into(), 5.into()),
-                actual: dec("1")
+                actual: mass("1")
             }]
         );
     }
@@ -773,7 +778,7 @@ flows:
             vec![
                 Failure::Verdict {
                     expected: Verdict::Accept,
-                    actual: vec![(Verdict::Drop, dec("1"))]
+                    actual: vec![(Verdict::Drop, mass("1"))]
                 },
                 Failure::NoAcceptedTraffic,
             ]
@@ -822,7 +827,7 @@ flows:
         assert!(report
             .failures
             .iter()
-            .all(|f| matches!(f, Failure::NotSticky { same, .. } if *same == dec("0.5"))));
+            .all(|f| matches!(f, Failure::NotSticky { same, .. } if *same == mass("0.5"))));
         assert!(check_flow(&tracer, &flow(client(), to, sticky(false))).passed());
     }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use bigdecimal::{BigDecimal, One, RoundingMode, Zero};
+use kpconform_iptables::Mass;
 
 use super::{Context, Report, KUBE_MARK_MASQ};
 use kpconform_iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
@@ -18,8 +18,8 @@ const SEP_PREFIX: &str = "KUBE-SEP-";
 
 /// How far an endpoint's share may be from 1/n: kernel quantization moves
 /// it by at most ~2.7e-10 even with thousands of endpoints.
-fn tolerance() -> BigDecimal {
-    BigDecimal::new(1.into(), 9)
+fn tolerance() -> Mass {
+    Mass::new(1u32.into(), 9, 9)
 }
 
 /// The endpoint chain a rule jumps or goes to.
@@ -131,15 +131,16 @@ pub(in crate::invariants) fn dispatch_unique(cx: &Context<'_>, r: &mut Report<'_
 
 /// The probability that a rule's statistic matches pass, or the reason it
 /// has none (only `--mode random` has a probability independent of history).
-fn rule_probability(rule: &Rule) -> Result<BigDecimal, &'static str> {
-    let mut p = BigDecimal::one();
+fn rule_probability(rule: &Rule) -> Result<Mass, &'static str> {
+    let mut p = Mass::one();
     for m in &rule.matches {
         if let Match::Statistic(neg) = m {
             match &neg.value {
                 Statistic::Random(q) => {
                     let k = q.kernel();
-                    p *= if neg.negated {
-                        BigDecimal::one() - k
+                    // k / 2^31 is within 0..=1, so 1 - k is too.
+                    p *= &if neg.negated {
+                        k.complement().unwrap_or_default()
                     } else {
                         k
                     };
@@ -156,24 +157,26 @@ struct Share<'a> {
     sep: &'a str,
     /// Its first dispatch rule, where violations point.
     rule: &'a Rule,
-    share: BigDecimal,
+    share: Mass,
 }
 
 /// Each endpoint's exact share, in order of first dispatch rule, and what no
 /// rule took. `Err` names a rule whose probability is not defined.
-fn shares(chain: &Chain) -> Result<(Vec<Share<'_>>, BigDecimal), (&Rule, &'static str)> {
+fn shares(chain: &Chain) -> Result<(Vec<Share<'_>>, Mass), (&Rule, &'static str)> {
     let mut out: Vec<Share<'_>> = Vec::new();
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut remaining = BigDecimal::one();
+    let mut remaining = Mass::one();
     for rule in &chain.rules {
         let Some(sep) = dispatch_target(rule) else {
             continue;
         };
         let p = rule_probability(rule).map_err(|why| (rule, why))?;
-        let taken = &remaining * p;
-        remaining -= &taken;
+        // remaining · (1 - p): what the rule leaves, exactly, without a
+        // subtraction of two long masses.
+        let taken = &remaining * &p;
+        remaining *= &p.complement().unwrap_or_default();
         match index.get(sep) {
-            Some(&i) => out[i].share += taken,
+            Some(&i) => out[i].share += &taken,
             None => {
                 index.insert(sep, out.len());
                 out.push(Share {
@@ -188,10 +191,8 @@ fn shares(chain: &Chain) -> Result<(Vec<Share<'_>>, BigDecimal), (&Rule, &'stati
 }
 
 /// A share for a message: 10 decimals, trailing zeros dropped.
-fn show(x: &BigDecimal) -> String {
-    x.with_scale_round(10, RoundingMode::HalfEven)
-        .normalized()
-        .to_plain_string()
+fn show(x: &Mass) -> String {
+    x.to_decimal_places(10)
 }
 
 /// `dispatch-even`
@@ -214,11 +215,11 @@ pub(in crate::invariants) fn dispatch_even(cx: &Context<'_>, r: &mut Report<'_>)
             }
         };
         let n = shares.len();
-        let n_dec = BigDecimal::from(n as u64);
+        let n_dec = Mass::from(n as u64);
         // |share - 1/n| <= tol  <=>  |share * n - 1| <= tol * n, without dividing.
         let bound = &tolerance * &n_dec;
         for s in &shares {
-            if (&s.share * &n_dec - BigDecimal::one()).abs() > bound {
+            if (&s.share * &n_dec).abs_diff(&Mass::one()) > bound {
                 r.in_chain(
                     TableName::Nat,
                     chain,
