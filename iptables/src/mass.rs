@@ -102,6 +102,13 @@ impl Mass {
         }
     }
 
+    /// Frees the integer's spare capacity: a long path's mass grew by one
+    /// word at a time, and a trace keeps one per outcome.
+    pub fn shrink_to_fit(&mut self) {
+        // A clone's digits are allocated to their exact length.
+        self.num = self.num.clone();
+    }
+
     /// Whether this is 0.
     pub fn is_zero(&self) -> bool {
         self.num.is_zero()

@@ -74,7 +74,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use outcome::{format_probability, Action, Distribution, Outcome, Step, Walk};
+pub use outcome::{format_probability, Action, Distribution, Outcome, Step, Walk, WalkItem};
 pub use packet::{
     Destination, DestinationError, FlowSource, Packet, EXTERNAL_IFACE, LOOPBACK_IFACE, SOURCE_PORT,
 };

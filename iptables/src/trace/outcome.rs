@@ -247,16 +247,20 @@ impl fmt::Display for Distribution {
 impl Outcome {
     /// Whether a DNAT or REDIRECT target applied on this path.
     pub fn dnated(&self) -> bool {
-        self.walk
-            .iter_rev()
-            .any(|s| matches!(s.action, Action::Dnat(_) | Action::Redirect(_)))
+        self.walk.items_rev().any(|i| {
+            matches!(i, WalkItem::Step(s) if matches!(s.action, Action::Dnat(_) | Action::Redirect(_)))
+        })
     }
 
     /// Steps for targets the suite does not model (lax-mode rule sets).
     pub fn warnings(&self) -> impl Iterator<Item = &Step> {
         self.walk
-            .iter()
-            .filter(|s| matches!(s.action, Action::Unknown(_)))
+            .items()
+            .into_iter()
+            .filter_map(|i| match i {
+                WalkItem::Step(s) if matches!(s.action, Action::Unknown(_)) => Some(s),
+                _ => None,
+            })
     }
 
     /// The compact walk without the probability, e.g.
@@ -270,7 +274,17 @@ impl Outcome {
     pub fn path(&self) -> String {
         let full_nat = matches!(self.verdict, Verdict::Drop | Verdict::Reject);
         let mut segments = Vec::new();
-        let walk = self.walk.to_vec();
+        // Statistic rules are never shown here (they neither act nor
+        // jump), so runs of them not taken are skipped whole.
+        let walk: Vec<&Step> = self
+            .walk
+            .items()
+            .into_iter()
+            .filter_map(|i| match i {
+                WalkItem::Step(s) => Some(s),
+                WalkItem::NotTaken { .. } => None,
+            })
+            .collect();
         let mut rest = &walk[..];
         while let Some(first) = rest.first() {
             if let Action::Martian(_) = first.action {
@@ -429,6 +443,11 @@ pub fn format_probability(p: &Mass) -> String {
 /// continues two paths from the same steps, so they share them instead of
 /// copying (copying makes `n` endpoints cost `n^2` steps); cloning a walk
 /// is O(1).
+///
+/// A run of `-m statistic` rules not taken in one chain invocation is also
+/// reachable as a whole ([`Walk::items`]): path `i` of an `n`-endpoint
+/// service fell through `i - 1` of them, and the compact renderings skip
+/// the run in one step instead of visiting each.
 #[derive(Clone, Default)]
 pub struct Walk {
     last: Option<Arc<Node>>,
@@ -438,6 +457,33 @@ pub struct Walk {
 struct Node {
     step: Step,
     prev: Option<Arc<Node>>,
+    /// For a statistic rule not taken: how many such steps, this one
+    /// included, end here in the same chain invocation (0 otherwise).
+    run: usize,
+    /// The run's first step, when that is not this one (an ancestor along
+    /// `prev`, so this never keeps anything alive on its own).
+    run_first: Option<Arc<Node>>,
+}
+
+/// A step of a walk, or a run of statistic rules not taken in one chain
+/// invocation (see [`Walk::items`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkItem<'a> {
+    /// Any other step.
+    Step(&'a Step),
+    /// `count` consecutive statistic rules not taken, from `first` to `last`.
+    NotTaken {
+        /// The first rule of the run.
+        first: &'a Step,
+        /// The last rule of the run.
+        last: &'a Step,
+        /// How many.
+        count: usize,
+    },
+}
+
+fn not_taken(step: &Step) -> bool {
+    matches!(step.action, Action::Statistic { taken: false, .. })
 }
 
 impl Walk {
@@ -450,7 +496,26 @@ impl Walk {
     /// not affected).
     pub fn push(&mut self, step: Step) {
         let prev = self.last.take();
-        self.last = Some(Arc::new(Node { step, prev }));
+        let (run, run_first) = match prev.as_deref() {
+            _ if !not_taken(&step) => (0, None),
+            Some(p)
+                if p.run > 0
+                    && p.step.table == step.table
+                    && p.step.hook == step.hook
+                    && p.step.depth == step.depth
+                    && p.step.chain == step.chain =>
+            {
+                let first = p.run_first.clone().or_else(|| prev.clone());
+                (p.run + 1, first)
+            }
+            _ => (1, None),
+        };
+        self.last = Some(Arc::new(Node {
+            step,
+            prev,
+            run,
+            run_first,
+        }));
         self.len += 1;
     }
 
@@ -487,6 +552,35 @@ impl Walk {
         steps
     }
 
+    /// The items from the last to the first: each run of statistic rules
+    /// not taken is one item, reached in one step.
+    pub fn items_rev(&self) -> impl Iterator<Item = WalkItem<'_>> {
+        let mut at = self.last.as_deref();
+        std::iter::from_fn(move || {
+            let node = at?;
+            if node.run == 0 {
+                at = node.prev.as_deref();
+                return Some(WalkItem::Step(&node.step));
+            }
+            let first = node.run_first.as_deref().unwrap_or(node);
+            at = first.prev.as_deref();
+            Some(WalkItem::NotTaken {
+                first: &first.step,
+                last: &node.step,
+                count: node.run,
+            })
+        })
+    }
+
+    /// The items in order: the steps, with each run of statistic rules not
+    /// taken in one chain invocation as one item. Costs the number of
+    /// items, not of steps.
+    pub fn items(&self) -> Vec<WalkItem<'_>> {
+        let mut items: Vec<WalkItem<'_>> = self.items_rev().collect();
+        items.reverse();
+        items
+    }
+
     /// The `i`th step.
     pub fn get(&self, i: usize) -> Option<&Step> {
         let from_end = self.len.checked_sub(i + 1)?;
@@ -501,6 +595,8 @@ impl Drop for Walk {
         let mut next = self.last.take();
         while let Some(node) = next {
             match Arc::try_unwrap(node) {
+                // `run_first` is an ancestor still reachable from `prev`:
+                // dropping it here never frees anything.
                 Ok(mut node) => next = node.prev.take(),
                 // Shared with another walk, which drops it later.
                 Err(_) => break,
@@ -684,6 +780,80 @@ mod tests {
              | accept  p=0.5"
         );
         assert!(o.dnated());
+    }
+
+    fn not_taken_step(chain: &str, line: u32) -> Step {
+        let mut s = step(
+            1,
+            BuiltinChain::Prerouting,
+            chain,
+            Action::Statistic {
+                taken: false,
+                probability: dec("0.5"),
+            },
+        );
+        s.line = line;
+        s
+    }
+
+    #[test]
+    fn walks_share_prefixes_and_skip_runs_of_statistic_rules_not_taken() {
+        let jump = step(
+            0,
+            BuiltinChain::Prerouting,
+            "PREROUTING",
+            Action::Jump(ChainName::new("KUBE-SVC-X")),
+        );
+        let mut walk = Walk::new();
+        walk.push(jump.clone());
+        let mut forks = Vec::new();
+        for line in 10..15 {
+            forks.push(walk.clone());
+            walk.push(not_taken_step("KUBE-SVC-X", line));
+        }
+        walk.push(not_taken_step("KUBE-SVC-Y", 20));
+        let dnat = step(
+            1,
+            BuiltinChain::Prerouting,
+            "KUBE-SVC-Y",
+            Action::Dnat("10.64.0.1:80".parse().unwrap()),
+        );
+        walk.push(dnat.clone());
+        assert_eq!(walk.len(), 8);
+        assert_eq!(walk.get(0), Some(&jump));
+        assert_eq!(walk.last(), Some(&dnat));
+        assert_eq!(walk.to_vec().len(), 8);
+        assert_eq!(walk.iter_rev().count(), 8);
+        let items = walk.items();
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(items[0], WalkItem::Step(&jump));
+        match items[1] {
+            WalkItem::NotTaken { first, last, count } => {
+                assert_eq!((first.line, last.line, count), (10, 14, 5));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(items[2], WalkItem::NotTaken { count: 1, .. }));
+        assert_eq!(items[3], WalkItem::Step(&dnat));
+        // The forks kept their own (shorter) walks.
+        assert_eq!(forks[2].len(), 3);
+        assert!(matches!(
+            forks[2].items()[1],
+            WalkItem::NotTaken { count: 2, .. }
+        ));
+        assert_eq!(Walk::from(walk.to_vec().into_iter().cloned().collect::<Vec<_>>()), walk);
+    }
+
+    #[test]
+    fn a_very_long_walk_drops_without_recursion() {
+        let mut walk = Walk::new();
+        for line in 0..1_000_000 {
+            walk.push(not_taken_step("KUBE-SVC-X", line));
+        }
+        let shared = walk.clone();
+        drop(walk);
+        assert_eq!(shared.items().len(), 1);
+        drop(shared);
     }
 
     #[test]

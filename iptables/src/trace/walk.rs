@@ -236,6 +236,7 @@ impl<'a> Tracer<'a> {
             if outcomes.len() >= self.max_paths {
                 return Err(self.too_many());
             }
+            branch.mass.shrink_to_fit();
             outcomes.push(Outcome {
                 verdict,
                 destination: branch.pkt.destination(),
