@@ -56,7 +56,10 @@ const MAX_DECIMAL_EXPONENT: u64 = 10_000;
 fn pow5(n: u64) -> BigUint {
     // Exponents come from parsed text (bounded) or from products of masses
     // that already exist; a u32 holds any of them that fits in memory.
-    num_traits::pow(BigUint::from(5u32), usize::try_from(n).unwrap_or(usize::MAX))
+    num_traits::pow(
+        BigUint::from(5u32),
+        usize::try_from(n).unwrap_or(usize::MAX),
+    )
 }
 
 impl Mass {
@@ -102,13 +105,6 @@ impl Mass {
         }
     }
 
-    /// Frees the integer's spare capacity: a long path's mass grew by one
-    /// word at a time, and a trace keeps one per outcome.
-    pub fn shrink_to_fit(&mut self) {
-        // A clone's digits are allocated to their exact length.
-        self.num = self.num.clone();
-    }
-
     /// Whether this is 0.
     pub fn is_zero(&self) -> bool {
         self.num.is_zero()
@@ -117,6 +113,12 @@ impl Mass {
     /// Whether this is 1.
     pub fn is_one(&self) -> bool {
         self.twos == 0 && self.fives == 0 && self.num.is_one()
+    }
+
+    /// The exponents `(a, b)` of the denominator `2^a · 5^b` (in lowest
+    /// terms).
+    pub fn exponents(&self) -> (u64, u64) {
+        (self.twos, self.fives)
     }
 
     /// The numerator `n` of `n / (2^a · 5^b)` (in lowest terms).
@@ -504,9 +506,12 @@ mod tests {
         if p == &BigDecimal::from(0) {
             return "0".to_string();
         }
-        p.with_precision_round(NonZeroU64::new(12).unwrap(), bigdecimal::RoundingMode::HalfEven)
-            .normalized()
-            .to_plain_string()
+        p.with_precision_round(
+            NonZeroU64::new(12).unwrap(),
+            bigdecimal::RoundingMode::HalfEven,
+        )
+        .normalized()
+        .to_plain_string()
     }
 
     fn rational(s: &str) -> BigRational {
@@ -529,7 +534,17 @@ mod tests {
         assert_eq!(m("0"), Mass::zero());
         assert_eq!(m("0.000"), Mass::zero());
         assert_eq!(m("2.5E+1"), Mass::from(25));
-        for bad in ["", ".", "-0.5", "0.5.1", "1e", "e5", "0x1", "1e-99999999999999999999", "nan"] {
+        for bad in [
+            "",
+            ".",
+            "-0.5",
+            "0.5.1",
+            "1e",
+            "e5",
+            "0x1",
+            "1e-99999999999999999999",
+            "nan",
+        ] {
             assert!(bad.parse::<Mass>().is_err(), "{bad}");
         }
     }
@@ -594,11 +609,17 @@ mod tests {
         assert_eq!(Mass::from_kernel_units(1 << 30).to_f64(), 0.5);
         assert_eq!(m("0").to_f64(), 0.0);
         assert_eq!(m("12.5").to_f64(), 12.5);
-        assert_eq!(m("0.1666666666666666666").to_decimal_places(10), "0.1666666667");
+        assert_eq!(
+            m("0.1666666666666666666").to_decimal_places(10),
+            "0.1666666667"
+        );
         assert_eq!(m("0.00000000005").to_decimal_places(10), "0");
         assert_eq!(m("0.00000000015").to_decimal_places(10), "0.0000000002");
         assert_eq!(m("1").to_decimal_places(10), "1");
-        assert_eq!(Mass::from_kernel_units(1).to_exact_decimal(), "0.0000000004656612873077392578125");
+        assert_eq!(
+            Mass::from_kernel_units(1).to_exact_decimal(),
+            "0.0000000004656612873077392578125"
+        );
     }
 
     fn decimal() -> impl Strategy<Value = String> {

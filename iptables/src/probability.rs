@@ -240,25 +240,63 @@ mod tests {
         // Down to 1e-6, below which BigDecimal switched to `4.7E-10`;
         // iptables-save (`%.11f`) and this implementation print
         // `0.00000000047`.
-        for k in [2148, 1 << 30, (1 << 31) - 1, 1 << 31, 715827883, 10737418, 21475] {
-            assert_eq!(Probability { text: "x".into(), kernel_units: k }.save_spelling(), old_save_spelling(k), "{k}");
+        for k in [
+            2148,
+            1 << 30,
+            (1 << 31) - 1,
+            1 << 31,
+            715827883,
+            10737418,
+            21475,
+        ] {
+            assert_eq!(
+                Probability {
+                    text: "x".into(),
+                    kernel_units: k
+                }
+                .save_spelling(),
+                old_save_spelling(k),
+                "{k}"
+            );
         }
         for n in [1u32, 2, 3, 6, 7, 200, 4999, 5000, 123456, 1_000_000] {
-            assert_eq!(Probability::one_over(n, 10).text(), old_one_over(n, 10), "{n}");
+            assert_eq!(
+                Probability::one_over(n, 10).text(),
+                old_one_over(n, 10),
+                "{n}"
+            );
         }
         assert_eq!(Probability::one_over(3, 4).text(), "0.3333");
-        let tiny = Probability { text: "x".into(), kernel_units: 1 };
+        let tiny = Probability {
+            text: "x".into(),
+            kernel_units: 1,
+        };
         assert_eq!(tiny.save_spelling(), "0.00000000047");
-        let zero = Probability { text: "x".into(), kernel_units: 0 };
+        let zero = Probability {
+            text: "x".into(),
+            kernel_units: 0,
+        };
         assert_eq!(zero.save_spelling(), "0.00000000000");
     }
 
     #[test]
     fn written_values_compare_by_value() {
-        assert_eq!(Probability::parse("0.5").unwrap(), Probability::parse("0.50").unwrap());
-        assert_ne!(Probability::parse("0.5").unwrap(), Probability::parse("0.6").unwrap());
-        assert_eq!(Probability::parse("0.25").unwrap().written(), "0.25".parse::<Mass>().unwrap());
+        assert_eq!(
+            Probability::parse("0.5").unwrap(),
+            Probability::parse("0.50").unwrap()
+        );
+        assert_ne!(
+            Probability::parse("0.5").unwrap(),
+            Probability::parse("0.6").unwrap()
+        );
+        assert_eq!(
+            Probability::parse("0.25").unwrap().written(),
+            "0.25".parse::<Mass>().unwrap()
+        );
         assert_eq!(Probability::parse("-0").unwrap().written(), Mass::zero());
-        assert!(matches!(Probability::parse("1e-99999999999"), Err(ProbabilityError::NotANumber(_))));
+        assert!(matches!(
+            Probability::parse("1e-99999999999"),
+            Err(ProbabilityError::NotANumber(_))
+        ));
     }
 }

@@ -82,9 +82,8 @@ fn measure(n: usize) -> Row {
     let rules = parse_str(&text).expect("the reference output parses");
     let tracer = Tracer::new(&rules, &["192.168.0.10/32".parse().unwrap()]);
     let share = BigRational::new(1.into(), (n as u64).into());
-    let endpoints: BTreeMap<SocketAddr, BigRational> = (0..n)
-        .map(|e| (endpoint(e), share.clone()))
-        .collect();
+    let endpoints: BTreeMap<SocketAddr, BigRational> =
+        (0..n).map(|e| (endpoint(e), share.clone())).collect();
     let flow = Flow {
         name: format!("{n} endpoints"),
         node: "node-a".to_string(),

@@ -111,7 +111,13 @@ fn an_accepted_path_keeps_its_compact_header_and_labels_statistic_rules() {
 #[test]
 fn statistic_rules_not_taken_are_one_line_unless_full() {
     let r = recording("scale-1-service-200-endpoints");
-    let args = (r.to_str().unwrap(), None, "192.168.0.10", "10.64.0.9", "10.96.60.200:80/tcp");
+    let args = (
+        r.to_str().unwrap(),
+        None,
+        "192.168.0.10",
+        "10.64.0.9",
+        "10.96.60.200:80/tcp",
+    );
     let brief = trace(args.0, args.1, args.2, args.3, args.4);
     let full = trace_with(&["--full"], args.0, args.1, args.2, args.3, args.4);
     let not_taken = |t: &str| t.matches("[statistic not taken, p=").count();
@@ -126,7 +132,11 @@ fn statistic_rules_not_taken_are_one_line_unless_full() {
     // lines per path.
     let paths = brief.matches("\npath ").count();
     assert_eq!(paths, 200);
-    assert!(brief.lines().count() < 30 * paths, "{}", brief.lines().count());
+    assert!(
+        brief.lines().count() < 30 * paths,
+        "{}",
+        brief.lines().count()
+    );
     assert!(full.lines().count() > 100 * paths);
     // Both agree on the paths and the summary.
     let headers = |t: &str| -> Vec<String> {

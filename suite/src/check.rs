@@ -188,7 +188,11 @@ fn check_endpoints(
     // Borrowed unless a destination has several paths: the masses of a
     // big service's paths are long, and the distribution keeps them anyway.
     let mut accepted: BTreeMap<SocketAddr, Cow<'_, Mass>> = BTreeMap::new();
-    for o in dist.outcomes.iter().filter(|o| o.verdict == Verdict::Accept) {
+    for o in dist
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Accept)
+    {
         match accepted.entry(o.destination) {
             Entry::Vacant(e) => {
                 e.insert(Cow::Borrowed(&o.probability));

@@ -77,14 +77,47 @@ pub fn from_mass(m: &Mass) -> BigRational {
 /// statistic rules), and reducing them to a `BigRational` would cost a gcd
 /// each, quadratic in their size.
 pub fn decimal_within(actual: &Mass, expected: &BigRational, tolerance: &BigDecimal) -> bool {
-    let n = BigInt::from_biguint(Sign::Plus, actual.numer().clone());
-    let d = BigInt::from_biguint(Sign::Plus, actual.denom());
     let (p, q) = (expected.numer(), expected.denom());
     let (t, e) = decimal_parts(tolerance);
+    if let ((twos, 0), Some(p), Some(t), Some(q), Some(e)) = (
+        actual.exponents(),
+        p.to_biguint(),
+        t.to_biguint(),
+        q.to_biguint(),
+        e.to_biguint(),
+    ) {
+        return dyadic_within(actual.numer(), twos, &p, &q, &t, &e);
+    }
+    let n = BigInt::from_biguint(Sign::Plus, actual.numer().clone());
+    let d = BigInt::from_biguint(Sign::Plus, actual.denom());
     let lhs = (&n * q - p * &d).abs() * e;
     let rhs = t * d * q;
     // Ratio keeps its denominator positive, so the sides keep their sense.
     lhs <= rhs
+}
+
+/// [`decimal_within`] for a kernel-mode mass `n / 2^a` and non-negative
+/// `p/q`, `t/e`: `|n·q·e - p·e·2^a| <= t·q·2^a`, i.e. `n·q·e / 2^a` lies
+/// in `[p·e - t·q, p·e + t·q]`. Only `n·q·e` is long; the bounds are short
+/// numbers compared with its shifted value, so the long mass is multiplied
+/// once and shifted once, however many endpoints a check compares.
+fn dyadic_within(
+    n: &BigUint,
+    twos: u64,
+    p: &BigUint,
+    q: &BigUint,
+    t: &BigUint,
+    e: &BigUint,
+) -> bool {
+    let x = n * (q * e);
+    let floor = &x >> twos;
+    // x / 2^a is `floor` exactly, or a little above it.
+    let exact = x.trailing_zeros().is_none_or(|z| z >= twos);
+    let (center, radius) = (p * e, t * q);
+    let high = &center + &radius;
+    let above_low = center <= radius || floor >= &center - &radius;
+    let below_high = floor < high || (floor == high && exact);
+    above_low && below_high
 }
 
 /// `(t, e)` with `d = t / e`, `e > 0`.
@@ -106,11 +139,7 @@ pub fn to_mass(r: &BigRational) -> Option<Mass> {
     Some(if scale >= 0 {
         Mass::new(digits, scale as u64, scale as u64)
     } else {
-        Mass::new(
-            digits * ten_to(scale.unsigned_abs()).to_biguint()?,
-            0,
-            0,
-        )
+        Mass::new(digits * ten_to(scale.unsigned_abs()).to_biguint()?, 0, 0)
     })
 }
 
@@ -122,9 +151,11 @@ pub fn show(r: &BigRational) -> String {
         return format_probability(&m);
     }
     const DIGITS: u64 = 40;
-    show_decimal(&to_decimal(r).unwrap_or_else(|| {
-        BigDecimal::new(r.numer() * ten_to(DIGITS) / r.denom(), DIGITS as i64)
-    }))
+    show_decimal(
+        &to_decimal(r).unwrap_or_else(|| {
+            BigDecimal::new(r.numer() * ten_to(DIGITS) / r.denom(), DIGITS as i64)
+        }),
+    )
 }
 
 /// A decimal (a tolerance, a negative rational's approximation) as
@@ -197,6 +228,30 @@ mod tests {
         // At exactly the tolerance it holds; any closer decimal to the
         // boundary than rounding could see is still decided.
         assert!(decimal_within(&mass("0.500001"), &ratio(1, 2), &tol));
+        // The same boundaries for kernel masses (n / 2^a, decided by a shift).
+        let k = kpconform_iptables::kernel_fraction;
+        assert!(decimal_within(&k(1 << 30), &ratio(1, 4), &dec("0.25")));
+        assert!(decimal_within(&k(1 << 30), &ratio(3, 4), &dec("0.25")));
+        assert!(!decimal_within(
+            &k(1 << 30),
+            &ratio(1, 4),
+            &dec("0.2499999")
+        ));
+        assert!(!decimal_within(
+            &k((1 << 30) + 1),
+            &ratio(1, 4),
+            &dec("0.25")
+        ));
+        assert!(decimal_within(
+            &k((1 << 30) + 1),
+            &ratio(3, 4),
+            &dec("0.25")
+        ));
+        assert!(!decimal_within(
+            &k((1 << 30) - 1),
+            &ratio(3, 4),
+            &dec("0.25")
+        ));
         assert!(!decimal_within(
             &mass("0.50000100000000000000000000000000000001"),
             &ratio(1, 2),
@@ -220,5 +275,35 @@ mod tests {
         assert_eq!(show_decimal(&dec("0.0000010")), "0.000001");
         assert_eq!(exact_text(&ratio(6, 5)), "1.2");
         assert_eq!(exact_text(&ratio(4, 3)), "4/3");
+    }
+
+    proptest::proptest! {
+        /// The integer shortcuts decide exactly as rationals do, for kernel
+        /// masses (products of `k / 2^31`) and decimals as written.
+        #[test]
+        fn decimal_within_agrees_with_rationals(
+            ks in proptest::collection::vec(0u32..=1 << 31, 1..4),
+            written in 0u64..=1_000_000,
+            kernel in proptest::bool::ANY,
+            p in 0i64..=40,
+            q in 1i64..=40,
+            t in 0u64..=2_000,
+            scale in 0i64..=5,
+        ) {
+            let actual = if kernel {
+                ks.iter()
+                    .map(|&k| kpconform_iptables::kernel_fraction(k))
+                    .fold(Mass::one(), |acc, m| &acc * &m)
+            } else {
+                Mass::new(written.into(), 6, 6)
+            };
+            let expected = BigRational::new(p.into(), q.into());
+            let tolerance = BigDecimal::new(t.into(), scale);
+            proptest::prop_assert_eq!(
+                decimal_within(&actual, &expected, &tolerance),
+                within(&from_mass(&actual), &expected, &from_decimal(&tolerance)),
+                "{:?} vs {} within {}", actual, expected, tolerance
+            );
+        }
     }
 }

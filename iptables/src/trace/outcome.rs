@@ -254,13 +254,10 @@ impl Outcome {
 
     /// Steps for targets the suite does not model (lax-mode rule sets).
     pub fn warnings(&self) -> impl Iterator<Item = &Step> {
-        self.walk
-            .items()
-            .into_iter()
-            .filter_map(|i| match i {
-                WalkItem::Step(s) if matches!(s.action, Action::Unknown(_)) => Some(s),
-                _ => None,
-            })
+        self.walk.items().into_iter().filter_map(|i| match i {
+            WalkItem::Step(s) if matches!(s.action, Action::Unknown(_)) => Some(s),
+            _ => None,
+        })
     }
 
     /// The compact walk without the probability, e.g.
@@ -841,7 +838,10 @@ mod tests {
             forks[2].items()[1],
             WalkItem::NotTaken { count: 2, .. }
         ));
-        assert_eq!(Walk::from(walk.to_vec().into_iter().cloned().collect::<Vec<_>>()), walk);
+        assert_eq!(
+            Walk::from(walk.to_vec().into_iter().cloned().collect::<Vec<_>>()),
+            walk
+        );
     }
 
     #[test]

@@ -53,11 +53,7 @@ fn trace(rs: &RuleSet, p: &Packet) -> Distribution {
     let d = Tracer::new(rs, &node())
         .trace(p)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        d.total(),
-        Mass::one(),
-        "mass must be conserved:\n{d}"
-    );
+    assert_eq!(d.total(), Mass::one(), "mass must be conserved:\n{d}");
     d
 }
 

@@ -236,7 +236,6 @@ impl<'a> Tracer<'a> {
             if outcomes.len() >= self.max_paths {
                 return Err(self.too_many());
             }
-            branch.mass.shrink_to_fit();
             outcomes.push(Outcome {
                 verdict,
                 destination: branch.pkt.destination(),
@@ -384,8 +383,11 @@ impl<'a> Tracer<'a> {
                 } else {
                     // p < 1 here: probabilities are parsed within 0..=1.
                     let miss_p = p.complement().unwrap_or_default();
+                    // Each side's mass is one product of the parent's, not
+                    // a copy then a product: a path's mass is long.
+                    let mass = std::mem::take(&mut b.mass);
                     let mut miss = b.clone();
-                    miss.mass *= &miss_p;
+                    miss.mass = &mass * &miss_p;
                     miss.walk.push(at(Action::Statistic {
                         taken: false,
                         probability: miss_p,
@@ -395,7 +397,7 @@ impl<'a> Tracer<'a> {
                         return Err(self.too_many());
                     }
                     work.push(miss);
-                    b.mass *= &p;
+                    b.mass = &mass * &p;
                     b.walk.push(at(Action::Statistic {
                         taken: true,
                         probability: p,
