@@ -203,6 +203,19 @@ impl Mass {
     /// `floor(self · 10^e)` and whether the rest is below, at or above one
     /// half, for a possibly negative `e`.
     fn scaled(&self, e: i64) -> (BigUint, Ordering) {
+        if self.fives == 0 && e >= 0 {
+            // n · 10^e / 2^a: a shift, and the rest is the low a bits.
+            let n = &self.num * num_traits::pow(BigUint::from(10u32), e as usize);
+            let q = &n >> self.twos;
+            let half = match self.twos {
+                0 => Ordering::Less,
+                a if !n.bit(a - 1) => Ordering::Less,
+                // The half bit is set: exactly one half when nothing below.
+                a if n.trailing_zeros() == Some(a - 1) => Ordering::Equal,
+                _ => Ordering::Greater,
+            };
+            return (q, half);
+        }
         let (mut n, mut den) = (self.num.clone(), self.denom());
         let ten = |k: u64| num_traits::pow(BigUint::from(10u32), k as usize);
         if e >= 0 {
