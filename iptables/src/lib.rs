@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 mod lex;
+mod mass;
 pub mod model;
 mod normalize;
 mod parse;
@@ -52,6 +53,7 @@ mod source;
 mod trace;
 
 pub use lex::{lines as lex, Line, Lines, Token};
+pub use mass::{Mass, MassParseError};
 pub use normalize::{normalize, ORDER_FREE_CHAINS};
 pub use parse::{
     parse, parse_str, parse_with, ErrorKind as ParseErrorKind, Mode, Options, ParseError, Parsed,
@@ -64,7 +66,7 @@ pub use shape::require_tables;
 pub use source::{NotUtf8, SourceFile, Span};
 pub use trace::{
     format_probability, Action, Destination, DestinationError, Distribution, FlowSource, Outcome,
-    Packet, RecentEntry, RecentState, Step, TraceError, TraceErrorKind, Tracer, Verdict,
-    EXTERNAL_IFACE, LOOPBACK_IFACE, MAX_DEPTH, MAX_ENTRIES, MAX_PATHS, MAX_RULE_EVALUATIONS,
-    MAX_STAMPS, SOURCE_PORT,
+    Packet, RecentEntry, RecentState, Step, TraceError, TraceErrorKind, Tracer, Verdict, Walk,
+    WalkItem, EXTERNAL_IFACE, LOOPBACK_IFACE, MAX_DEPTH, MAX_ENTRIES, MAX_PATHS,
+    MAX_RULE_EVALUATIONS, MAX_STAMPS, SOURCE_PORT,
 };

@@ -7,10 +7,8 @@
 //! and `k` are kept so the tracer can evaluate either, exactly.
 
 use std::fmt;
-use std::str::FromStr;
 
-use bigdecimal::num_bigint::BigInt;
-use bigdecimal::BigDecimal;
+use crate::mass::Mass;
 
 /// 2^31, the kernel's probability scale.
 pub const KERNEL_SCALE: u64 = 1 << 31;
@@ -25,11 +23,12 @@ pub enum ProbabilityMode {
     AsWritten,
 }
 
-/// A `--probability` value.
+/// A `--probability` value: the kernel's units and the text as written.
+/// Dumps hold one per endpoint, so nothing else is stored; the exact
+/// values ([`Mass`]) are made when a trace needs them.
 #[derive(Debug, Clone)]
 pub struct Probability {
-    written: BigDecimal,
-    text: String,
+    text: Box<str>,
     kernel_units: u32,
 }
 
@@ -58,8 +57,13 @@ impl Probability {
         {
             return Err(not_a_number());
         }
-        let written = BigDecimal::from_str(text).map_err(|_| not_a_number())?;
-        if !(BigDecimal::from(0)..=BigDecimal::from(1)).contains(&written) {
+        // A leading minus is a number, just out of range.
+        let (negative, magnitude) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let written: Mass = magnitude.parse().map_err(|_| not_a_number())?;
+        if (negative && !written.is_zero()) || written > Mass::one() {
             return Err(ProbabilityError::OutOfRange(text.to_string()));
         }
         // Rust's float parsing is correctly rounded, like glibc's strtod, and
@@ -68,24 +72,32 @@ impl Probability {
         let double: f64 = text.parse().map_err(|_| not_a_number())?;
         let kernel_units = (double * KERNEL_SCALE as f64).round() as u32;
         Ok(Probability {
-            written,
-            text: text.to_string(),
+            text: text.into(),
             kernel_units,
         })
     }
 
     /// The probability `1/n` spelled with `decimals` decimals (rounded half
-    /// up, as Go's `%0.10f` does for these values) — kube-proxy's spelling.
+    /// to even) — kube-proxy's spelling.
     pub fn one_over(n: u32, decimals: u32) -> Probability {
         assert!(n > 0, "1/0 is not a probability");
-        let exact = BigDecimal::from(1) / BigDecimal::from(n);
-        let rounded = exact.with_scale_round(decimals as i64, bigdecimal::RoundingMode::HalfEven);
-        Probability::parse(&format!("{rounded}")).expect("1/n is a valid probability")
+        let scale = 10u128.pow(decimals.min(30));
+        let (q, r) = (scale / u128::from(n), scale % u128::from(n));
+        let q = match (2 * r).cmp(&u128::from(n)) {
+            std::cmp::Ordering::Greater => q + 1,
+            std::cmp::Ordering::Equal => q + (q & 1),
+            std::cmp::Ordering::Less => q,
+        };
+        Probability::parse(&fixed(q, scale, decimals.min(30) as usize))
+            .expect("1/n is a valid probability")
     }
 
-    /// The value as written.
-    pub fn written(&self) -> &BigDecimal {
-        &self.written
+    /// The value as written, exactly.
+    pub fn written(&self) -> Mass {
+        // parse() accepted the text, so it is a non-negative decimal (or
+        // a negative zero, which is 0).
+        let text = self.text.strip_prefix('-').unwrap_or(&self.text);
+        text.parse().unwrap_or_default()
     }
 
     /// The text as written.
@@ -98,37 +110,51 @@ impl Probability {
         self.kernel_units
     }
 
-    /// `k / 2^31` as an exact decimal.
-    pub fn kernel(&self) -> BigDecimal {
+    /// `k / 2^31`, exactly.
+    pub fn kernel(&self) -> Mass {
         kernel_fraction(self.kernel_units)
     }
 
     /// The value the tracer applies in `mode`.
-    pub fn value(&self, mode: ProbabilityMode) -> BigDecimal {
+    pub fn value(&self, mode: ProbabilityMode) -> Mass {
         match mode {
             ProbabilityMode::Kernel => self.kernel(),
-            ProbabilityMode::AsWritten => self.written.clone(),
+            ProbabilityMode::AsWritten => self.written(),
         }
     }
 
     /// iptables-save's spelling: `k / 2^31` with 11 decimals.
     pub fn save_spelling(&self) -> String {
-        let v = self
-            .kernel()
-            .with_scale_round(11, bigdecimal::RoundingMode::HalfEven);
-        format!("{v}")
+        // k * 10^11 / 2^31 rounded half to even, in integers.
+        let scale = 10u128.pow(11);
+        let n = u128::from(self.kernel_units) * scale;
+        let (q, r) = (n >> 31, n & (KERNEL_SCALE as u128 - 1));
+        let q = match (2 * r).cmp(&(KERNEL_SCALE as u128)) {
+            std::cmp::Ordering::Greater => q + 1,
+            std::cmp::Ordering::Equal => q + (q & 1),
+            std::cmp::Ordering::Less => q,
+        };
+        fixed(q, scale, 11)
     }
 }
 
-/// `k / 2^31` exactly: `k * 5^31 / 10^31`, so no division is ever needed.
-pub fn kernel_fraction(k: u32) -> BigDecimal {
-    let five_pow_31 = BigInt::from(5u32).pow(31);
-    BigDecimal::new(BigInt::from(k) * five_pow_31, 31)
+/// `q / scale` with exactly `decimals` decimals (`scale = 10^decimals`).
+fn fixed(q: u128, scale: u128, decimals: usize) -> String {
+    if decimals == 0 {
+        return q.to_string();
+    }
+    format!("{}.{:0decimals$}", q / scale, q % scale)
 }
 
+/// `k / 2^31` exactly.
+pub fn kernel_fraction(k: u32) -> Mass {
+    Mass::from_kernel_units(k)
+}
+
+/// Equal when the written values are (`0.5` and `0.50` are the same rule).
 impl PartialEq for Probability {
     fn eq(&self, other: &Self) -> bool {
-        self.written == other.written
+        self.text == other.text || self.written() == other.written()
     }
 }
 
@@ -191,10 +217,86 @@ mod tests {
 
     #[test]
     fn kernel_fraction_is_exact() {
+        assert_eq!(kernel_fraction(1 << 30), "0.5".parse::<Mass>().unwrap());
+        assert_eq!(kernel_fraction(0), Mass::zero());
+    }
+
+    /// The spellings the BigDecimal implementation produced.
+    fn old_save_spelling(k: u32) -> String {
+        use bigdecimal::num_bigint::BigInt;
+        let v = bigdecimal::BigDecimal::new(BigInt::from(k) * BigInt::from(5u32).pow(31), 31)
+            .with_scale_round(11, bigdecimal::RoundingMode::HalfEven);
+        format!("{v}")
+    }
+
+    fn old_one_over(n: u32, decimals: u32) -> String {
+        let exact = bigdecimal::BigDecimal::from(1) / bigdecimal::BigDecimal::from(n);
+        let rounded = exact.with_scale_round(decimals as i64, bigdecimal::RoundingMode::HalfEven);
+        format!("{rounded}")
+    }
+
+    #[test]
+    fn spellings_match_the_decimal_implementation() {
+        // Down to 1e-6, below which BigDecimal switched to `4.7E-10`;
+        // iptables-save (`%.11f`) and this implementation print
+        // `0.00000000047`.
+        for k in [
+            2148,
+            1 << 30,
+            (1 << 31) - 1,
+            1 << 31,
+            715827883,
+            10737418,
+            21475,
+        ] {
+            assert_eq!(
+                Probability {
+                    text: "x".into(),
+                    kernel_units: k
+                }
+                .save_spelling(),
+                old_save_spelling(k),
+                "{k}"
+            );
+        }
+        for n in [1u32, 2, 3, 6, 7, 200, 4999, 5000, 123456, 1_000_000] {
+            assert_eq!(
+                Probability::one_over(n, 10).text(),
+                old_one_over(n, 10),
+                "{n}"
+            );
+        }
+        assert_eq!(Probability::one_over(3, 4).text(), "0.3333");
+        let tiny = Probability {
+            text: "x".into(),
+            kernel_units: 1,
+        };
+        assert_eq!(tiny.save_spelling(), "0.00000000047");
+        let zero = Probability {
+            text: "x".into(),
+            kernel_units: 0,
+        };
+        assert_eq!(zero.save_spelling(), "0.00000000000");
+    }
+
+    #[test]
+    fn written_values_compare_by_value() {
         assert_eq!(
-            kernel_fraction(1 << 30),
-            BigDecimal::from_str("0.5").unwrap()
+            Probability::parse("0.5").unwrap(),
+            Probability::parse("0.50").unwrap()
         );
-        assert_eq!(kernel_fraction(0), BigDecimal::from(0));
+        assert_ne!(
+            Probability::parse("0.5").unwrap(),
+            Probability::parse("0.6").unwrap()
+        );
+        assert_eq!(
+            Probability::parse("0.25").unwrap().written(),
+            "0.25".parse::<Mass>().unwrap()
+        );
+        assert_eq!(Probability::parse("-0").unwrap().written(), Mass::zero());
+        assert!(matches!(
+            Probability::parse("1e-99999999999"),
+            Err(ProbabilityError::NotANumber(_))
+        ));
     }
 }

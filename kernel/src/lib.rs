@@ -18,11 +18,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bigdecimal::BigDecimal;
 use num_traits::ToPrimitive;
 
 use kpconform_iptables::model::Family;
-use kpconform_iptables::{Distribution, Verdict};
+use kpconform_iptables::{Distribution, Mass, Verdict};
 use kpconform_suite::check::{flow_family, route_localnet, NodeReport};
 use kpconform_suite::scenario::{Flow, Scenario};
 
@@ -272,8 +271,8 @@ pub struct Prediction {
     pub unanswerable: BTreeMap<SocketAddr, f64>,
 }
 
-fn f(d: &BigDecimal) -> f64 {
-    d.to_f64().unwrap_or(f64::NAN)
+fn f(m: &Mass) -> f64 {
+    m.to_f64()
 }
 
 impl Prediction {

@@ -364,6 +364,11 @@ pub(crate) struct TraceArgs {
     /// Which probability `-m statistic` applies.
     #[arg(long, value_enum, default_value_t = ProbabilityArg::Kernel)]
     pub(crate) probability: ProbabilityArg,
+    /// Show every `-m statistic` rule a path fell through on a line of its own, with its text
+    /// (by default a run of them in one chain is one line, so that the output of a service with
+    /// n endpoints grows with n, not n^2).
+    #[arg(long)]
+    pub(crate) full: bool,
     #[command(flatten)]
     pub(crate) parse: ParseArgs,
 }

@@ -18,20 +18,30 @@ fn read_recording(case: &str) -> String {
 }
 
 fn trace(rules: &str, stdin: Option<&str>, node_ip: &str, from: &str, to: &str) -> String {
-    let out = kpconform(
-        &[
-            "trace",
-            "--rules",
-            rules,
-            "--node-ip",
-            node_ip,
-            "--from",
-            from,
-            "--to",
-            to,
-        ],
-        stdin,
-    );
+    trace_with(&[], rules, stdin, node_ip, from, to)
+}
+
+fn trace_with(
+    flags: &[&str],
+    rules: &str,
+    stdin: Option<&str>,
+    node_ip: &str,
+    from: &str,
+    to: &str,
+) -> String {
+    let mut args = vec![
+        "trace",
+        "--rules",
+        rules,
+        "--node-ip",
+        node_ip,
+        "--from",
+        from,
+        "--to",
+        to,
+    ];
+    args.extend_from_slice(flags);
+    let out = kpconform(&args, stdin);
     assert_exit!(out, 0);
     out.stdout
 }
@@ -74,7 +84,8 @@ fn a_dropped_path_shows_its_nat_walk_labels_and_chain_ends() {
 #[test]
 fn an_accepted_path_keeps_its_compact_header_and_labels_statistic_rules() {
     let r = recording("nodeport-etp-local-2-local-1-remote");
-    let t = trace(
+    let t = trace_with(
+        &["--full"],
         r.to_str().unwrap(),
         None,
         "192.168.0.10",
@@ -93,6 +104,48 @@ fn an_accepted_path_keeps_its_compact_header_and_labels_statistic_rules() {
     ] {
         assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
     }
+}
+
+/// Without `--full`, a run of statistic rules a path fell through is one
+/// line: path i of an n-endpoint service is a few lines, not i + a few.
+#[test]
+fn statistic_rules_not_taken_are_one_line_unless_full() {
+    let r = recording("scale-1-service-200-endpoints");
+    let args = (
+        r.to_str().unwrap(),
+        None,
+        "192.168.0.10",
+        "10.64.0.9",
+        "10.96.60.200:80/tcp",
+    );
+    let brief = trace(args.0, args.1, args.2, args.3, args.4);
+    let full = trace_with(&["--full"], args.0, args.1, args.2, args.3, args.4);
+    let not_taken = |t: &str| t.matches("[statistic not taken, p=").count();
+    assert_eq!(not_taken(&brief), 0, "{brief}");
+    // Paths 2..=200 fell through 1..=199 rules.
+    assert_eq!(not_taken(&full), (1..200).sum::<usize>());
+    assert!(
+        brief.contains(": not taken (199 statistic rule(s))\n"),
+        "{brief}"
+    );
+    // The brief output is linear in the endpoints: a bounded number of
+    // lines per path.
+    let paths = brief.matches("\npath ").count();
+    assert_eq!(paths, 200);
+    assert!(
+        brief.lines().count() < 30 * paths,
+        "{}",
+        brief.lines().count()
+    );
+    assert!(full.lines().count() > 100 * paths);
+    // Both agree on the paths and the summary.
+    let headers = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("path ") || l.starts_with("  ") && l.contains("accept "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(headers(&brief), headers(&full));
 }
 
 #[test]

@@ -17,10 +17,14 @@
 //!   connection can reach two or more destinations, some second connection
 //!   must be free to go elsewhere.
 
+use std::borrow::Cow;
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 use bigdecimal::BigDecimal;
+use kpconform_iptables::Mass;
 
 use crate::exact::{self, BigRational};
 
@@ -72,35 +76,35 @@ pub enum Failure {
         /// Its expected probability.
         expected: BigRational,
         /// Its accepted mass.
-        actual: BigDecimal,
+        actual: Mass,
     },
     /// Traffic was accepted to a destination that is not listed.
     UnlistedEndpoint {
         /// The destination.
         destination: SocketAddr,
         /// Its accepted mass.
-        actual: BigDecimal,
+        actual: Mass,
     },
     /// The listed probabilities do not sum to the accepted mass.
     EndpointSum {
         /// Sum of the listed probabilities.
         expected: BigRational,
         /// The accepted mass.
-        actual: BigDecimal,
+        actual: Mass,
     },
     /// Not all the mass ended in the expected verdict.
     Verdict {
         /// The expected verdict.
         expected: Verdict,
         /// The mass that ended elsewhere, per verdict.
-        actual: Vec<(Verdict, BigDecimal)>,
+        actual: Vec<(Verdict, Mass)>,
     },
     /// Some accepted traffic was (or was not) masqueraded.
     Masquerade {
         /// The expected value.
         expected: bool,
         /// The accepted mass with the other value, per destination.
-        wrong: Vec<(SocketAddr, BigDecimal)>,
+        wrong: Vec<(SocketAddr, Mass)>,
     },
     /// `masquerade` was expected but nothing was accepted.
     NoAcceptedTraffic,
@@ -111,7 +115,7 @@ pub enum Failure {
         /// Where the first connection went.
         first: SocketAddr,
         /// The second connection's mass that reached it with the same verdict.
-        same: BigDecimal,
+        same: Mass,
     },
     /// `sticky: false`, but every second connection stuck.
     UnexpectedlySticky,
@@ -181,10 +185,24 @@ fn check_endpoints(
     tol: &BigDecimal,
     failures: &mut Vec<Failure>,
 ) {
-    let accepted = dist.accepted();
-    let zero = BigDecimal::from(0);
+    // Borrowed unless a destination has several paths: the masses of a
+    // big service's paths are long, and the distribution keeps them anyway.
+    let mut accepted: BTreeMap<SocketAddr, Cow<'_, Mass>> = BTreeMap::new();
+    for o in dist
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Accept)
+    {
+        match accepted.entry(o.destination) {
+            Entry::Vacant(e) => {
+                e.insert(Cow::Borrowed(&o.probability));
+            }
+            Entry::Occupied(mut e) => *e.get_mut().to_mut() += &o.probability,
+        }
+    }
+    let zero = Mass::zero();
     for (dest, want) in expected {
-        let got = accepted.get(dest).unwrap_or(&zero);
+        let got = accepted.get(dest).map_or(&zero, |m| &**m);
         if !exact::decimal_within(got, want, tol) {
             failures.push(Failure::Endpoint {
                 destination: *dest,
@@ -194,15 +212,15 @@ fn check_endpoints(
         }
     }
     for (dest, got) in &accepted {
-        if !expected.contains_key(dest) && *got != zero {
+        if !expected.contains_key(dest) && !got.is_zero() {
             failures.push(Failure::UnlistedEndpoint {
                 destination: *dest,
-                actual: got.clone(),
+                actual: got.clone().into_owned(),
             });
         }
     }
     let want: BigRational = expected.values().sum();
-    let got: BigDecimal = accepted.values().sum();
+    let got: Mass = accepted.values().map(|m| &**m).sum();
     if !exact::decimal_within(&got, &want, tol) {
         failures.push(Failure::EndpointSum {
             expected: want,
@@ -221,7 +239,7 @@ fn check_masquerade(dist: &Distribution, expected: bool, failures: &mut Vec<Fail
         failures.push(Failure::NoAcceptedTraffic);
         return;
     }
-    let mut wrong: std::collections::BTreeMap<SocketAddr, BigDecimal> = Default::default();
+    let mut wrong: std::collections::BTreeMap<SocketAddr, Mass> = Default::default();
     for o in accepted.iter().filter(|o| o.masquerade != expected) {
         *wrong.entry(o.destination).or_default() += &o.probability;
     }
@@ -253,7 +271,7 @@ fn check_sticky(
                 continue;
             }
         };
-        let same: BigDecimal = second
+        let same: Mass = second
             .outcomes
             .iter()
             .filter(|o| o.destination == first.destination && o.verdict == first.verdict)
@@ -357,7 +375,7 @@ impl FlowReport {
         }
         left.push(format!(
             "(tolerance {})",
-            format_probability(&self.tolerance)
+            exact::show_decimal(&self.tolerance)
         ));
         let right: Vec<String> = dist
             .summary()
@@ -512,6 +530,10 @@ mod tests {
         BigDecimal::from_str(s).unwrap()
     }
 
+    fn mass(s: &str) -> Mass {
+        Mass::from_str(s).unwrap()
+    }
+
     fn node_a() -> Vec<IpNet> {
         vec!["192.168.0.10/24".parse().unwrap()]
     }
@@ -587,9 +609,9 @@ mod tests {
         assert_eq!(
             dests,
             vec![
-                ("10.64.0.5:8080".into(), dec("0.5")),
-                ("10.64.0.77:8080".into(), dec("0.5")),
-                ("10.64.1.28:8080".into(), dec("0")),
+                ("10.64.0.5:8080".into(), mass("0.5")),
+                ("10.64.0.77:8080".into(), mass("0.5")),
+                ("10.64.1.28:8080".into(), mass("0")),
             ]
         );
 
@@ -602,7 +624,7 @@ mod tests {
         assert!(matches!(
             &report.failures[1],
             Failure::UnlistedEndpoint { destination, actual }
-                if destination.to_string() == "10.64.0.77:8080" && *actual == dec("0.5")
+                if destination.to_string() == "10.64.0.77:8080" && *actual == mass("0.5")
         ));
     }
 
@@ -624,7 +646,7 @@ mod tests {
             report.failures,
             vec![Failure::EndpointSum {
                 expected: BigRational::new(6.into(), 5.into()),
-                actual: dec("1")
+                actual: mass("1")
             }]
         );
     }
@@ -773,7 +795,7 @@ flows:
             vec![
                 Failure::Verdict {
                     expected: Verdict::Accept,
-                    actual: vec![(Verdict::Drop, dec("1"))]
+                    actual: vec![(Verdict::Drop, mass("1"))]
                 },
                 Failure::NoAcceptedTraffic,
             ]
@@ -822,7 +844,7 @@ flows:
         assert!(report
             .failures
             .iter()
-            .all(|f| matches!(f, Failure::NotSticky { same, .. } if *same == dec("0.5"))));
+            .all(|f| matches!(f, Failure::NotSticky { same, .. } if *same == mass("0.5"))));
         assert!(check_flow(&tracer, &flow(client(), to, sticky(false))).passed());
     }
 

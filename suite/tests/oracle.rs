@@ -210,16 +210,16 @@ fn raw_probes(input: &GeneratorInput) -> Vec<Packet> {
 /// the first that does not stick: without affinity that is normally the
 /// first, so a 251-endpoint service costs one second trace, not 251.
 fn sticks(tracer: &Tracer<'_>, packet: &Packet, first: &Distribution) -> bool {
-    let one = BigDecimal::from(1);
+    let one = kpconform_suite::exact::integer(1);
     first.outcomes.iter().filter(|o| o.dnated()).all(|o| {
         let second = tracer.trace_with(packet, &o.recent).expect("second trace");
-        let same: BigDecimal = second
+        let same: kpconform_iptables::Mass = second
             .outcomes
             .iter()
             .filter(|s| s.destination == o.destination && s.verdict == o.verdict)
             .map(|s| &s.probability)
             .sum();
-        (same - &one).abs() <= tolerance()
+        kpconform_suite::exact::decimal_within(&same, &one, &tolerance())
     })
 }
 

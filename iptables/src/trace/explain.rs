@@ -5,7 +5,7 @@
 
 use crate::source::SourceFile;
 
-use super::outcome::{format_probability, Action, Outcome, Step};
+use super::outcome::{format_probability, Action, Outcome, Step, WalkItem};
 
 /// How the walk lists `-m statistic` rules a path fell through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +48,18 @@ impl Outcome {
     fn explain_with(&self, source: Option<&SourceFile>, not_taken: NotTaken) -> Vec<String> {
         let mut out = Vec::new();
         let mut hook = None;
-        let mut steps = self.walk.iter().peekable();
-        while let Some(step) = steps.next() {
+        // Collapsed, a run of statistic rules not taken is one item, so a
+        // path through thousands of them costs a few items, not thousands.
+        let items = match not_taken {
+            NotTaken::Each => self.walk.iter().map(WalkItem::Step).collect(),
+            NotTaken::Collapse => self.walk.items(),
+        };
+        let mut items = items.into_iter().peekable();
+        while let Some(item) = items.next() {
+            let step = match item {
+                WalkItem::Step(step) => step,
+                WalkItem::NotTaken { first, .. } => first,
+            };
             let here = match step.action {
                 Action::Martian(_) => None,
                 _ => Some((step.table, step.hook)),
@@ -61,37 +71,28 @@ impl Outcome {
                     None => "routing:".to_string(),
                 });
             }
+            if let WalkItem::NotTaken { first, last, count } = item {
+                let lines = if count == 1 {
+                    format!("line {}", first.line)
+                } else {
+                    format!("lines {}-{}", first.line, last.line)
+                };
+                out.push(format!(
+                    "  {} {} {lines}: not taken ({count} statistic rule(s))",
+                    first.table, first.chain
+                ));
+                continue;
+            }
             match &step.action {
                 Action::Statistic {
                     taken: false,
                     probability,
                 } => {
-                    if not_taken == NotTaken::Each {
-                        let note = format!(
-                            "  [statistic not taken, p={}]",
-                            format_probability(probability)
-                        );
-                        rule_lines(&mut out, step, source, &note);
-                        continue;
-                    }
-                    let mut last = step;
-                    let mut count = 1;
-                    while let Some(next) = steps.next_if(|n| {
-                        matches!(n.action, Action::Statistic { taken: false, .. })
-                            && n.chain == step.chain
-                    }) {
-                        last = next;
-                        count += 1;
-                    }
-                    let lines = if count == 1 {
-                        format!("line {}", step.line)
-                    } else {
-                        format!("lines {}-{}", step.line, last.line)
-                    };
-                    out.push(format!(
-                        "  {} {} {lines}: not taken ({count} statistic rule(s))",
-                        step.table, step.chain
-                    ));
+                    let note = format!(
+                        "  [statistic not taken, p={}]",
+                        format_probability(probability)
+                    );
+                    rule_lines(&mut out, step, source, &note);
                 }
                 // A taken statistic rule is shown once, on the step its
                 // target made.
@@ -101,9 +102,12 @@ impl Outcome {
                 } => {
                     let note =
                         format!("  [statistic taken, p={}]", format_probability(probability));
-                    match steps.next_if(|n| n.chain == step.chain && n.rule == step.rule) {
-                        Some(next) => rule_lines(&mut out, next, source, &note),
-                        None => rule_lines(&mut out, step, source, &note),
+                    let next = items.next_if(|n| {
+                        matches!(n, WalkItem::Step(n) if n.chain == step.chain && n.rule == step.rule)
+                    });
+                    match next {
+                        Some(WalkItem::Step(next)) => rule_lines(&mut out, next, source, &note),
+                        _ => rule_lines(&mut out, step, source, &note),
                     }
                 }
                 Action::FallOff => {

@@ -58,7 +58,7 @@
 //!     "nat PREROUTING > KUBE-SVC-X > DNAT 10.64.0.1:80 | accept  p=0.5\n\
 //!      nat PREROUTING > KUBE-SVC-X > DNAT 10.64.1.1:80 | accept  p=0.5\n"
 //! );
-//! assert_eq!(dist.total(), bigdecimal::BigDecimal::from(1));
+//! assert!(dist.total().is_one());
 //! ```
 
 use std::fmt;
@@ -74,7 +74,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use outcome::{format_probability, Action, Distribution, Outcome, Step};
+pub use outcome::{format_probability, Action, Distribution, Outcome, Step, Walk, WalkItem};
 pub use packet::{
     Destination, DestinationError, FlowSource, Packet, EXTERNAL_IFACE, LOOPBACK_IFACE, SOURCE_PORT,
 };

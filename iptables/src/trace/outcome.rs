@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU64;
+use std::sync::Arc;
 
-use bigdecimal::{BigDecimal, RoundingMode};
+use crate::mass::Mass;
 
 use crate::model::{BuiltinChain, ChainName, MarkOp, Policy, TableName};
 use crate::source::Span;
@@ -32,9 +32,10 @@ pub struct Outcome {
     /// Whether a MASQUERADE or SNAT target applied.
     pub masquerade: bool,
     /// The exact probability of this path.
-    pub probability: BigDecimal,
-    /// The rules that did something, in order.
-    pub walk: Vec<Step>,
+    pub probability: Mass,
+    /// The rules that did something, in order. Paths that forked from
+    /// each other share the steps before the fork.
+    pub walk: Walk,
     /// The `-m recent` lists after this path, for tracing a next connection.
     pub recent: RecentState,
 }
@@ -120,7 +121,7 @@ pub enum Action {
         /// `true` on the matching branch.
         taken: bool,
         /// The branch's probability.
-        probability: BigDecimal,
+        probability: Mass,
     },
 }
 
@@ -196,13 +197,13 @@ impl fmt::Display for Action {
 
 impl Distribution {
     /// The sum of all outcomes' probabilities (exactly 1 for a full trace).
-    pub fn total(&self) -> BigDecimal {
+    pub fn total(&self) -> Mass {
         self.outcomes.iter().map(|o| &o.probability).sum()
     }
 
     /// Probabilities summed per (verdict, destination, masquerade).
-    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddr, bool), BigDecimal> {
-        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+    pub fn summary(&self) -> BTreeMap<(Verdict, SocketAddr, bool), Mass> {
+        let mut out: BTreeMap<_, Mass> = BTreeMap::new();
         for o in &self.outcomes {
             *out.entry((o.verdict, o.destination, o.masquerade))
                 .or_default() += &o.probability;
@@ -211,8 +212,8 @@ impl Distribution {
     }
 
     /// The accepted mass per destination.
-    pub fn accepted(&self) -> BTreeMap<SocketAddr, BigDecimal> {
-        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+    pub fn accepted(&self) -> BTreeMap<SocketAddr, Mass> {
+        let mut out: BTreeMap<_, Mass> = BTreeMap::new();
         for o in self
             .outcomes
             .iter()
@@ -224,8 +225,8 @@ impl Distribution {
     }
 
     /// The mass per verdict.
-    pub fn verdicts(&self) -> BTreeMap<Verdict, BigDecimal> {
-        let mut out: BTreeMap<_, BigDecimal> = BTreeMap::new();
+    pub fn verdicts(&self) -> BTreeMap<Verdict, Mass> {
+        let mut out: BTreeMap<_, Mass> = BTreeMap::new();
         for o in &self.outcomes {
             *out.entry(o.verdict).or_default() += &o.probability;
         }
@@ -246,16 +247,17 @@ impl fmt::Display for Distribution {
 impl Outcome {
     /// Whether a DNAT or REDIRECT target applied on this path.
     pub fn dnated(&self) -> bool {
-        self.walk
-            .iter()
-            .any(|s| matches!(s.action, Action::Dnat(_) | Action::Redirect(_)))
+        self.walk.items_rev().any(|i| {
+            matches!(i, WalkItem::Step(s) if matches!(s.action, Action::Dnat(_) | Action::Redirect(_)))
+        })
     }
 
     /// Steps for targets the suite does not model (lax-mode rule sets).
     pub fn warnings(&self) -> impl Iterator<Item = &Step> {
-        self.walk
-            .iter()
-            .filter(|s| matches!(s.action, Action::Unknown(_)))
+        self.walk.items().into_iter().filter_map(|i| match i {
+            WalkItem::Step(s) if matches!(s.action, Action::Unknown(_)) => Some(s),
+            _ => None,
+        })
     }
 
     /// The compact walk without the probability, e.g.
@@ -269,7 +271,18 @@ impl Outcome {
     pub fn path(&self) -> String {
         let full_nat = matches!(self.verdict, Verdict::Drop | Verdict::Reject);
         let mut segments = Vec::new();
-        let mut rest = &self.walk[..];
+        // Statistic rules are never shown here (they neither act nor
+        // jump), so runs of them not taken are skipped whole.
+        let walk: Vec<&Step> = self
+            .walk
+            .items()
+            .into_iter()
+            .filter_map(|i| match i {
+                WalkItem::Step(s) => Some(s),
+                WalkItem::NotTaken { .. } => None,
+            })
+            .collect();
+        let mut rest = &walk[..];
         while let Some(first) = rest.first() {
             if let Action::Martian(_) = first.action {
                 segments.push(format!("routing > {}", first.action));
@@ -339,7 +352,7 @@ struct Level {
 /// did nothing are shown too, an idle one that fell off its end as
 /// `CHAIN (end, return)`, and an invocation that returned as the last thing
 /// its caller did is not parenthesized.
-fn render_level(steps: &[Step], pos: &mut usize, depth: usize, all: bool) -> Level {
+fn render_level(steps: &[&Step], pos: &mut usize, depth: usize, all: bool) -> Level {
     let mut level = Level {
         tokens: Vec::new(),
         has_effect: false,
@@ -418,15 +431,224 @@ fn render_level(steps: &[Step], pos: &mut usize, depth: usize, all: bool) -> Lev
 
 /// Formats a probability as a plain decimal with at most 12 significant
 /// digits (rounded half to even), without trailing zeros: `0.5`,
-/// `0.333333333489`, `1`.
-pub fn format_probability(p: &BigDecimal) -> String {
-    if p == &BigDecimal::from(0) {
-        return "0".to_string();
+/// `0.333333333489`, `1`. The same as [`Mass`]'s `Display`.
+pub fn format_probability(p: &Mass) -> String {
+    p.to_string()
+}
+
+/// An outcome's walk: a persistent list of steps. Every statistic fork
+/// continues two paths from the same steps, so they share them instead of
+/// copying (copying makes `n` endpoints cost `n^2` steps); cloning a walk
+/// is O(1).
+///
+/// A run of `-m statistic` rules not taken in one chain invocation is also
+/// reachable as a whole ([`Walk::items`]): path `i` of an `n`-endpoint
+/// service fell through `i - 1` of them, and the compact renderings skip
+/// the run in one step instead of visiting each.
+#[derive(Clone, Default)]
+pub struct Walk {
+    last: Option<Arc<Node>>,
+    len: usize,
+}
+
+struct Node {
+    step: Step,
+    prev: Option<Arc<Node>>,
+    /// For a statistic rule not taken: how many such steps, this one
+    /// included, end here in the same chain invocation (0 otherwise).
+    run: usize,
+    /// The run's first step, when that is not this one (an ancestor along
+    /// `prev`, so this never keeps anything alive on its own).
+    run_first: Option<Arc<Node>>,
+}
+
+/// A step of a walk, or a run of statistic rules not taken in one chain
+/// invocation (see [`Walk::items`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkItem<'a> {
+    /// Any other step.
+    Step(&'a Step),
+    /// `count` consecutive statistic rules not taken, from `first` to `last`.
+    NotTaken {
+        /// The first rule of the run.
+        first: &'a Step,
+        /// The last rule of the run.
+        last: &'a Step,
+        /// How many.
+        count: usize,
+    },
+}
+
+fn not_taken(step: &Step) -> bool {
+    matches!(step.action, Action::Statistic { taken: false, .. })
+}
+
+impl Walk {
+    /// No steps.
+    pub fn new() -> Walk {
+        Walk::default()
     }
-    let digits = NonZeroU64::new(12).unwrap_or(NonZeroU64::MIN);
-    p.with_precision_round(digits, RoundingMode::HalfEven)
-        .normalized()
-        .to_plain_string()
+
+    /// Adds a step at the end (other walks sharing the steps before it are
+    /// not affected).
+    pub fn push(&mut self, step: Step) {
+        let prev = self.last.take();
+        let (run, run_first) = match prev.as_deref() {
+            _ if !not_taken(&step) => (0, None),
+            Some(p)
+                if p.run > 0
+                    && p.step.table == step.table
+                    && p.step.hook == step.hook
+                    && p.step.depth == step.depth
+                    && p.step.chain == step.chain =>
+            {
+                let first = p.run_first.clone().or_else(|| prev.clone());
+                (p.run + 1, first)
+            }
+            _ => (1, None),
+        };
+        self.last = Some(Arc::new(Node {
+            step,
+            prev,
+            run,
+            run_first,
+        }));
+        self.len += 1;
+    }
+
+    /// How many steps.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The last step.
+    pub fn last(&self) -> Option<&Step> {
+        self.last.as_deref().map(|n| &n.step)
+    }
+
+    /// The steps from the last to the first, without allocating.
+    pub fn iter_rev(&self) -> impl Iterator<Item = &Step> {
+        std::iter::successors(self.last.as_deref(), |n| n.prev.as_deref()).map(|n| &n.step)
+    }
+
+    /// The steps in order.
+    pub fn iter(&self) -> std::vec::IntoIter<&Step> {
+        self.to_vec().into_iter()
+    }
+
+    /// The steps in order, as references.
+    pub fn to_vec(&self) -> Vec<&Step> {
+        let mut steps: Vec<&Step> = Vec::with_capacity(self.len);
+        steps.extend(self.iter_rev());
+        steps.reverse();
+        steps
+    }
+
+    /// The items from the last to the first: each run of statistic rules
+    /// not taken is one item, reached in one step.
+    pub fn items_rev(&self) -> impl Iterator<Item = WalkItem<'_>> {
+        let mut at = self.last.as_deref();
+        std::iter::from_fn(move || {
+            let node = at?;
+            if node.run == 0 {
+                at = node.prev.as_deref();
+                return Some(WalkItem::Step(&node.step));
+            }
+            let first = node.run_first.as_deref().unwrap_or(node);
+            at = first.prev.as_deref();
+            Some(WalkItem::NotTaken {
+                first: &first.step,
+                last: &node.step,
+                count: node.run,
+            })
+        })
+    }
+
+    /// The items in order: the steps, with each run of statistic rules not
+    /// taken in one chain invocation as one item. Costs the number of
+    /// items, not of steps.
+    pub fn items(&self) -> Vec<WalkItem<'_>> {
+        let mut items: Vec<WalkItem<'_>> = self.items_rev().collect();
+        items.reverse();
+        items
+    }
+
+    /// The `i`th step.
+    pub fn get(&self, i: usize) -> Option<&Step> {
+        let from_end = self.len.checked_sub(i + 1)?;
+        self.iter_rev().nth(from_end)
+    }
+}
+
+impl Drop for Walk {
+    /// Iteratively: the default recursive drop of a walk through thousands
+    /// of statistic rules would overflow the stack.
+    fn drop(&mut self) {
+        let mut next = self.last.take();
+        while let Some(node) = next {
+            match Arc::try_unwrap(node) {
+                // `run_first` is an ancestor still reachable from `prev`:
+                // dropping it here never frees anything.
+                Ok(mut node) => next = node.prev.take(),
+                // Shared with another walk, which drops it later.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl From<Vec<Step>> for Walk {
+    fn from(steps: Vec<Step>) -> Walk {
+        steps.into_iter().collect()
+    }
+}
+
+impl FromIterator<Step> for Walk {
+    fn from_iter<I: IntoIterator<Item = Step>>(iter: I) -> Walk {
+        let mut walk = Walk::new();
+        for step in iter {
+            walk.push(step);
+        }
+        walk
+    }
+}
+
+impl<'a> IntoIterator for &'a Walk {
+    type Item = &'a Step;
+    type IntoIter = std::vec::IntoIter<&'a Step>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Walk {
+    fn eq(&self, other: &Walk) -> bool {
+        self.len == other.len && self.iter_rev().eq(other.iter_rev())
+    }
+}
+
+impl Eq for Walk {}
+
+impl fmt::Debug for Walk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<usize> for Walk {
+    type Output = Step;
+    /// Like a slice's: panics when `i` is out of range.
+    fn index(&self, i: usize) -> &Step {
+        match self.get(i) {
+            Some(step) => step,
+            None => panic!("walk index {i} out of range for length {}", self.len),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -434,8 +656,8 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    fn dec(s: &str) -> BigDecimal {
-        BigDecimal::from_str(s).unwrap()
+    fn dec(s: &str) -> Mass {
+        Mass::from_str(s).unwrap()
     }
 
     #[test]
@@ -473,7 +695,7 @@ mod tests {
             destination: "10.64.1.5:8080".parse().unwrap(),
             masquerade: true,
             probability: dec("0.5"),
-            walk: vec![
+            walk: Walk::from(vec![
                 step(
                     0,
                     Prerouting,
@@ -545,7 +767,7 @@ mod tests {
                     "KUBE-POSTROUTING",
                     Action::Masquerade("192.168.0.10".parse().unwrap()),
                 ),
-            ],
+            ]),
             recent: RecentState::new(),
         };
         assert_eq!(
@@ -557,6 +779,83 @@ mod tests {
         assert!(o.dnated());
     }
 
+    fn not_taken_step(chain: &str, line: u32) -> Step {
+        let mut s = step(
+            1,
+            BuiltinChain::Prerouting,
+            chain,
+            Action::Statistic {
+                taken: false,
+                probability: dec("0.5"),
+            },
+        );
+        s.line = line;
+        s
+    }
+
+    #[test]
+    fn walks_share_prefixes_and_skip_runs_of_statistic_rules_not_taken() {
+        let jump = step(
+            0,
+            BuiltinChain::Prerouting,
+            "PREROUTING",
+            Action::Jump(ChainName::new("KUBE-SVC-X")),
+        );
+        let mut walk = Walk::new();
+        walk.push(jump.clone());
+        let mut forks = Vec::new();
+        for line in 10..15 {
+            forks.push(walk.clone());
+            walk.push(not_taken_step("KUBE-SVC-X", line));
+        }
+        walk.push(not_taken_step("KUBE-SVC-Y", 20));
+        let dnat = step(
+            1,
+            BuiltinChain::Prerouting,
+            "KUBE-SVC-Y",
+            Action::Dnat("10.64.0.1:80".parse().unwrap()),
+        );
+        walk.push(dnat.clone());
+        assert_eq!(walk.len(), 8);
+        assert_eq!(walk.get(0), Some(&jump));
+        assert_eq!(walk.last(), Some(&dnat));
+        assert_eq!(walk.to_vec().len(), 8);
+        assert_eq!(walk.iter_rev().count(), 8);
+        let items = walk.items();
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(items[0], WalkItem::Step(&jump));
+        match items[1] {
+            WalkItem::NotTaken { first, last, count } => {
+                assert_eq!((first.line, last.line, count), (10, 14, 5));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(items[2], WalkItem::NotTaken { count: 1, .. }));
+        assert_eq!(items[3], WalkItem::Step(&dnat));
+        // The forks kept their own (shorter) walks.
+        assert_eq!(forks[2].len(), 3);
+        assert!(matches!(
+            forks[2].items()[1],
+            WalkItem::NotTaken { count: 2, .. }
+        ));
+        assert_eq!(
+            Walk::from(walk.to_vec().into_iter().cloned().collect::<Vec<_>>()),
+            walk
+        );
+    }
+
+    #[test]
+    fn a_very_long_walk_drops_without_recursion() {
+        let mut walk = Walk::new();
+        for line in 0..1_000_000 {
+            walk.push(not_taken_step("KUBE-SVC-X", line));
+        }
+        let shared = walk.clone();
+        drop(walk);
+        assert_eq!(shared.items().len(), 1);
+        drop(shared);
+    }
+
     #[test]
     fn summary_groups_and_sums() {
         let mk = |v, d: &str, p: &str| Outcome {
@@ -564,7 +863,7 @@ mod tests {
             destination: d.parse().unwrap(),
             masquerade: false,
             probability: dec(p),
-            walk: Vec::new(),
+            walk: Walk::new(),
             recent: RecentState::new(),
         };
         let d = Distribution {

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use bigdecimal::BigDecimal;
+use crate::mass::Mass;
 use ipnet::IpNet;
 
 use super::*;
@@ -33,8 +33,8 @@ fn node() -> Vec<IpNet> {
     vec!["192.168.0.10/24".parse().unwrap()]
 }
 
-fn dec(s: &str) -> BigDecimal {
-    BigDecimal::from_str(s).unwrap()
+fn dec(s: &str) -> Mass {
+    Mass::from_str(s).unwrap()
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -53,11 +53,7 @@ fn trace(rs: &RuleSet, p: &Packet) -> Distribution {
     let d = Tracer::new(rs, &node())
         .trace(p)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        d.total(),
-        BigDecimal::from(1),
-        "mass must be conserved:\n{d}"
-    );
+    assert_eq!(d.total(), Mass::one(), "mass must be conserved:\n{d}");
     d
 }
 
@@ -302,7 +298,7 @@ fn kernel_and_as_written_modes_differ() {
         .with_mode(ProbabilityMode::AsWritten)
         .trace(&p)
         .unwrap();
-    assert_eq!(written.total(), BigDecimal::from(1));
+    assert_eq!(written.total(), Mass::one());
     let acc = written.accepted();
     assert_eq!(acc[&sa("10.64.0.1:8080")], dec("0.3333333333"));
     assert_eq!(acc[&sa("10.64.1.1:8080")], dec("0.33333333335"));
@@ -332,7 +328,7 @@ fn two_hundred_endpoints_split_exactly() {
     assert_eq!(acc.len(), 200);
     let tol = dec("0.000001");
     for (dest, p) in &acc {
-        assert!((p - dec("0.005")).abs() <= tol, "{dest}: {p}");
+        assert!(p.abs_diff(&dec("0.005")) <= tol, "{dest}: {p}");
     }
 }
 
@@ -656,7 +652,7 @@ fn session_affinity_sticks_and_expires() {
             let again = tracer.trace_with(&p, &o.recent.aged(age)).unwrap();
             let acc = again.accepted();
             assert_eq!(acc.len(), 1, "after {age}s:\n{again}");
-            assert_eq!(acc.get(&o.destination), Some(&BigDecimal::from(1)));
+            assert_eq!(acc.get(&o.destination), Some(&Mass::one()));
         }
         // After it, the choice is random again.
         let later = tracer.trace_with(&p, &o.recent.aged(601)).unwrap();
@@ -828,7 +824,7 @@ fn every_recorded_service_traces_cleanly() {
     cases.sort();
     assert_eq!(cases.len(), 44);
     let mut traced = 0;
-    let zero = BigDecimal::from(0);
+    let zero = Mass::zero();
     for path in cases {
         let rs = rules(&std::fs::read_to_string(&path).unwrap());
         let Some(nat) = rs.table(TableName::Nat) else {
@@ -858,7 +854,7 @@ fn every_recorded_service_traces_cleanly() {
                 let dist = tracer
                     .trace(&p)
                     .unwrap_or_else(|e| panic!("{}: {p}: {e}", path.display()));
-                assert_eq!(dist.total(), BigDecimal::from(1), "{}: {p}", path.display());
+                assert_eq!(dist.total(), Mass::one(), "{}: {p}", path.display());
                 // Outcomes are only accept/drop/reject with positive mass.
                 assert!(dist.outcomes.iter().all(|o| o.probability > zero));
                 traced += 1;

@@ -7,9 +7,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use bigdecimal::BigDecimal;
 use ipnet::IpNet;
 
+use crate::mass::Mass;
 use crate::model::{
     BuiltinChain, Chain, ChainIndex, ChainName, Family, NatRange, Neg, Policy, Rule, RuleSet,
     Statistic, Table, TableName, Target,
@@ -20,7 +20,7 @@ use crate::trace::FlowSource;
 
 use super::eval::{eval_rule, Eval};
 use super::hooks::Leg;
-use super::outcome::{Action, Distribution, Outcome, Step};
+use super::outcome::{Action, Distribution, Outcome, Step, Walk};
 use super::packet::{NodeAddrs, Packet, PacketState};
 use super::recent::RecentState;
 use super::Verdict;
@@ -124,8 +124,9 @@ struct Branch {
     /// Resume the current rule's matches at this index (after a statistic
     /// fork took the matching side).
     resume: Option<usize>,
-    mass: BigDecimal,
-    walk: Vec<Step>,
+    mass: Mass,
+    /// Shared with the branches this one forked from or into.
+    walk: Walk,
     recent: RecentState,
 }
 
@@ -224,8 +225,8 @@ impl<'a> Tracer<'a> {
             stage: 0,
             frames: Vec::new(),
             resume: None,
-            mass: BigDecimal::from(1),
-            walk: Vec::new(),
+            mass: Mass::one(),
+            walk: Walk::new(),
             recent: recent.clone(),
         }];
         let mut outcomes = Vec::new();
@@ -375,16 +376,18 @@ impl<'a> Tracer<'a> {
                 statistic,
             } => {
                 let p = self.match_probability(statistic);
-                let zero = BigDecimal::from(0);
-                let one = BigDecimal::from(1);
-                if p == zero {
+                if p.is_zero() {
                     advance(b);
-                } else if p == one {
+                } else if p.is_one() {
                     b.resume = Some(m + 1);
                 } else {
-                    let miss_p = &one - &p;
+                    // p < 1 here: probabilities are parsed within 0..=1.
+                    let miss_p = p.complement().unwrap_or_default();
+                    // Each side's mass is one product of the parent's, not
+                    // a copy then a product: a path's mass is long.
+                    let mass = std::mem::take(&mut b.mass);
                     let mut miss = b.clone();
-                    miss.mass = &miss.mass * &miss_p;
+                    miss.mass = &mass * &miss_p;
                     miss.walk.push(at(Action::Statistic {
                         taken: false,
                         probability: miss_p,
@@ -394,7 +397,7 @@ impl<'a> Tracer<'a> {
                         return Err(self.too_many());
                     }
                     work.push(miss);
-                    b.mass = &b.mass * &p;
+                    b.mass = &mass * &p;
                     b.walk.push(at(Action::Statistic {
                         taken: true,
                         probability: p,
@@ -409,14 +412,15 @@ impl<'a> Tracer<'a> {
 
     /// The probability that a random statistic match matches, negation
     /// included (only `1 - p`, never a division).
-    fn match_probability(&self, s: &Neg<Statistic>) -> BigDecimal {
+    fn match_probability(&self, s: &Neg<Statistic>) -> Mass {
         let p = match &s.value {
             Statistic::Random(p) => p.value(self.mode),
             // Nth matches are deterministic and never fork.
-            Statistic::Nth { .. } => BigDecimal::from(0),
+            Statistic::Nth { .. } => Mass::zero(),
         };
         if s.negated {
-            BigDecimal::from(1) - p
+            // Parsed probabilities are within 0..=1.
+            p.complement().unwrap_or_default()
         } else {
             p
         }

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 
-use bigdecimal::{BigDecimal, Zero};
+use bigdecimal::BigDecimal;
 
 use super::{Case, Entropy, Probe};
 use kpconform_harness::{Generator, Request};
@@ -226,7 +226,7 @@ fn trace_some(rules: &RuleSet) -> Result<(), Finding> {
     ];
     for packet in &packets {
         if let Ok(dist) = tracer.trace(packet) {
-            if dist.total() != 1 {
+            if !dist.total().is_one() {
                 return Err(finding(
                     "parse_rules",
                     None,
@@ -319,7 +319,7 @@ pub fn distributions(case: &Case, generator: &dyn Generator) -> Result<(), Findi
             let k = trace(P, &kernel, probe)?;
             let w = trace(P, &written, probe)?;
             for (mode, d) in [("kernel", &k), ("as-written", &w)] {
-                if d.total() != 1 {
+                if !d.total().is_one() {
                     return Err(finding_on(
                         P,
                         at,

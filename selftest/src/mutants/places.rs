@@ -270,8 +270,7 @@ pub(super) fn set_probability(rule: &mut Rule, p: &Probability) -> bool {
 /// `p` as iptables-save prints it once the kernel has it: `k / 2^31` with
 /// 11 decimals, the spelling of every other probability in a dump.
 pub(super) fn saved(p: &Probability) -> Probability {
-    // Formatted here rather than with `save_spelling`, which writes 0 as `0`.
-    Probability::parse(&format!("{:.11}", p.kernel())).unwrap_or_else(|_| p.clone())
+    Probability::parse(&p.save_spelling()).unwrap_or_else(|_| p.clone())
 }
 
 /// Whether the rule has `-m addrtype --src-type LOCAL`.

@@ -10,7 +10,7 @@ use bigdecimal::BigDecimal;
 use super::Prediction;
 use crate::exact::{self, BigRational};
 use crate::scenario::Expect;
-use kpconform_iptables::{format_probability, Distribution, Packet, Verdict};
+use kpconform_iptables::{format_probability, Distribution, Mass, Packet, Verdict};
 
 type Key = (Verdict, SocketAddr, bool);
 
@@ -27,7 +27,7 @@ pub struct Mismatch {
     pub problems: Vec<String>,
     /// Every outcome with the oracle's (exact) and the traced probability
     /// (only when compared with a trace).
-    pub table: Vec<(Key, BigRational, BigDecimal)>,
+    pub table: Vec<(Key, BigRational, Mass)>,
     /// The oracle's reasoning.
     pub reasons: Vec<String>,
     /// The traced paths, when compared with a trace.
@@ -56,9 +56,9 @@ impl Prediction {
         traced: &Distribution,
         tolerance: &BigDecimal,
     ) -> Result<(), Box<Mismatch>> {
-        let mut actual: BTreeMap<Key, BigDecimal> = BTreeMap::new();
+        let mut actual: BTreeMap<Key, Mass> = BTreeMap::new();
         for ((verdict, dst, _), p) in traced.summary() {
-            *actual.entry((verdict, dst, false)).or_default() += p;
+            *actual.entry((verdict, dst, false)).or_default() += &p;
         }
         self.without_masquerade()
             .compare_summary(actual, traced, tolerance)
@@ -66,11 +66,11 @@ impl Prediction {
 
     fn compare_summary(
         &self,
-        actual: BTreeMap<Key, BigDecimal>,
+        actual: BTreeMap<Key, Mass>,
         traced: &Distribution,
         tolerance: &BigDecimal,
     ) -> Result<(), Box<Mismatch>> {
-        let (zero, none) = (BigDecimal::from(0), exact::integer(0));
+        let (zero, none) = (Mass::zero(), exact::integer(0));
         let keys: BTreeSet<&Key> = self.outcomes.keys().chain(actual.keys()).collect();
         let mut table = Vec::new();
         let mut problems = Vec::new();
@@ -204,7 +204,7 @@ impl fmt::Display for Mismatch {
             "oracle and {} disagree for {} (tolerance {}):",
             self.against,
             self.packet,
-            format_probability(&self.tolerance)
+            exact::show_decimal(&self.tolerance)
         )?;
         for p in &self.problems {
             writeln!(f, "  - {p}")?;

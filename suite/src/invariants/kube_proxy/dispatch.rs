@@ -5,10 +5,10 @@
 //! reached by what rules 0..i left, so it takes
 //! `p_i * prod_{j<i} (1 - p_j)` of the traffic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use bigdecimal::{BigDecimal, One, RoundingMode, Zero};
+use kpconform_iptables::Mass;
 
 use super::{Context, Report, KUBE_MARK_MASQ};
 use kpconform_iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
@@ -18,8 +18,8 @@ const SEP_PREFIX: &str = "KUBE-SEP-";
 
 /// How far an endpoint's share may be from 1/n: kernel quantization moves
 /// it by at most ~2.7e-10 even with thousands of endpoints.
-fn tolerance() -> BigDecimal {
-    BigDecimal::new(1.into(), 9)
+fn tolerance() -> Mass {
+    Mass::new(1u32.into(), 9, 9)
 }
 
 /// The endpoint chain a rule jumps or goes to.
@@ -131,15 +131,16 @@ pub(in crate::invariants) fn dispatch_unique(cx: &Context<'_>, r: &mut Report<'_
 
 /// The probability that a rule's statistic matches pass, or the reason it
 /// has none (only `--mode random` has a probability independent of history).
-fn rule_probability(rule: &Rule) -> Result<BigDecimal, &'static str> {
-    let mut p = BigDecimal::one();
+fn rule_probability(rule: &Rule) -> Result<Mass, &'static str> {
+    let mut p = Mass::one();
     for m in &rule.matches {
         if let Match::Statistic(neg) = m {
             match &neg.value {
                 Statistic::Random(q) => {
                     let k = q.kernel();
-                    p *= if neg.negated {
-                        BigDecimal::one() - k
+                    // k / 2^31 is within 0..=1, so 1 - k is too.
+                    p *= &if neg.negated {
+                        k.complement().unwrap_or_default()
                     } else {
                         k
                     };
@@ -156,81 +157,120 @@ struct Share<'a> {
     sep: &'a str,
     /// Its first dispatch rule, where violations point.
     rule: &'a Rule,
-    share: BigDecimal,
+    /// Its place among the chain's endpoints, by first dispatch rule.
+    order: usize,
+    share: Mass,
 }
 
-/// Each endpoint's exact share, in order of first dispatch rule, and what no
-/// rule took. `Err` names a rule whose probability is not defined.
-fn shares(chain: &Chain) -> Result<(Vec<Share<'_>>, BigDecimal), (&Rule, &'static str)> {
-    let mut out: Vec<Share<'_>> = Vec::new();
-    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut remaining = BigDecimal::one();
+/// Hands each endpoint's exact share to `each` and returns what no rule
+/// took, or names a rule whose probability is not defined (and then what
+/// `each` was given does not count).
+///
+/// The share of endpoint `i` of `n` is a product of `i` kernel
+/// probabilities (`31·i` bits), so all of a big service's shares at once
+/// would be quadratic in memory; an endpoint with one dispatch rule (all of
+/// kube-proxy's) is handed over as soon as it is known, so only the shares
+/// of endpoints with several rules are kept until the end. `each` sees
+/// those last; [`Share::order`] gives the order of first dispatch rules.
+fn shares<'a>(
+    chain: &'a Chain,
+    mut each: impl FnMut(Share<'a>),
+) -> Result<Mass, (&'a Rule, &'static str)> {
+    let mut rules_of: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for rule in &chain.rules {
+        if let Some(sep) = dispatch_target(rule) {
+            let next = rules_of.len();
+            rules_of.entry(sep).or_insert((next, 0)).1 += 1;
+        }
+    }
+    let mut pending: BTreeMap<&str, Share<'a>> = BTreeMap::new();
+    let mut remaining = Mass::one();
     for rule in &chain.rules {
         let Some(sep) = dispatch_target(rule) else {
             continue;
         };
         let p = rule_probability(rule).map_err(|why| (rule, why))?;
-        let taken = &remaining * p;
-        remaining -= &taken;
-        match index.get(sep) {
-            Some(&i) => out[i].share += taken,
+        let taken = &remaining * &p;
+        // remaining · (1 - p): what the rule leaves, exactly, without a
+        // subtraction of two long masses.
+        remaining *= &p.complement().unwrap_or_default();
+        let (order, count) = rules_of.get(sep).copied().unwrap_or((0, 1));
+        if count == 1 {
+            each(Share {
+                sep,
+                rule,
+                order,
+                share: taken,
+            });
+            continue;
+        }
+        match pending.get_mut(sep) {
+            Some(s) => s.share += &taken,
             None => {
-                index.insert(sep, out.len());
-                out.push(Share {
+                pending.insert(
                     sep,
-                    rule,
-                    share: taken,
-                });
+                    Share {
+                        sep,
+                        rule,
+                        order,
+                        share: taken,
+                    },
+                );
             }
         }
     }
-    Ok((out, remaining))
+    pending.into_values().for_each(each);
+    Ok(remaining)
 }
 
 /// A share for a message: 10 decimals, trailing zeros dropped.
-fn show(x: &BigDecimal) -> String {
-    x.with_scale_round(10, RoundingMode::HalfEven)
-        .normalized()
-        .to_plain_string()
+fn show(x: &Mass) -> String {
+    x.to_decimal_places(10)
 }
 
 /// `dispatch-even`
 pub(in crate::invariants) fn dispatch_even(cx: &Context<'_>, r: &mut Report<'_>) {
     let tolerance = tolerance();
     for chain in service_chains(cx) {
-        let shares = match shares(chain) {
-            Ok((shares, _)) => shares,
-            Err((rule, why)) => {
-                r.in_chain(
-                    TableName::Nat,
-                    chain,
-                    rule.span,
-                    format!(
-                        "{}: dispatch rule uses -m statistic {why}; expected --mode random --probability",
-                        chain.name
-                    ),
-                );
-                continue;
-            }
-        };
-        let n = shares.len();
-        let n_dec = BigDecimal::from(n as u64);
+        let n = chain
+            .rules
+            .iter()
+            .filter_map(dispatch_target)
+            .collect::<BTreeSet<_>>()
+            .len();
+        let n_dec = Mass::from(n as u64);
         // |share - 1/n| <= tol  <=>  |share * n - 1| <= tol * n, without dividing.
         let bound = &tolerance * &n_dec;
-        for s in &shares {
-            if (&s.share * &n_dec - BigDecimal::one()).abs() > bound {
-                r.in_chain(
-                    TableName::Nat,
-                    chain,
-                    s.rule.span,
+        let mut uneven: Vec<(usize, &Rule, String)> = Vec::new();
+        let judged = shares(chain, |s| {
+            if (&s.share * &n_dec).abs_diff(&Mass::one()) > bound {
+                uneven.push((
+                    s.order,
+                    s.rule,
                     format!(
                         "{}: endpoint {} gets {} of the traffic, expected 1/{n} ({n} endpoints)",
                         chain.name,
                         s.sep,
                         show(&s.share)
                     ),
-                );
+                ));
             }
+        });
+        if let Err((rule, why)) = judged {
+            r.in_chain(
+                TableName::Nat,
+                chain,
+                rule.span,
+                format!(
+                    "{}: dispatch rule uses -m statistic {why}; expected --mode random --probability",
+                    chain.name
+                ),
+            );
+            continue;
+        }
+        uneven.sort_by_key(|(order, _, _)| *order);
+        for (_, rule, message) in uneven {
+            r.in_chain(TableName::Nat, chain, rule.span, message);
         }
     }
 }
@@ -295,8 +335,8 @@ pub(in crate::invariants) fn dispatch_complete(cx: &Context<'_>, r: &mut Report<
             continue;
         }
         let sep = dispatch_target(last).unwrap_or_default();
-        let left = match shares(chain) {
-            Ok((_, remaining)) if !remaining.is_zero() => {
+        let left = match shares(chain, |_| {}) {
+            Ok(remaining) if !remaining.is_zero() => {
                 format!("; {} of the traffic reaches no endpoint", show(&remaining))
             }
             _ => String::new(),
