@@ -316,8 +316,16 @@ fn an_indexed_dispatch_chain_evaluates_only_the_rules_that_can_match() {
     let pod = FlowSource::Ip("10.64.0.9".parse().expect("an address"));
     // The last service and the node port behind the last rule: a plain scan
     // evaluates 5,000 rules to reach either; the index a handful.
-    let last = Packet::new(pod, "10.96.19.250:80".parse().expect("a socket"), Protocol::Tcp);
-    let node_port = Packet::new(pod, "192.168.0.10:30080".parse().expect("a socket"), Protocol::Tcp);
+    let last = Packet::new(
+        pod,
+        "10.96.19.250:80".parse().expect("a socket"),
+        Protocol::Tcp,
+    );
+    let node_port = Packet::new(
+        pod,
+        "192.168.0.10:30080".parse().expect("a socket"),
+        Protocol::Tcp,
+    );
     let budget = 20;
     let indexed = Tracer::new(&rules, &node).with_limits(100, budget);
     let plain = Tracer::new(&rules, &node)
@@ -327,7 +335,10 @@ fn an_indexed_dispatch_chain_evaluates_only_the_rules_that_can_match() {
         let fast = indexed.trace(&packet).expect("within the budget");
         assert_eq!(fast.outcomes.len(), 1);
         assert!(fast.outcomes[0].dnated(), "{packet}: {fast}");
-        assert!(plain.trace(&packet).is_err(), "{packet}: the plain scan fits the budget");
+        assert!(
+            plain.trace(&packet).is_err(),
+            "{packet}: the plain scan fits the budget"
+        );
         let full = Tracer::new(&rules, &node).with_scan(Scan::Plain);
         assert_eq!(facts(&Ok(fast)), facts(&full.trace(&packet)));
     }

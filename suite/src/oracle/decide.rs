@@ -169,9 +169,7 @@ impl Oracle {
         // Only the ports with the destination among their addresses and
         // the port, or with the node port, can claim it; the conditions
         // below still decide, in the ports' order.
-        let candidates = self
-            .index
-            .claim_candidates(dst, packet.to.protocol, dport);
+        let candidates = self.index.claim_candidates(dst, packet.to.protocol, dport);
         for port in candidates
             .iter()
             .filter_map(|&i| self.ports.get(i))

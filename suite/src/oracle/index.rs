@@ -50,7 +50,12 @@ impl PortIndex {
 
     /// Every port that may claim a packet to `dst`:`dport` over `protocol`
     /// (one of its addresses and its port, or its node port), ascending.
-    pub(crate) fn claim_candidates(&self, dst: IpAddr, protocol: Protocol, dport: u16) -> Vec<usize> {
+    pub(crate) fn claim_candidates(
+        &self,
+        dst: IpAddr,
+        protocol: Protocol,
+        dport: u16,
+    ) -> Vec<usize> {
         let none: &[usize] = &[];
         let vip = self
             .by_vip

@@ -977,7 +977,15 @@ fn indexed_claims_and_names_are_those_of_a_scan_of_every_port() {
     for node in nodes {
         let o = oracle(&node, OVERLAPPING);
         let mut packets = o.probes();
-        for to in ["10.96.0.1", "10.96.0.2", "10.96.0.3", "192.168.0.10", "172.16.5.10", "127.0.0.1", "10.1.1.1"] {
+        for to in [
+            "10.96.0.1",
+            "10.96.0.2",
+            "10.96.0.3",
+            "192.168.0.10",
+            "172.16.5.10",
+            "127.0.0.1",
+            "10.1.1.1",
+        ] {
             for port in [53, 80, 443, 30080, 30081] {
                 for proto in ["tcp", "udp"] {
                     packets.push(packet("node", &format!("{to}:{port}/{proto}")));
@@ -1005,17 +1013,21 @@ fn indexed_claims_and_names_are_those_of_a_scan_of_every_port() {
             // among its IPs, or its node port on a local address.
             let dst = p.to.addr.ip();
             let dport = p.to.addr.port();
-            let scanned = o.claims_by_scan(p).first().map(|(x, _)| x.name.clone()).or_else(|| {
-                o.ports
-                    .iter()
-                    .find(|x| {
-                        x.cluster_ip == dst
-                            || x.external_ips.contains(&dst)
-                            || x.lb_ips.contains(&dst)
-                            || (x.node_port == Some(dport) && o.is_local(dst))
-                    })
-                    .map(|x| x.name.clone())
-            });
+            let scanned = o
+                .claims_by_scan(p)
+                .first()
+                .map(|(x, _)| x.name.clone())
+                .or_else(|| {
+                    o.ports
+                        .iter()
+                        .find(|x| {
+                            x.cluster_ip == dst
+                                || x.external_ips.contains(&dst)
+                                || x.lb_ips.contains(&dst)
+                                || (x.node_port == Some(dport) && o.is_local(dst))
+                        })
+                        .map(|x| x.name.clone())
+                });
             assert_eq!(o.service_port_of(p).map(|n| n.name), scanned, "{node}: {p}");
         }
         // The state does exercise what it is meant to.
