@@ -66,7 +66,7 @@ pub use shape::require_tables;
 pub use source::{NotUtf8, SourceFile, Span};
 pub use trace::{
     format_probability, Action, Destination, DestinationError, Distribution, FlowSource, Outcome,
-    Packet, RecentEntry, RecentState, Step, TraceError, TraceErrorKind, Tracer, Verdict, Walk,
-    WalkItem, EXTERNAL_IFACE, LOOPBACK_IFACE, MAX_DEPTH, MAX_ENTRIES, MAX_PATHS,
+    Packet, RecentEntry, RecentState, Scan, Step, TraceError, TraceErrorKind, Tracer, Verdict,
+    Walk, WalkItem, EXTERNAL_IFACE, LOOPBACK_IFACE, MAX_DEPTH, MAX_ENTRIES, MAX_PATHS,
     MAX_RULE_EVALUATIONS, MAX_STAMPS, SOURCE_PORT,
 };

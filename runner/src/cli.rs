@@ -141,6 +141,9 @@ pub(crate) struct AuditArgs {
     /// Also print a table per service port: the addresses probed and the result.
     #[arg(long, short = 'v')]
     pub(crate) verbose: bool,
+    /// Probes traced and judged in parallel [default: the number of CPUs].
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
+    pub(crate) jobs: Option<NonZeroUsize>,
     #[command(flatten)]
     pub(crate) parse: ParseArgs,
 }

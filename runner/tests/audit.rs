@@ -193,6 +193,34 @@ fn a_node_that_rejects_instead_of_dropping_is_reported() {
 }
 
 #[test]
+fn the_report_is_the_same_whatever_the_number_of_threads() {
+    let dir = TempDir::new("audit-jobs");
+    // Rejects instead of drops: several probes fail, each with its report,
+    // which must come in probe order however the work is shared.
+    let case = "extra-loadbalancer-etp-local-no-local-endpoint";
+    let broken: String = recorded_rules(case)
+        .lines()
+        .map(|l| l.replace("-j DROP", "-j REJECT --reject-with icmp-port-unreachable") + "\n")
+        .collect();
+    let args = case_args(case, dir.path());
+    let with = |jobs: &str| {
+        let mut args = args.clone();
+        args.extend(["--jobs".into(), jobs.into(), "--verbose".into()]);
+        audit(&args, &broken)
+    };
+    let one = with("1");
+    assert_eq!(one.code, 1, "{}", one.stdout);
+    assert!(one.stdout.matches("FAIL ").count() > 1, "{}", one.stdout);
+    for jobs in ["2", "7"] {
+        let many = with(jobs);
+        assert_eq!(many.code, one.code);
+        assert_eq!(many.stdout, one.stdout, "--jobs {jobs}");
+        assert_eq!(many.stderr, one.stderr, "--jobs {jobs}");
+    }
+    drop(dir);
+}
+
+#[test]
 fn the_pod_network_comes_from_the_nodes_pod_cidrs() {
     let dir = TempDir::new("audit-nodes");
     for case in cases() {

@@ -66,6 +66,7 @@ use std::fmt;
 mod eval;
 mod explain;
 mod hooks;
+mod index;
 mod outcome;
 mod packet;
 mod recent;
@@ -74,6 +75,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
+pub use index::Scan;
 pub use outcome::{format_probability, Action, Distribution, Outcome, Step, Walk, WalkItem};
 pub use packet::{
     Destination, DestinationError, FlowSource, Packet, EXTERNAL_IFACE, LOOPBACK_IFACE, SOURCE_PORT,

@@ -789,14 +789,24 @@ fn ten_thousand_services_trace_in_one_linear_pass() {
     // SEP chains. A budget of exactly that many evaluations is enough, one
     // fewer is not: the walk is one linear pass, deterministically (no
     // wall clock in unit tests; CI machines vary).
-    const EVALUATIONS: u64 = 1 + 40_000 + 1 + 1;
+    // That is the plain scan; the index (the default) goes straight to
+    // the one rule that can match: four evaluations in all.
     let packet = from(CLIENT, "10.96.39.15:9090");
-    let tracer = Tracer::new(&rs, &node()).with_limits(MAX_PATHS, EVALUATIONS);
-    let d = tracer.trace(&packet).unwrap();
-    assert_eq!(only(&d).destination, sa("10.64.39.249:8080"));
-    let short = Tracer::new(&rs, &node()).with_limits(MAX_PATHS, EVALUATIONS - 1);
-    let e = short.trace(&packet).unwrap_err();
-    assert_eq!(e.kind, TraceErrorKind::TooManyPaths, "{e}");
+    for (scan, evaluations) in [
+        (crate::trace::Scan::Plain, 1 + 40_000 + 1 + 1),
+        (crate::trace::Scan::default(), 1 + 1 + 1 + 1),
+    ] {
+        let tracer = Tracer::new(&rs, &node())
+            .with_scan(scan)
+            .with_limits(MAX_PATHS, evaluations);
+        let d = tracer.trace(&packet).unwrap();
+        assert_eq!(only(&d).destination, sa("10.64.39.249:8080"));
+        let short = Tracer::new(&rs, &node())
+            .with_scan(scan)
+            .with_limits(MAX_PATHS, evaluations - 1);
+        let e = short.trace(&packet).unwrap_err();
+        assert_eq!(e.kind, TraceErrorKind::TooManyPaths, "{scan:?}: {e}");
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ use crate::trace::FlowSource;
 
 use super::eval::{eval_rule, Eval};
 use super::hooks::Leg;
+use super::index::{Scan, TableScan};
 use super::outcome::{Action, Distribution, Outcome, Step, Walk};
 use super::packet::{NodeAddrs, Packet, PacketState};
 use super::recent::RecentState;
@@ -54,12 +55,15 @@ pub struct Tracer<'a> {
     max_paths: usize,
     max_evaluations: u64,
     route_localnet: bool,
+    scan: Scan,
 }
 
 #[derive(Debug, Clone)]
 struct TableIndex<'a> {
     table: &'a Table,
     chains: ChainIndex<'a>,
+    /// Where the next rule that can match is, in chains long enough.
+    rules: TableScan,
 }
 
 /// Why a trace could not be completed.
@@ -142,7 +146,15 @@ impl<'a> Tracer<'a> {
                 continue;
             }
             let chains = table.chain_index();
-            tables.push((table.name, TableIndex { table, chains }));
+            let rules = TableScan::new(table, Scan::default());
+            tables.push((
+                table.name,
+                TableIndex {
+                    table,
+                    chains,
+                    rules,
+                },
+            ));
         }
         Tracer {
             tables,
@@ -151,7 +163,31 @@ impl<'a> Tracer<'a> {
             max_paths: MAX_PATHS,
             max_evaluations: MAX_RULE_EVALUATIONS,
             route_localnet: true,
+            scan: Scan::default(),
         }
+    }
+
+    /// The same tracer finding the next rule of a chain as `scan` says:
+    /// through an index of long chains ([`Scan::default`]), or by
+    /// evaluating every rule in order ([`Scan::Plain`]). Both give the same
+    /// distributions; the index makes a trace of a dispatch chain with one
+    /// rule per service independent of the number of services. (The rule
+    /// evaluation budget counts only rules evaluated, so near
+    /// [`Tracer::with_limits`]'s limit a plain scan may give up where an
+    /// indexed one does not.)
+    pub fn with_scan(mut self, scan: Scan) -> Tracer<'a> {
+        if scan != self.scan {
+            for (_, t) in &mut self.tables {
+                t.rules = TableScan::new(t.table, scan);
+            }
+            self.scan = scan;
+        }
+        self
+    }
+
+    /// How the next rule of a chain is found.
+    pub fn scan(&self) -> Scan {
+        self.scan
     }
 
     /// The same tracer with `net.ipv4.conf.<iface>.route_localnet` set
@@ -346,9 +382,13 @@ impl<'a> Tracer<'a> {
     ) -> Result<Next, TraceError> {
         let table = index.table;
         let depth = b.frames.len().saturating_sub(1);
-        let Some(frame) = b.frames.last() else {
+        let Some(frame) = b.frames.last_mut() else {
             return Ok(Next::Stage);
         };
+        if b.resume.is_none() {
+            // A new rule: skip those that provably cannot match.
+            frame.rule = index.rules.next(frame.chain, frame.rule, &b.pkt);
+        }
         let chain = &table.chains[frame.chain];
         let rule_index = frame.rule;
         let Some(rule) = chain.rules.get(rule_index) else {

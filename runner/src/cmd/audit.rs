@@ -29,6 +29,7 @@ use kpconform_suite::skeleton::pod_network_from_nodes;
 use super::lint::{report_violations, resolve_profile};
 use super::Outcome;
 use crate::cli::{parse_node_spec, AuditArgs};
+use crate::parallel;
 use crate::rules_file;
 
 /// Where the pod network came from.
@@ -338,8 +339,9 @@ fn audit_dump(
         ));
     let tolerance: BigDecimal = "0.000001".parse().expect("a decimal");
     let probes = oracle.probes();
-    let mut judged: Vec<(Packet, Judgment)> = Vec::with_capacity(probes.len());
-    for packet in &probes {
+    // Probes are independent: judged on worker threads, reported in probe
+    // order, so the output is the same whatever the number of threads.
+    let judge = |packet: &Packet| -> Result<(Judgment, Option<String>)> {
         let predicted = match pod_network {
             PodNetwork::Unknown => oracle.predict_without_pod_network(packet),
             _ => oracle
@@ -349,22 +351,18 @@ fn audit_dump(
         let (prediction, dependence) = match predicted {
             Ok(p) => p,
             Err(e @ OracleError::Overlap { .. }) => {
-                outln!("skipped: {e}");
-                judged.push((*packet, Judgment::Skipped));
-                continue;
+                return Ok((Judgment::Skipped, Some(format!("skipped: {e}"))));
             }
             Err(e) => return Err(anyhow!("{e}")),
         };
         if dependence == PodNetworkDependence::Fate {
-            judged.push((*packet, Judgment::LeftOut));
-            continue;
+            return Ok((Judgment::LeftOut, None));
         }
         let traced = match tracer.trace(packet) {
             Ok(d) => d,
             Err(e) => {
-                outln!("FAIL {packet}: cannot be traced\n{}\n", e.render(source));
-                judged.push((*packet, Judgment::Disagreed));
-                continue;
+                let message = format!("FAIL {packet}: cannot be traced\n{}\n", e.render(source));
+                return Ok((Judgment::Disagreed, Some(message)));
             }
         };
         let (compared, agreed) = if dependence == PodNetworkDependence::Masquerade {
@@ -375,13 +373,19 @@ fn audit_dump(
         } else {
             (prediction.compare(&traced, &tolerance), Judgment::Agreed)
         };
-        match compared {
-            Ok(()) => judged.push((*packet, agreed)),
-            Err(m) => {
-                outln!("FAIL {m}\n");
-                judged.push((*packet, Judgment::Disagreed));
-            }
+        Ok(match compared {
+            Ok(()) => (agreed, None),
+            Err(m) => (Judgment::Disagreed, Some(format!("FAIL {m}\n"))),
+        })
+    };
+    let results = parallel::ordered_map(&probes, parallel::jobs(args.jobs), judge);
+    let mut judged: Vec<(Packet, Judgment)> = Vec::with_capacity(probes.len());
+    for (packet, result) in probes.iter().zip(results) {
+        let (judgment, message) = result?;
+        if let Some(message) = message {
+            outln!("{message}");
         }
+        judged.push((*packet, judgment));
     }
 
     if args.verbose {

@@ -166,6 +166,45 @@ impl Oracle {
         let dst = packet.to.addr.ip();
         let dport = packet.to.addr.port();
         let mut out = Vec::new();
+        // Only the ports with the destination among their addresses and
+        // the port, or with the node port, can claim it; the conditions
+        // below still decide, in the ports' order.
+        let candidates = self.index.claim_candidates(dst, packet.to.protocol, dport);
+        for port in candidates
+            .iter()
+            .filter_map(|&i| self.ports.get(i))
+            .filter(|p| p.protocol == packet.to.protocol)
+        {
+            if port.port == dport {
+                if port.cluster_ip == dst {
+                    out.push((port, Entry::ClusterIp));
+                }
+                if port.external_ips.contains(&dst) {
+                    out.push((port, Entry::ExternalIp));
+                }
+                if port.lb_ips.contains(&dst) {
+                    out.push((port, Entry::LoadBalancerIp));
+                }
+            }
+            if port.node_port == Some(dport) {
+                if self.serves_node_ports(dst) {
+                    out.push((port, Entry::NodePort));
+                } else if self.is_local(dst) && !has_external_endpoints(port, self.zone.as_deref())
+                {
+                    out.push((port, Entry::NodePortFilterOnly));
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Oracle::claims`] by a scan of every port, as it was before the
+    /// index: the reference the index is tested against.
+    #[cfg(test)]
+    pub(super) fn claims_by_scan(&self, packet: &Packet) -> Vec<(&ServicePort, Entry)> {
+        let dst = packet.to.addr.ip();
+        let dport = packet.to.addr.port();
+        let mut out = Vec::new();
         for port in self
             .ports
             .iter()

@@ -160,6 +160,7 @@ use kpconform_iptables::{Packet, Verdict};
 mod compare;
 mod decide;
 mod endpoints;
+mod index;
 mod model;
 mod probes;
 mod unknown;
@@ -188,6 +189,8 @@ pub struct Oracle {
     localnet_guard: bool,
     zone: Option<String>,
     ports: Vec<model::ServicePort>,
+    /// `ports` by address, protocol and port.
+    index: index::PortIndex,
 }
 
 /// A service port as reports name it ([`Oracle::service_port_of`]).
@@ -309,6 +312,7 @@ impl Oracle {
             node_port_ips,
             localnet_guard: localhost_node_ports,
             zone,
+            index: index::PortIndex::new(&ports),
             ports,
         }
     }
@@ -324,12 +328,10 @@ impl Oracle {
         let port = self.claims(packet).first().map(|(p, _)| *p).or_else(|| {
             let dst = packet.to.addr.ip();
             let dport = packet.to.addr.port();
-            self.ports.iter().find(|p| {
-                p.cluster_ip == dst
-                    || p.external_ips.contains(&dst)
-                    || p.lb_ips.contains(&dst)
-                    || (p.node_port == Some(dport) && self.is_local(dst))
-            })
+            // The first port with the destination among its addresses, or
+            // its node port on a local address.
+            let at = self.index.first_about(dst, dport, self.is_local(dst))?;
+            self.ports.get(at)
         })?;
         Some(ServicePortName {
             name: port.name.clone(),

@@ -931,3 +931,109 @@ fn each_family_proxier_sees_its_own_family_only() {
     );
     assert_eq!(v4.ports.len(), 2);
 }
+
+// The port index against a scan of every port.
+
+/// Services whose entry points overlap every way the index keys them: one
+/// address for several services and entry kinds, a node port equal to
+/// another service's port, the same port over two protocols.
+const OVERLAPPING: &str = "\
+- apiVersion: v1
+  kind: Service
+  metadata: {name: a, namespace: ns}
+  spec: {clusterIP: 10.96.0.1, externalIPs: [10.96.0.2, 192.168.0.10],
+         ports: [{name: http, port: 80, protocol: TCP}, {name: dns, port: 53, protocol: UDP}]}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: b, namespace: ns}
+  spec: {type: NodePort, clusterIP: 10.96.0.2,
+         ports: [{name: web, port: 80, protocol: TCP, nodePort: 30080},
+                 {name: odd, port: 30081, protocol: UDP, nodePort: 80}]}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: c, namespace: ns}
+  spec: {type: LoadBalancer, clusterIP: 10.96.0.3, externalIPs: [10.96.0.3],
+         ports: [{name: web, port: 80, protocol: TCP, nodePort: 30081}]}
+  status: {loadBalancer: {ingress: [{ip: 10.96.0.1}]}}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: d, namespace: ns}
+  spec: {clusterIP: 10.96.0.1, ports: [{name: tls, port: 443, protocol: TCP},
+                                       {name: again, port: 80, protocol: UDP}]}
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: c-1, namespace: ns, labels: {kubernetes.io/service-name: c}}
+  addressType: IPv4
+  ports: [{name: web, port: 8080, protocol: TCP}]
+  endpoints: [{addresses: [10.64.1.5], nodeName: node-b}]
+";
+
+#[test]
+fn indexed_claims_and_names_are_those_of_a_scan_of_every_port() {
+    let nodes = [
+        NODE.to_string(),
+        format!("{NODE}, nodePortAddresses: [172.16.5.0/24]"),
+    ];
+    for node in nodes {
+        let o = oracle(&node, OVERLAPPING);
+        let mut packets = o.probes();
+        for to in [
+            "10.96.0.1",
+            "10.96.0.2",
+            "10.96.0.3",
+            "192.168.0.10",
+            "172.16.5.10",
+            "127.0.0.1",
+            "10.1.1.1",
+        ] {
+            for port in [53, 80, 443, 30080, 30081] {
+                for proto in ["tcp", "udp"] {
+                    packets.push(packet("node", &format!("{to}:{port}/{proto}")));
+                }
+            }
+        }
+        let mut overlaps = 0;
+        let mut filter_only = 0;
+        for p in &packets {
+            let names = |claims: Vec<(&model::ServicePort, decide::Entry)>| {
+                claims
+                    .into_iter()
+                    .map(|(port, entry)| (port.name.clone(), entry))
+                    .collect::<Vec<_>>()
+            };
+            let indexed = names(o.claims(p));
+            assert_eq!(indexed, names(o.claims_by_scan(p)), "{node}: {p}");
+            overlaps += usize::from(indexed.len() > 1);
+            filter_only += usize::from(
+                indexed
+                    .iter()
+                    .any(|(_, e)| *e == decide::Entry::NodePortFilterOnly),
+            );
+            // service_port_of's fallback: the first port with the address
+            // among its IPs, or its node port on a local address.
+            let dst = p.to.addr.ip();
+            let dport = p.to.addr.port();
+            let scanned = o
+                .claims_by_scan(p)
+                .first()
+                .map(|(x, _)| x.name.clone())
+                .or_else(|| {
+                    o.ports
+                        .iter()
+                        .find(|x| {
+                            x.cluster_ip == dst
+                                || x.external_ips.contains(&dst)
+                                || x.lb_ips.contains(&dst)
+                                || (x.node_port == Some(dport) && o.is_local(dst))
+                        })
+                        .map(|x| x.name.clone())
+                });
+            assert_eq!(o.service_port_of(p).map(|n| n.name), scanned, "{node}: {p}");
+        }
+        // The state does exercise what it is meant to.
+        assert!(overlaps > 0, "{node}: no overlapping claims");
+        if node.contains("nodePortAddresses") {
+            assert!(filter_only > 0, "{node}: no filter-only node port");
+        }
+    }
+}
