@@ -5,13 +5,13 @@
 //! reached by what rules 0..i left, so it takes
 //! `p_i * prod_{j<i} (1 - p_j)` of the traffic.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use bigdecimal::{BigDecimal, One, RoundingMode, Zero};
 
 use super::{Context, Report, KUBE_MARK_MASQ};
-use kpconform_iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
+use kpconform_iptables::model::{Chain, FastHash, Match, Rule, Statistic, TableName, Target};
 
 const SERVICE_CHAINS: &[&str] = &["KUBE-SVC-", "KUBE-SVL-"];
 const SEP_PREFIX: &str = "KUBE-SEP-";
@@ -107,7 +107,8 @@ pub(in crate::invariants) fn affinity_before_dispatch(cx: &Context<'_>, r: &mut 
 /// `dispatch-unique`
 pub(in crate::invariants) fn dispatch_unique(cx: &Context<'_>, r: &mut Report<'_>) {
     for chain in service_chains(cx) {
-        let mut first: BTreeMap<&str, &Rule> = BTreeMap::new();
+        // Only looked up, never iterated: hash order cannot reach a report.
+        let mut first: HashMap<&str, &Rule, FastHash> = HashMap::default();
         for rule in &chain.rules {
             let Some(sep) = dispatch_target(rule) else {
                 continue;
@@ -163,7 +164,8 @@ struct Share<'a> {
 /// rule took. `Err` names a rule whose probability is not defined.
 fn shares(chain: &Chain) -> Result<(Vec<Share<'_>>, BigDecimal), (&Rule, &'static str)> {
     let mut out: Vec<Share<'_>> = Vec::new();
-    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    // Only looked up, never iterated: hash order cannot reach a report.
+    let mut index: HashMap<&str, usize, FastHash> = HashMap::default();
     let mut remaining = BigDecimal::one();
     for rule in &chain.rules {
         let Some(sep) = dispatch_target(rule) else {
