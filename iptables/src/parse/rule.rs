@@ -273,7 +273,9 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 }
             }
         }
-        rule.matches = matches.drain(..).collect();
+        // Not `mem::take`: that would hand the rule the buffer's spare room.
+        rule.matches = Vec::with_capacity(matches.len());
+        rule.matches.append(&mut matches);
         self.ctx.matches = matches;
         rule
     }
