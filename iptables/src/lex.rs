@@ -81,9 +81,25 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
     fn next(&mut self) -> Option<Line<'a>> {
+        let mut line = Line {
+            tokens: Vec::new(),
+            span: Span::default(),
+            problems: Vec::new(),
+        };
+        self.next_into(&mut line).then_some(line)
+    }
+}
+
+impl<'a> Lines<'a> {
+    /// Like [`Iterator::next`], into `line`, whose buffers are reused: the
+    /// parser reads a 400k-line dump without allocating a token list per line.
+    /// Returns false (leaving `line` empty) at the end of the text.
+    pub(crate) fn next_into(&mut self, line: &mut Line<'a>) -> bool {
+        line.tokens.clear();
+        line.problems.clear();
         loop {
             if self.pos >= self.text.len() {
-                return None;
+                return false;
             }
             let bytes = self.text.as_bytes();
             let start = self.pos;
@@ -116,7 +132,8 @@ impl<'a> Iterator for Lines<'a> {
             if trimmed.trim().is_empty() || (trimmed.starts_with('#') && !self.comments) {
                 continue;
             }
-            return Some(tokenize(self.text, start, end, start_line));
+            tokenize(self.text, start, end, start_line, line);
+            return true;
         }
     }
 }
@@ -127,11 +144,12 @@ fn trim_cr(s: &str) -> &str {
         .trim_end_matches([' ', '\t'])
 }
 
-/// Tokenizes `text[start..end]`, whose first byte is on line `line`.
-fn tokenize(text: &str, start: usize, end: usize, line: u32) -> Line<'_> {
+/// Tokenizes `text[start..end]`, whose first byte is on line `line`, into
+/// `out` (whose token and problem lists are empty).
+fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Line<'a>) {
     let bytes = text.as_bytes();
-    let mut tokens = Vec::new();
-    let mut problems = Vec::new();
+    let tokens = &mut out.tokens;
+    let problems = &mut out.problems;
     let mut i = start;
     let mut line_no = line;
     while i < end {
@@ -275,11 +293,7 @@ fn tokenize(text: &str, start: usize, end: usize, line: u32) -> Line<'_> {
             quoted,
         });
     }
-    Line {
-        tokens,
-        span: Span::new(start, end, line),
-        problems,
-    }
+    out.span = Span::new(start, end, line);
 }
 
 fn next_char(text: &str, i: usize) -> char {

@@ -7,10 +7,12 @@
 //! the source position of every rule so that tracer walks and invariant
 //! violations can point at a line.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -126,25 +128,54 @@ impl BuiltinChain {
 }
 
 /// A chain name: one of the built-in hooks or a user-defined chain.
+///
+/// A user chain's name is shared: the parser stores each distinct name once
+/// and every declaration and jump to it holds the same allocation (a
+/// 10k-Service dump names ~100k chains ~400k times), so cloning a name
+/// copies a pointer, not the text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ChainName {
     /// A built-in chain (only meaningful in tables that have it).
     Builtin(BuiltinChain),
     /// A user-defined chain such as `KUBE-SERVICES`.
-    User(String),
+    User(Arc<str>),
 }
 
 impl ChainName {
     /// Classifies a name: the five hook names are built-in, anything else is a user chain.
     pub fn new(name: &str) -> ChainName {
+        ChainName::new_shared(name, || name.into())
+    }
+
+    /// The built-in chain called `name`, if it is one.
+    pub fn builtin(name: &str) -> Option<BuiltinChain> {
         match name {
-            "PREROUTING" => ChainName::Builtin(BuiltinChain::Prerouting),
-            "INPUT" => ChainName::Builtin(BuiltinChain::Input),
-            "FORWARD" => ChainName::Builtin(BuiltinChain::Forward),
-            "OUTPUT" => ChainName::Builtin(BuiltinChain::Output),
-            "POSTROUTING" => ChainName::Builtin(BuiltinChain::Postrouting),
-            other => ChainName::User(other.to_string()),
+            "PREROUTING" => Some(BuiltinChain::Prerouting),
+            "INPUT" => Some(BuiltinChain::Input),
+            "FORWARD" => Some(BuiltinChain::Forward),
+            "OUTPUT" => Some(BuiltinChain::Output),
+            "POSTROUTING" => Some(BuiltinChain::Postrouting),
+            _ => None,
         }
+    }
+
+    /// Like [`ChainName::new`], taking a user chain's shared name from
+    /// `shared` (an interner) instead of allocating it.
+    pub(crate) fn new_shared(name: &str, shared: impl FnOnce() -> Arc<str>) -> ChainName {
+        match ChainName::builtin(name) {
+            Some(b) => ChainName::Builtin(b),
+            None => ChainName::User(shared()),
+        }
+    }
+
+    /// Whether iptables accepts `name` as a chain name: not empty, not
+    /// starting with `-` or `!`, and without whitespace, quotes or
+    /// backslashes (which quoting or escapes can smuggle into a token but no
+    /// iptables-save line can carry).
+    pub fn is_valid(name: &str) -> bool {
+        !name.is_empty()
+            && !name.starts_with(['-', '!'])
+            && !name.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
     }
 
     /// The name as written.
@@ -212,8 +243,9 @@ pub struct Rule {
     /// `-j` / `-g`; `None` for a rule without a target (it only counts, or
     /// only runs its matches' side effects such as `-m recent --set`).
     pub target: Option<Target>,
-    /// The per-rule counters `-c`/`[p:b]`, if written. Ignored by equality.
-    pub counters: Option<Counters>,
+    /// The per-rule counters `-c`/`[p:b]`, if written (rare: boxed, so
+    /// that rules without them stay small). Ignored by equality.
+    pub counters: Option<Box<Counters>>,
     /// The whole rule in the source. Ignored by equality.
     pub span: Span,
 }
@@ -252,11 +284,77 @@ pub struct BasicMatch {
     /// `-p` / `--protocol`.
     pub protocol: Option<Neg<Protocol>>,
     /// `-i` / `--in-interface` (a trailing `+` is a wildcard).
-    pub in_interface: Option<Neg<String>>,
+    pub in_interface: Option<Neg<Interface>>,
     /// `-o` / `--out-interface`.
-    pub out_interface: Option<Neg<String>>,
+    pub out_interface: Option<Neg<Interface>>,
     /// `-f` / `--fragment` (never matches a first packet unless negated).
     pub fragment: Option<Neg<()>>,
+}
+
+/// An interface name as `-i`/`-o` take it: 1 to 15 bytes (the kernel's
+/// `IFNAMSIZ` less the terminating NUL), a trailing `+` being a wildcard.
+/// Stored inline: a rule's two interface slots cost 36 bytes, not two heap
+/// strings.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Interface {
+    len: u8,
+    bytes: [u8; Interface::MAX_LEN],
+}
+
+impl Interface {
+    /// The longest name the kernel accepts.
+    pub const MAX_LEN: usize = 15;
+
+    /// `name` as an interface name, if it is 1 to 15 bytes without `/` or a space.
+    pub fn new(name: &str) -> Option<Interface> {
+        if name.is_empty() || name.len() > Interface::MAX_LEN || name.contains(['/', ' ']) {
+            return None;
+        }
+        let mut bytes = [0; Interface::MAX_LEN];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Some(Interface {
+            len: name.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The name as written.
+    pub fn as_str(&self) -> &str {
+        // Only ever built from a whole `&str`, so the bytes are UTF-8; the
+        // fallback cannot be reached.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Interface {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Interface {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Interface {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// A layer-4 protocol.
@@ -353,8 +451,9 @@ pub enum Match {
         /// `--ports` (either direction).
         ports: Option<Neg<Vec<PortRange>>>,
     },
-    /// `-m comment --comment TEXT`.
-    Comment(String),
+    /// `-m comment --comment TEXT` (shared: kube-proxy repeats each
+    /// service's comment on several rules, and the parser stores it once).
+    Comment(Arc<str>),
     /// `-m statistic`.
     Statistic(Neg<Statistic>),
     /// `-m addrtype`.
@@ -761,21 +860,59 @@ impl fmt::Display for Family {
 /// invariants all resolve jumps through it).
 ///
 /// Keys borrow from the table when it is built with [`Table::chain_index`],
-/// and are owned when the table is still being built (the parser). Only ever
-/// looked up, never iterated, so hash order cannot leak into any output.
+/// and share the table's names when the table is still being built (the
+/// parser). Only ever looked up, never iterated, so hash order cannot leak
+/// into any output.
 #[derive(Debug, Clone, Default)]
 pub struct ChainIndex<'a> {
-    by_name: HashMap<Cow<'a, str>, usize>,
+    by_name: HashMap<IndexKey<'a>, usize, FastHash>,
 }
+
+/// A chain name as [`ChainIndex`] holds it: borrowed from a finished
+/// table, shared with one being built, or (rarely) owned.
+#[derive(Debug, Clone)]
+enum IndexKey<'a> {
+    Borrowed(&'a str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl IndexKey<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            IndexKey::Borrowed(s) => s,
+            IndexKey::Shared(s) => s,
+            IndexKey::Owned(s) => s,
+        }
+    }
+}
+
+// Hash and equality are the text's, so that lookups by `&str` work.
+impl Borrow<str> for IndexKey<'_> {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+impl Hash for IndexKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+impl PartialEq for IndexKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for IndexKey<'_> {}
 
 impl<'a> ChainIndex<'a> {
     /// An index of `table`'s chains, borrowing their names.
     pub fn new(table: &'a Table) -> ChainIndex<'a> {
         let mut index = ChainIndex {
-            by_name: HashMap::with_capacity(table.chains.len()),
+            by_name: HashMap::with_capacity_and_hasher(table.chains.len(), FastHash::default()),
         };
         for (i, c) in table.chains.iter().enumerate() {
-            index.declare(Cow::Borrowed(c.name.as_str()), i);
+            index.insert(IndexKey::Borrowed(c.name.as_str()), i);
         }
         index
     }
@@ -793,21 +930,106 @@ impl<'a> ChainIndex<'a> {
     /// Records that chain `i` is called `name`, unless an earlier chain
     /// already is (a duplicate declaration keeps pointing at the first).
     pub fn declare(&mut self, name: impl Into<Cow<'a, str>>, i: usize) {
-        self.by_name.entry(name.into()).or_insert(i);
+        let key = match name.into() {
+            Cow::Borrowed(s) => IndexKey::Borrowed(s),
+            Cow::Owned(s) => IndexKey::Owned(s),
+        };
+        self.insert(key, i);
     }
 
-    /// Forgets everything and indexes `table` again, copying the names
+    /// Like [`ChainIndex::declare`], sharing the chain's own name; false
+    /// when an earlier chain already had it.
+    pub(crate) fn declare_name(&mut self, name: &ChainName, i: usize) -> bool {
+        let key = match name {
+            ChainName::Builtin(b) => IndexKey::Borrowed(b.as_str()),
+            ChainName::User(s) => IndexKey::Shared(Arc::clone(s)),
+        };
+        self.insert(key, i)
+    }
+
+    /// Inserts unless present; whether it was inserted.
+    fn insert(&mut self, key: IndexKey<'a>, i: usize) -> bool {
+        match self.by_name.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+                true
+            }
+        }
+    }
+
+    /// Forgets everything and indexes `table` again, sharing its names
     /// (after chains were removed or renamed).
     pub fn rebuild(&mut self, table: &Table) {
         self.by_name.clear();
         for (i, c) in table.chains.iter().enumerate() {
-            self.declare(Cow::Owned(c.name.as_str().to_string()), i);
+            self.declare_name(&c.name, i);
         }
     }
 
     /// The chain called `name` in `table`, which this index was built from.
     pub fn chain<'t>(&self, table: &'t Table, name: &str) -> Option<&'t Chain> {
         self.get(name).and_then(|i| table.chains.get(i))
+    }
+}
+
+/// A fast, deterministic hasher for chain names and other short strings
+/// (the multiply-rotate scheme of rustc's FxHash). SipHash's resistance to
+/// chosen collisions buys nothing for maps that are only looked up, never
+/// iterated, over names from one rule set; it cost ~8% of `lint`.
+pub type FastHash = BuildHasherDefault<FxHasher>;
+
+/// The hasher of [`FastHash`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FxHasher::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(c);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiplications leave the entropy in the high bits, and the
+        // map picks buckets by the low ones: rotated, names that differ in
+        // one character do not collide (as rustc-hash 2 does).
+        self.hash.rotate_left(26)
     }
 }
 
@@ -833,7 +1055,7 @@ impl Rule {
     /// The `-m comment` text, if any.
     pub fn comment(&self) -> Option<&str> {
         self.matches.iter().find_map(|m| match m {
-            Match::Comment(c) => Some(c.as_str()),
+            Match::Comment(c) => Some(&**c),
             _ => None,
         })
     }
@@ -898,3 +1120,81 @@ impl PartialEq for Rule {
     }
 }
 impl Eq for Rule {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// The model's footprint is per rule (a 10k-Service dump has 300k
+    /// rules): these bounds catch a field that makes every rule bigger.
+    /// Bounds, not exact sizes, so that shrinking a type never fails here.
+    #[test]
+    fn model_types_stay_small() {
+        assert_eq!(size_of::<Interface>(), 16);
+        assert_eq!(size_of::<ChainName>(), 16);
+        assert!(size_of::<BasicMatch>() <= 80, "{}", size_of::<BasicMatch>());
+        assert!(
+            size_of::<Option<Target>>() <= 64,
+            "{}",
+            size_of::<Option<Target>>()
+        );
+        assert!(size_of::<Match>() <= 96, "{}", size_of::<Match>());
+        assert!(size_of::<Rule>() <= 184, "{}", size_of::<Rule>());
+        assert!(size_of::<Chain>() <= 80, "{}", size_of::<Chain>());
+    }
+
+    #[test]
+    fn interface_names_are_checked_and_kept_inline() {
+        let eth = Interface::new("eth0").expect("valid");
+        assert_eq!(eth.as_str(), "eth0");
+        assert_eq!(&*eth, "eth0");
+        assert_eq!(eth.to_string(), "eth0");
+        let longest = "a".repeat(Interface::MAX_LEN);
+        assert_eq!(
+            Interface::new(&longest).expect("15 bytes fit").as_str(),
+            longest
+        );
+        for bad in ["", "a/b", "a b", &"a".repeat(Interface::MAX_LEN + 1)] {
+            assert!(Interface::new(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chain_index_finds_the_first_declaration_by_text() {
+        let rules = crate::parse_str(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-A - [0:0]\n:KUBE-B - [0:0]\n:KUBE-A - [0:0]\nCOMMIT\n",
+        )
+        .expect("valid dump");
+        let table = &rules.tables[0];
+        let index = table.chain_index();
+        assert_eq!(index.get("PREROUTING"), Some(0));
+        assert_eq!(index.get("KUBE-A"), Some(1));
+        assert_eq!(index.get("KUBE-B"), Some(2));
+        assert_eq!(index.get("KUBE-C"), None);
+        let mut rebuilt = ChainIndex::default();
+        rebuilt.rebuild(table);
+        assert_eq!(rebuilt.get("KUBE-A"), Some(1));
+        rebuilt.declare(String::from("KUBE-C"), 7);
+        assert_eq!(rebuilt.get("KUBE-C"), Some(7));
+    }
+
+    #[test]
+    fn the_parser_stores_each_chain_name_once() {
+        let rules = crate::parse_str(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-X - [0:0]\n\
+             -A PREROUTING -j KUBE-X\n-A PREROUTING -j KUBE-X\nCOMMIT\n",
+        )
+        .expect("valid dump");
+        let chains = &rules.tables[0].chains;
+        let ChainName::User(declared) = &chains[1].name else {
+            panic!("KUBE-X is a user chain");
+        };
+        for rule in &chains[0].rules {
+            let Some(ChainName::User(target)) = rule.jump_target() else {
+                panic!("a jump to KUBE-X");
+            };
+            assert!(Arc::ptr_eq(declared, target));
+        }
+    }
+}

@@ -275,7 +275,9 @@ impl Parser {
                         ),
                     );
                 }
-                tb.table.chains[ci].name = ChainName::new(&new.text);
+                let renamed = self.ctx.names.chain(&new.text);
+                let tb = &mut self.tables[ti];
+                tb.table.chains[ci].name = renamed;
                 reindex(tb);
             }
         }
@@ -303,7 +305,15 @@ impl Parser {
             );
         };
         match (cmd, number, rule) {
-            (Command::Append, _, Some(r)) => rules.push(r),
+            (Command::Append, _, Some(r)) => {
+                // Grow from one rule, not four: most chains of a kube-proxy
+                // dump hold one to three rules, and the spare room of a
+                // default-grown vector was the largest part of the model.
+                if rules.len() == rules.capacity() {
+                    rules.reserve_exact(rules.len().max(1));
+                }
+                rules.push(r);
+            }
             (Command::Insert, None, Some(r)) => rules.insert(0, r),
             (Command::Insert, Some((n, span)), Some(r)) => {
                 if n > len + 1 {
@@ -340,6 +350,7 @@ impl Parser {
 
 fn reindex(tb: &mut TableBuilder) {
     tb.index.rebuild(&tb.table);
+    tb.last = None;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -176,8 +176,8 @@ fn multiport(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
 }
 
 fn comment(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
-    match opts.last().map(|o| o.value().text.to_string()) {
-        Some(t) if t.len() <= 256 => Ok(Match::Comment(t)),
+    match opts.last().map(|o| o.value().text.as_ref()) {
+        Some(t) if t.len() <= 256 => Ok(Match::Comment(t.into())),
         Some(_) => Err((name.span, "comments are limited to 256 characters".into())),
         None => Err((name.span, "`-m comment` needs `--comment TEXT`".into())),
     }

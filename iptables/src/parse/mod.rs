@@ -59,10 +59,12 @@ mod spec;
 mod targets;
 mod value;
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use super::lex::{self, Token};
-use super::model::{Chain, ChainIndex, ChainName, Policy, RuleSet, Table, TableName};
+use super::model::{Chain, ChainIndex, ChainName, FastHash, Policy, RuleSet, Table, TableName};
 use super::shape;
 use crate::source::{SourceFile, Span};
 
@@ -185,13 +187,21 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
             mode: options.mode,
             errors: Vec::new(),
             warnings: Vec::new(),
+            names: Names::default(),
+            matches: Vec::new(),
         },
         tables: Vec::new(),
         open: None,
         options,
         skipping: None,
     };
-    for line in lex::lines_with_comments(text) {
+    let mut lines = lex::lines_with_comments(text);
+    let mut line = lex::Line {
+        tokens: Vec::new(),
+        span: Span::default(),
+        problems: Vec::new(),
+    };
+    while lines.next_into(&mut line) {
         p.line(text, &line);
         if p.ctx.errors.len() >= MAX_ERRORS {
             p.ctx.errors.push(ParseError {
@@ -203,7 +213,11 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
         }
     }
     p.end_skip();
-    check_chain_names(&p.tables, &mut p.ctx);
+    // Each distinct name was checked once when first seen; the rule set is
+    // only walked (for every place the name is written) when one was bad.
+    if p.ctx.names.bad_chain_name {
+        check_chain_names(&p.tables, &mut p.ctx);
+    }
     check_one_family(&p.tables, &mut p.ctx);
     if !p.ctx.errors.is_empty() {
         // A pasted `iptables -L` listing fails on every line; one error
@@ -217,10 +231,14 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
     if !p.ctx.errors.is_empty() {
         return Err(p.ctx.errors);
     }
+    let mut tables: Vec<Table> = p.tables.into_iter().map(|t| t.table).collect();
+    // A chain's rules grew by doubling; most kube-proxy chains hold two or
+    // eleven rules, and the spare room would be a third of the model.
+    for chain in tables.iter_mut().flat_map(|t| &mut t.chains) {
+        chain.rules.shrink_to_fit();
+    }
     Ok(Parsed {
-        rules: RuleSet {
-            tables: p.tables.into_iter().map(|t| t.table).collect(),
-        },
+        rules: RuleSet { tables },
         warnings: p.ctx.warnings,
     })
 }
@@ -267,12 +285,7 @@ fn check_one_family(tables: &[TableBuilder], ctx: &mut Ctx) {
 /// escapes can smuggle into a token but no iptables-save line can carry.
 /// Found by fuzz target `parse_rules`: `:\ -` declared a chain named ` `.
 fn check_chain_names(tables: &[TableBuilder], ctx: &mut Ctx) {
-    let bad = |name: &ChainName| {
-        let n = name.as_str();
-        n.is_empty()
-            || n.starts_with(['-', '!'])
-            || n.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
-    };
+    let bad = |name: &ChainName| !ChainName::is_valid(name.as_str());
     for table in tables.iter().map(|t| &t.table) {
         for chain in &table.chains {
             if bad(&chain.name) {
@@ -295,11 +308,50 @@ fn check_chain_names(tables: &[TableBuilder], ctx: &mut Ctx) {
     }
 }
 
-/// Error collection shared with the rule parser.
+/// Error collection and the name store, shared with the rule parser.
 pub(crate) struct Ctx {
     mode: Mode,
     errors: Vec<ParseError>,
     warnings: Vec<ParseError>,
+    /// Every chain name of the parse, stored once.
+    names: Names,
+    /// The rule parser's buffer for a rule's matches, reused so that each
+    /// rule's list is allocated once, at its exact length.
+    matches: Vec<super::model::Match>,
+}
+
+/// The distinct chain names of one parse: each is allocated and validated
+/// once, and every chain and jump naming it shares that allocation.
+#[derive(Default)]
+pub(crate) struct Names {
+    chains: HashSet<Arc<str>, FastHash>,
+    /// The name asked for last: kube-proxy's endpoint chains each jump to
+    /// KUBE-MARK-MASQ, one after the other.
+    last: Option<Arc<str>>,
+    /// Whether a name iptables refuses was seen (see [`check_chain_names`]).
+    bad_chain_name: bool,
+}
+
+impl Names {
+    /// The chain called `name`, its text shared with every other use.
+    pub(crate) fn chain(&mut self, name: &str) -> ChainName {
+        ChainName::new_shared(name, || {
+            if let Some(last) = self.last.as_ref().filter(|l| ***l == *name) {
+                return Arc::clone(last);
+            }
+            let shared = match self.chains.get(name) {
+                Some(shared) => Arc::clone(shared),
+                None => {
+                    self.bad_chain_name |= !ChainName::is_valid(name);
+                    let shared: Arc<str> = name.into();
+                    self.chains.insert(Arc::clone(&shared));
+                    shared
+                }
+            };
+            self.last = Some(Arc::clone(&shared));
+            shared
+        })
+    }
 }
 
 impl Ctx {
@@ -327,9 +379,15 @@ impl Ctx {
 
 struct TableBuilder {
     table: Table,
-    /// First declaration of each chain name (owned: the table is still
-    /// being built).
+    /// First declaration of each chain name (sharing the table's names:
+    /// the table is still being built).
     index: ChainIndex<'static>,
+    /// The chain the last rule went to: dumps list a chain's rules
+    /// together, so most lookups end here. Cleared when chains move.
+    last: Option<usize>,
+    /// Whether some chain name was declared twice (then only the index
+    /// knows which declaration is the first).
+    duplicates: bool,
     /// Chains are declared on first use (command replay and fragments).
     implicit_chains: bool,
 }
@@ -640,6 +698,8 @@ impl Parser {
                 committed: true,
             },
             index: ChainIndex::default(),
+            last: None,
+            duplicates: false,
             implicit_chains: true,
         });
         self.tables.len() - 1
@@ -648,45 +708,57 @@ impl Parser {
     /// Resolves a chain for modification, declaring it where that is allowed.
     fn chain_index(&mut self, ti: usize, name: &Token, create: bool) -> Option<usize> {
         let tb = &mut self.tables[ti];
-        if let Some(i) = tb.index.get(&name.text) {
-            return Some(i);
-        }
-        let chain = ChainName::new(&name.text);
-        let builtin_here =
-            matches!(&chain, ChainName::Builtin(b) if tb.table.name.builtin_chains().contains(b));
-        if let ChainName::Builtin(_) = chain {
-            if !builtin_here {
-                let table = tb.table.name;
-                self.ctx.error(
-                    ErrorKind::Invalid,
-                    name.span,
-                    format!("table `{table}` has no built-in chain `{}`", name.text),
-                );
-                return None;
+        let text = name.text.as_ref();
+        // iptables-save lists each chain's rules together, chains in the
+        // order they were declared: the chain is nearly always the last
+        // one again or one of the next few, found without hashing. (Only
+        // while no name was declared twice: a later duplicate must not
+        // take the rules of the first declaration.)
+        if let Some(last) = tb.last.filter(|_| !tb.duplicates) {
+            let ahead = tb.table.chains.iter().enumerate().skip(last).take(4);
+            if let Some((i, _)) = ahead.into_iter().find(|(_, c)| c.name.as_str() == text) {
+                tb.last = Some(i);
+                return Some(i);
             }
         }
-        if builtin_here || tb.implicit_chains || create {
-            tb.table.chains.push(Chain {
-                policy: builtin_here.then_some(Policy::Accept),
-                name: chain,
-                counters: None,
-                rules: Vec::new(),
-                span: name.span,
-            });
-            let i = tb.table.chains.len() - 1;
-            tb.index.declare(name.text.to_string(), i);
+        if let Some(i) = tb.index.get(text) {
+            tb.last = Some(i);
             return Some(i);
         }
         let table = tb.table.name;
-        self.ctx.error(
-            ErrorKind::Invalid,
-            name.span,
-            format!(
-                "chain `{0}` is not declared in table `{table}` (add `:{0} - [0:0]` after `*{table}`)",
-                name.text
-            ),
-        );
-        None
+        let builtin = ChainName::builtin(text);
+        let builtin_here = builtin.is_some_and(|b| table.builtin_chains().contains(&b));
+        if builtin.is_some() && !builtin_here {
+            self.ctx.error(
+                ErrorKind::Invalid,
+                name.span,
+                format!("table `{table}` has no built-in chain `{text}`"),
+            );
+            return None;
+        }
+        if !(builtin_here || tb.implicit_chains || create) {
+            self.ctx.error(
+                ErrorKind::Invalid,
+                name.span,
+                format!(
+                    "chain `{text}` is not declared in table `{table}` (add `:{text} - [0:0]` after `*{table}`)",
+                ),
+            );
+            return None;
+        }
+        let chain = self.ctx.names.chain(text);
+        let tb = &mut self.tables[ti];
+        tb.table.chains.push(Chain {
+            policy: builtin_here.then_some(Policy::Accept),
+            name: chain,
+            counters: None,
+            rules: Vec::new(),
+            span: name.span,
+        });
+        let i = tb.table.chains.len() - 1;
+        tb.index.declare_name(&tb.table.chains[i].name, i);
+        tb.last = Some(i);
+        Some(i)
     }
 
     /// Reports the first token of `rest`, which nothing expected.
@@ -809,6 +881,39 @@ mod tests {
         assert_eq!(rs.tables[0].chains[0].rules.len(), 1);
         assert!(!rs.tables[0].committed);
         assert!(!rs.tables[1].committed);
+    }
+
+    #[test]
+    fn rules_go_to_the_first_declaration_when_a_later_one_follows() {
+        // The parser looks a few chains ahead of the last rule's chain
+        // before hashing; a duplicate declaration ahead must not take the
+        // rules of the first one.
+        let rs = parse_str(
+            "*nat\n:KUBE-A - [0:0]\n:KUBE-B - [0:0]\n:KUBE-A - [0:0]\n\
+             -A KUBE-B -j RETURN\n-A KUBE-A -j ACCEPT\n-A KUBE-B -j DROP\nCOMMIT\n",
+        )
+        .unwrap();
+        let counts: Vec<usize> = rs.tables[0].chains.iter().map(|c| c.rules.len()).collect();
+        assert_eq!(counts, [1, 2, 0]);
+        // Without duplicates, rules in declaration order and out of it
+        // land in their chains.
+        let rs = parse_str(
+            "*nat\n:KUBE-A - [0:0]\n:KUBE-B - [0:0]\n:KUBE-C - [0:0]\n\
+             -A KUBE-A -j RETURN\n-A KUBE-C -j RETURN\n-A KUBE-B -j RETURN\n\
+             -A KUBE-A -j RETURN\n-A KUBE-C -j RETURN\nCOMMIT\n",
+        )
+        .unwrap();
+        let counts: Vec<usize> = rs.tables[0].chains.iter().map(|c| c.rules.len()).collect();
+        assert_eq!(counts, [2, 1, 2]);
+    }
+
+    #[test]
+    fn a_bad_chain_name_is_reported_wherever_it_is_written() {
+        // Names are validated once, when first seen; every place that
+        // writes a bad one is still reported.
+        let e = errors("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j \"a b\"\n-A PREROUTING -j \"a b\"\nCOMMIT\n");
+        assert_eq!(e.iter().map(|x| x.0).collect::<Vec<_>>(), [3, 4], "{e:?}");
+        assert!(e[0].2.contains("not a valid chain name"), "{}", e[0].2);
     }
 
     #[test]

@@ -117,7 +117,12 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
             counters: None,
             span,
         };
-        let mut last_module: Option<String> = None;
+        // Matches are collected in the shared buffer and copied out at
+        // their exact length: most rules have one or two, and a growing
+        // vector would reserve four.
+        let mut matches = std::mem::take(&mut self.ctx.matches);
+        matches.clear();
+        let mut last_module: Option<&Token> = None;
         while let Some(tok) = self.next() {
             let mut negated = false;
             let mut opt = tok;
@@ -159,13 +164,13 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     if spec::resolve(matches::PORTS, &opt.text).is_some() {
                         self.pos -= if negated { 2 } else { 1 };
                         if let Some(m) = self.extension(module, tok) {
-                            rule.matches.push(m);
+                            matches.push(m);
                         }
                         continue;
                     }
                 }
-                let context = match &last_module {
-                    Some(m) => format!(" (not an option of `-m {m}` or of the rule)"),
+                let context = match last_module {
+                    Some(m) => format!(" (not an option of `-m {}` or of the rule)", m.text),
                     None => String::new(),
                 };
                 self.error(
@@ -198,7 +203,7 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     match (p, b) {
                         (Some(p), Some(b)) => match (p.text.parse(), b.text.parse()) {
                             (Ok(packets), Ok(bytes)) => {
-                                rule.counters = Some(Counters { packets, bytes })
+                                rule.counters = Some(Box::new(Counters { packets, bytes }))
                             }
                             _ => self.error(
                                 ErrorKind::Invalid,
@@ -217,9 +222,9 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                     let Some(name) = self.value(opt, &mut negated) else {
                         continue;
                     };
-                    last_module = Some(name.text.to_string());
+                    last_module = Some(name);
                     if let Some(m) = self.module(name) {
-                        rule.matches.push(m);
+                        matches.push(m);
                     }
                 }
                 Basic::Jump | Basic::Goto => {
@@ -234,7 +239,7 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                         );
                     }
                     rule.target = if basic == Basic::Goto {
-                        Some(Target::Goto(ChainName::new(&name.text)))
+                        Some(Target::Goto(self.ctx.names.chain(&name.text)))
                     } else {
                         self.target(name)
                     };
@@ -268,6 +273,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 }
             }
         }
+        // Not `mem::take`: that would hand the rule the buffer's spare room.
+        rule.matches = Vec::with_capacity(matches.len());
+        rule.matches.append(&mut matches);
+        self.ctx.matches = matches;
         rule
     }
 
@@ -382,7 +391,7 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
             .peek()
             .is_some_and(|t| t.is_option() && basic_option(&t.text).is_none());
         if !UNMODELLED.contains(&name.text.as_ref()) && !followed_by_option {
-            return Some(Target::Jump(ChainName::new(&name.text)));
+            return Some(Target::Jump(self.ctx.names.chain(&name.text)));
         }
         let target = name.text.to_string();
         let args = self.skip_unknown();
@@ -410,13 +419,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
     }
 }
 
-fn interface(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > 15 || s.contains(['/', ' ']) {
-        return Err(format!(
-            "`{s}` is not an interface name (1-15 characters, `+` as a trailing wildcard)"
-        ));
-    }
-    Ok(s.to_string())
+fn interface(s: &str) -> Result<Interface, String> {
+    Interface::new(s).ok_or_else(|| {
+        format!("`{s}` is not an interface name (1-15 characters, `+` as a trailing wildcard)")
+    })
 }
 
 enum SetError {

@@ -34,6 +34,8 @@ impl Parser {
                 committed: false,
             },
             index: ChainIndex::default(),
+            last: None,
+            duplicates: false,
             implicit_chains: false,
         });
         self.open = Some(self.tables.len() - 1);
@@ -78,7 +80,7 @@ impl Parser {
                 "chain declaration without a name".into(),
             );
         }
-        let chain = ChainName::new(name);
+        let chain = self.ctx.names.chain(name);
         let policy_tok = rest.first();
         let policy = match policy_tok.map(|t| t.text.as_ref()) {
             Some("ACCEPT") => Some(Policy::Accept),
@@ -156,7 +158,9 @@ impl Parser {
         let idx = tb.table.chains.len() - 1;
         // A duplicate declaration is kept as its own entry for the invariants
         // to report; rules keep going to the first one.
-        tb.index.declare(name.to_string(), idx);
+        if !tb.index.declare_name(&tb.table.chains[idx].name, idx) {
+            tb.duplicates = true;
+        }
     }
 
     /// A line of iptables-restore input that is not a declaration: `-A

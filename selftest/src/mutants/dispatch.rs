@@ -111,7 +111,7 @@ pub(super) fn local_policy_falls_through(rules: &RuleSet) -> Vec<Mutation> {
         };
         match &mut rule.target {
             Some(Target::Jump(c)) | Some(Target::Goto(c)) => {
-                *c = ChainName::User(cluster);
+                *c = ChainName::User(cluster.into());
                 true
             }
             _ => false,

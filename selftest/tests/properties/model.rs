@@ -85,7 +85,7 @@ fn matches(protocol: Option<Neg<Protocol>>) -> impl Strategy<Value = Vec<Match>>
         None => Just(Vec::new()).boxed(),
     };
     let other = prop_oneof![
-        text().prop_map(Match::Comment),
+        text().prop_map(|t| Match::Comment(t.into())),
         neg(probability().prop_map(Statistic::Random)).prop_map(Match::Statistic),
         (1u32..10, 0u32..10)
             .prop_map(|(every, p)| Statistic::Nth {
@@ -223,11 +223,11 @@ fn rule(table: TableName) -> impl Strategy<Value = Rule> {
             Protocol::Sctp,
             Protocol::Icmp,
         ]))),
-        proptest::option::of(neg(select(vec![
-            "eth0".to_string(),
-            "lo".to_string(),
-            "veth+".to_string(),
-        ]))),
+        proptest::option::of(neg(select(
+            ["eth0", "lo", "veth+"]
+                .map(|name| Interface::new(name).expect("a valid interface name"))
+                .to_vec(),
+        ))),
     )
         .prop_map(|(source, destination, protocol, in_interface)| BasicMatch {
             source,

@@ -14,8 +14,8 @@ const MAX_CHAIN_NAME: usize = 28;
 pub(super) fn jump_target_declared(cx: &Context<'_>, r: &mut Report<'_>) {
     for t in &cx.tables {
         let table = t.table.name;
-        for chain in &t.table.chains {
-            for rule in &chain.rules {
+        for (ci, chain) in t.table.chains.iter().enumerate() {
+            for (ri, rule) in chain.rules.iter().enumerate() {
                 let Some(target) = rule.jump_target() else {
                     continue;
                 };
@@ -34,7 +34,7 @@ pub(super) fn jump_target_declared(cx: &Context<'_>, r: &mut Report<'_>) {
                             b = b.as_str()
                         ),
                     ),
-                    ChainName::User(name) if t.chain(name).is_none() => r.in_chain(
+                    ChainName::User(name) if t.jump(ci, ri).is_none() => r.in_chain(
                         table,
                         chain,
                         rule.span,
@@ -76,15 +76,11 @@ pub(super) fn no_jump_loop(cx: &Context<'_>, r: &mut Report<'_>) {
         // Edges from a chain's first declaration, in rule order; undeclared
         // targets are `jump-target-declared`'s business.
         let mut edges: Vec<Vec<(usize, &Chain, &Rule)>> = vec![Vec::new(); chains.len()];
-        for chain in chains {
-            let Some(from) = t.by_name.get(chain.name.as_str()) else {
-                continue;
-            };
-            for rule in &chain.rules {
-                if let Some(ChainName::User(target)) = rule.jump_target() {
-                    if let Some(to) = t.by_name.get(target.as_str()) {
-                        edges[from].push((to, chain, rule));
-                    }
+        for (ci, chain) in chains.iter().enumerate() {
+            let from = t.first[ci];
+            for (ri, rule) in chain.rules.iter().enumerate() {
+                if let Some(to) = t.jump(ci, ri) {
+                    edges[from].push((to, chain, rule));
                 }
             }
         }
@@ -161,9 +157,7 @@ fn elide(cycle: &[&str]) -> String {
 pub(super) fn unique_chain(cx: &Context<'_>, r: &mut Report<'_>) {
     for t in &cx.tables {
         for (i, chain) in t.table.chains.iter().enumerate() {
-            let Some(first) = t.by_name.get(chain.name.as_str()) else {
-                continue;
-            };
+            let first = t.first[i];
             if first != i {
                 r.in_chain(
                     t.table.name,

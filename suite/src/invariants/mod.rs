@@ -345,23 +345,24 @@ struct Context<'a> {
     tables: Vec<TableIndex<'a>>,
 }
 
-/// One table block and its chain lookup.
+/// One table block and its chain lookups, each name looked up once.
 struct TableIndex<'a> {
     table: &'a Table,
     /// Chain name → index in `table.chains` of its first declaration.
     by_name: ChainIndex<'a>,
+    /// For each chain, the index of the first declaration of its name
+    /// (itself unless it is a duplicate).
+    first: Vec<usize>,
+    /// Where each chain's rules start in `jumps`.
+    rule_start: Vec<usize>,
+    /// For each rule, chain by chain: the declared user chain it jumps or
+    /// goes to (`u32::MAX`: none, or not declared).
+    jumps: Vec<u32>,
 }
 
 impl<'a> Context<'a> {
     fn new(rules: &'a RuleSet) -> Context<'a> {
-        let tables = rules
-            .tables
-            .iter()
-            .map(|table| TableIndex {
-                table,
-                by_name: table.chain_index(),
-            })
-            .collect();
+        let tables = rules.tables.iter().map(TableIndex::new).collect();
         Context { rules, tables }
     }
 
@@ -382,6 +383,39 @@ impl<'a> Context<'a> {
 }
 
 impl<'a> TableIndex<'a> {
+    fn new(table: &'a Table) -> TableIndex<'a> {
+        let by_name = table.chain_index();
+        let mut first = Vec::with_capacity(table.chains.len());
+        let mut rule_start = Vec::with_capacity(table.chains.len());
+        let mut jumps = Vec::new();
+        for (i, chain) in table.chains.iter().enumerate() {
+            first.push(by_name.get(chain.name.as_str()).unwrap_or(i));
+            rule_start.push(jumps.len());
+            jumps.extend(chain.rules.iter().map(|rule| {
+                match rule.jump_target() {
+                    Some(target @ ChainName::User(_)) => by_name
+                        .get(target.as_str())
+                        .and_then(|to| u32::try_from(to).ok())
+                        .unwrap_or(u32::MAX),
+                    _ => u32::MAX,
+                }
+            }));
+        }
+        TableIndex {
+            table,
+            by_name,
+            first,
+            rule_start,
+            jumps,
+        }
+    }
+
+    /// The declared user chain that rule `rule` of chain `chain` jumps or goes to.
+    fn jump(&self, chain: usize, rule: usize) -> Option<usize> {
+        let to = *self.jumps.get(self.rule_start.get(chain)? + rule)?;
+        (to != u32::MAX).then_some(to as usize)
+    }
+
     /// The first declaration of chain `name`.
     fn chain(&self, name: &str) -> Option<&'a Chain> {
         self.by_name.get(name).map(|i| &self.table.chains[i])

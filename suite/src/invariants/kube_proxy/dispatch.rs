@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use kpconform_iptables::Mass;
 
 use super::{Context, Report, KUBE_MARK_MASQ};
-use kpconform_iptables::model::{Chain, Match, Rule, Statistic, TableName, Target};
+use kpconform_iptables::model::{Chain, FastHash, Match, Rule, Statistic, TableName, Target};
 
 const SERVICE_CHAINS: &[&str] = &["KUBE-SVC-", "KUBE-SVL-"];
 const SEP_PREFIX: &str = "KUBE-SEP-";
@@ -107,7 +107,8 @@ pub(in crate::invariants) fn affinity_before_dispatch(cx: &Context<'_>, r: &mut 
 /// `dispatch-unique`
 pub(in crate::invariants) fn dispatch_unique(cx: &Context<'_>, r: &mut Report<'_>) {
     for chain in service_chains(cx) {
-        let mut first: BTreeMap<&str, &Rule> = BTreeMap::new();
+        // Only looked up, never iterated: hash order cannot reach a report.
+        let mut first: HashMap<&str, &Rule, FastHash> = HashMap::default();
         for rule in &chain.rules {
             let Some(sep) = dispatch_target(rule) else {
                 continue;
