@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn builtin_jumps_are_in_prepended_order() {
-        let mut t = Table::new("filter", &FILTER_BUILTINS);
+        let mut t = Table::new("filter", &FILTER_BUILTINS, &[]);
         t.extend(filter(&node(true)));
         let input: Vec<String> = t.rules("INPUT").iter().map(|r| r.to_string()).collect();
         // As in every recording.
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn localnet_guard_only_with_localhost_node_ports() {
-        let mut t = Table::new("filter", &FILTER_BUILTINS);
+        let mut t = Table::new("filter", &FILTER_BUILTINS, &[]);
         t.extend(filter(&node(false)));
         assert!(t.has_chain("KUBE-FIREWALL"));
         assert!(t.rules("KUBE-FIREWALL").is_empty());
@@ -317,7 +317,7 @@ mod tests {
     fn masquerade_mark_follows_the_bit() {
         let mut n = node(true);
         n.mark = 0x20;
-        let mut t = Table::new("nat", &NAT_BUILTINS);
+        let mut t = Table::new("nat", &NAT_BUILTINS, &[]);
         t.extend(nat(&n));
         let text = t.to_string();
         assert!(

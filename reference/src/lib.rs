@@ -44,6 +44,8 @@ mod rule;
 mod services;
 mod table;
 
+use std::fmt::Write as _;
+
 use kpconform_suite::scenario::GeneratorInput;
 
 use plan::Cluster;
@@ -53,20 +55,44 @@ use table::Table;
 /// on `input.node`, as `iptables-save` (IPv4) or `ip6tables-save` (IPv6)
 /// prints them (tables mangle, filter, nat).
 pub fn generate(input: &GeneratorInput) -> String {
+    let [mangle, filter, nat] = tables(input);
+    // Writing into a String cannot fail.
+    let mut out = String::with_capacity(mangle.len_hint() + filter.len_hint() + nat.len_hint());
+    let _ = write!(out, "{mangle}{filter}{nat}");
+    out
+}
+
+/// [`generate`], written to `out` as the tables are printed: a large
+/// cluster's rules are not held twice (once per chain, once as the whole
+/// text) before they are written.
+pub fn generate_to(input: &GeneratorInput, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let [mangle, filter, nat] = tables(input);
+    write!(out, "{mangle}{filter}{nat}")
+}
+
+/// The three tables, complete and sorted.
+fn tables(input: &GeneratorInput) -> [Table; 3] {
     let cluster = Cluster::new(input);
     let node = &cluster.node;
     let plans = cluster.plans();
 
-    let mut mangle = Table::new("mangle", &fixed::MANGLE_BUILTINS);
+    // kube-proxy fills these in Go map order; the recordings sort them.
+    const SORTED: &[&str] = &[
+        fixed::SERVICES,
+        fixed::EXTERNAL_SERVICES,
+        fixed::NODEPORTS,
+        fixed::PROXY_FIREWALL,
+    ];
+    let mut mangle = Table::new("mangle", &fixed::MANGLE_BUILTINS, SORTED);
     mangle.extend(fixed::mangle());
 
-    let mut filter = Table::new("filter", &fixed::FILTER_BUILTINS);
+    let mut filter = Table::new("filter", &fixed::FILTER_BUILTINS, SORTED);
     filter.extend(fixed::filter(node));
     for plan in &plans {
         filter.extend(filter::service(plan, node));
     }
 
-    let mut nat = Table::new("nat", &fixed::NAT_BUILTINS);
+    let mut nat = Table::new("nat", &fixed::NAT_BUILTINS, SORTED);
     nat.extend(fixed::nat(node));
     let mut probabilities = nat::Probabilities::default();
     for plan in &plans {
@@ -74,17 +100,11 @@ pub fn generate(input: &GeneratorInput) -> String {
     }
     nat.extend(nat::nodeports_jump(node));
 
-    // kube-proxy fills these in Go map order; the recordings sort them.
-    for chain in [
-        fixed::SERVICES,
-        fixed::EXTERNAL_SERVICES,
-        fixed::NODEPORTS,
-        fixed::PROXY_FIREWALL,
-    ] {
+    for &chain in SORTED {
         filter.sort_by_comment(chain, None);
         nat.sort_by_comment(chain, Some(fixed::NODEPORTS_COMMENT));
     }
-    format!("{mangle}{filter}{nat}")
+    [mangle, filter, nat]
 }
 
 #[cfg(test)]

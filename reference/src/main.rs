@@ -36,10 +36,13 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let rules = kpconform_reference::generate(&input);
-    let mut out = std::io::stdout().lock();
-    out.write_all(rules.as_bytes())
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    kpconform_reference::generate_to(&input, &mut out)
         .and_then(|()| out.flush())
         .context("writing the rules to stdout")?;
+    // The process ends here: freeing a large cluster's objects one
+    // allocation at a time would only delay the exit; the kernel takes the
+    // memory back at once.
+    std::mem::forget(input);
     Ok(ExitCode::SUCCESS)
 }

@@ -8,46 +8,72 @@
 use data_encoding::BASE32;
 use sha2::{Digest, Sha256};
 
-/// The first 16 base32 characters of sha256(`text`).
-fn hash16(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut encoded = BASE32.encode(&digest);
-    // sha256 is 32 bytes, which base32 spells in 56 characters; 16 is always there.
-    encoded.truncate(16);
-    encoded
+/// The first 16 base32 characters of sha256(`parts` concatenated).
+///
+/// Base32 spells each 5 bytes as 8 characters, so the first 16 characters
+/// are exactly the encoding of the digest's first 10 bytes: encoding only
+/// those gives the same text without the rest of the 56.
+fn hash16(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
+    BASE32.encode(&hasher.finalize()[..10])
+}
+
+/// The hash a service port's SVC, SVL, EXT and FW chains share: computed
+/// once per service port, then prefixed by [`ServiceHash::chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceHash(String);
+
+impl ServiceHash {
+    /// The hash of `service_port` (`namespace/name[:port]`) and `protocol`.
+    pub(crate) fn new(service_port: &str, protocol: &str) -> ServiceHash {
+        ServiceHash(hash16(&[service_port, protocol]))
+    }
+
+    /// `prefix` followed by the hash, e.g. `KUBE-SVC-…`.
+    pub(crate) fn chain(&self, prefix: &str) -> String {
+        let mut name = String::with_capacity(prefix.len() + self.0.len());
+        name.push_str(prefix);
+        name.push_str(&self.0);
+        name
+    }
 }
 
 /// `KUBE-SVC-…`: dispatch to all usable endpoints (Cluster traffic policy).
-pub(crate) fn cluster_chain(service_port: &str, protocol: &str) -> String {
-    format!("KUBE-SVC-{}", hash16(&format!("{service_port}{protocol}")))
-}
-
+pub(crate) const CLUSTER_PREFIX: &str = "KUBE-SVC-";
 /// `KUBE-SVL-…`: dispatch to this node's endpoints (Local traffic policy).
-pub(crate) fn local_chain(service_port: &str, protocol: &str) -> String {
-    format!("KUBE-SVL-{}", hash16(&format!("{service_port}{protocol}")))
-}
-
+pub(crate) const LOCAL_PREFIX: &str = "KUBE-SVL-";
 /// `KUBE-EXT-…`: entry for external destinations (node ports, external and LB IPs).
-pub(crate) fn external_chain(service_port: &str, protocol: &str) -> String {
-    format!("KUBE-EXT-{}", hash16(&format!("{service_port}{protocol}")))
-}
-
+pub(crate) const EXTERNAL_PREFIX: &str = "KUBE-EXT-";
 /// `KUBE-FW-…`: loadBalancerSourceRanges filtering.
-pub(crate) fn firewall_chain(service_port: &str, protocol: &str) -> String {
-    format!("KUBE-FW-{}", hash16(&format!("{service_port}{protocol}")))
-}
+pub(crate) const FIREWALL_PREFIX: &str = "KUBE-FW-";
 
 /// `KUBE-SEP-…`: one endpoint (`ip:port`, `[ip]:port` for IPv6) of a service port.
 pub(crate) fn endpoint_chain(service_port: &str, protocol: &str, endpoint: &str) -> String {
-    format!(
-        "KUBE-SEP-{}",
-        hash16(&format!("{service_port}{protocol}{endpoint}"))
-    )
+    let mut name = String::with_capacity(25);
+    name.push_str("KUBE-SEP-");
+    name.push_str(&hash16(&[service_port, protocol, endpoint]));
+    name
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cluster_chain(service_port: &str, protocol: &str) -> String {
+        ServiceHash::new(service_port, protocol).chain(CLUSTER_PREFIX)
+    }
+    fn local_chain(service_port: &str, protocol: &str) -> String {
+        ServiceHash::new(service_port, protocol).chain(LOCAL_PREFIX)
+    }
+    fn external_chain(service_port: &str, protocol: &str) -> String {
+        ServiceHash::new(service_port, protocol).chain(EXTERNAL_PREFIX)
+    }
+    fn firewall_chain(service_port: &str, protocol: &str) -> String {
+        ServiceHash::new(service_port, protocol).chain(FIREWALL_PREFIX)
+    }
 
     // Test vectors from FACTS.md (kube-proxy's own unit tests use these names).
     #[test]

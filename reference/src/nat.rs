@@ -2,6 +2,7 @@
 //! KUBE-NODEPORTS, then the SVC/SVL/EXT/FW/SEP chains), and the final jump to
 //! KUBE-NODEPORTS.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -27,6 +28,51 @@ impl Probabilities {
         self.0
             .entry(n.max(1))
             .or_insert_with(|| Probability::one_over(n.max(1), 10).save_spelling())
+    }
+}
+
+/// The `KUBE-SEP-` chain names of a plan's endpoints. An endpoint's name is
+/// used by its chain, each dispatch rule to it and each affinity check:
+/// hashing it once per endpoint instead of per use.
+struct SepNames<'a> {
+    /// By endpoint text, sorted (as `Categorized::reachable` is).
+    names: Vec<(&'a str, String)>,
+    svc: &'a str,
+    protocol: &'static str,
+}
+
+impl<'a> SepNames<'a> {
+    fn new(plan: &Plan<'a>) -> SepNames<'a> {
+        let (svc, protocol) = (plan.svc.name.as_str(), plan.svc.protocol.as_str());
+        let mut names: Vec<(&'a str, String)> = plan
+            .endpoints
+            .reachable
+            .iter()
+            .map(|ep| {
+                (
+                    ep.addr.as_str(),
+                    names::endpoint_chain(svc, protocol, &ep.addr),
+                )
+            })
+            .collect();
+        names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        SepNames {
+            names,
+            svc,
+            protocol,
+        }
+    }
+
+    /// The name of `ep`'s chain; every dispatched endpoint is reachable, so
+    /// the hash is only computed here if that invariant is ever broken.
+    fn get(&self, ep: &Endpoint) -> Cow<'_, str> {
+        match self
+            .names
+            .binary_search_by(|(addr, _)| (*addr).cmp(ep.addr.as_str()))
+        {
+            Ok(i) => Cow::Borrowed(self.names[i].1.as_str()),
+            Err(_) => Cow::Owned(names::endpoint_chain(self.svc, self.protocol, &ep.addr)),
+        }
     }
 }
 
@@ -93,11 +139,13 @@ pub(crate) fn service(
     if plan.uses_firewall_chain {
         firewall_chain(plan, node, &mut s);
     }
+    let seps = SepNames::new(plan);
     if plan.uses_cluster_chain {
         dispatch(
             plan,
             &plan.chains.cluster,
             &plan.endpoints.cluster,
+            &seps,
             node,
             probabilities,
             &mut s,
@@ -108,13 +156,14 @@ pub(crate) fn service(
             plan,
             &plan.chains.local,
             &plan.endpoints.local,
+            &seps,
             node,
             probabilities,
             &mut s,
         );
     }
     for ep in &plan.endpoints.reachable {
-        endpoint_chain(plan, ep, node, &mut s);
+        endpoint_chain(plan, ep, &seps.get(ep), node, &mut s);
     }
     s
 }
@@ -195,13 +244,13 @@ fn dispatch(
     plan: &Plan<'_>,
     chain: &str,
     endpoints: &[&Endpoint],
+    seps: &SepNames<'_>,
     node: &NodeContext,
     probabilities: &mut Probabilities,
     s: &mut Section,
 ) {
     s.declare(chain);
     let svc = plan.svc;
-    let protocol = svc.protocol.as_str();
     let with_comment = |ep: &Endpoint| {
         let rule = Rule::new();
         if node.large_cluster {
@@ -212,9 +261,9 @@ fn dispatch(
     };
     if let Some(seconds) = svc.sticky_seconds {
         for ep in endpoints {
-            let sep = names::endpoint_chain(&svc.name, protocol, &ep.addr);
+            let sep = seps.get(ep);
             let check = Match::RecentCheck {
-                name: sep.clone(),
+                name: sep.to_string(),
                 seconds,
                 family: node.family,
             };
@@ -223,7 +272,7 @@ fn dispatch(
     }
     let n = endpoints.len();
     for (i, ep) in endpoints.iter().enumerate() {
-        let sep = names::endpoint_chain(&svc.name, protocol, &ep.addr);
+        let sep = seps.get(ep);
         let mut rule = with_comment(ep);
         if i + 1 < n {
             let remaining = u32::try_from(n - i).unwrap_or(u32::MAX);
@@ -234,10 +283,9 @@ fn dispatch(
 }
 
 /// KUBE-SEP: hairpin masquerade, (affinity record), DNAT.
-fn endpoint_chain(plan: &Plan<'_>, ep: &Endpoint, node: &NodeContext, s: &mut Section) {
+fn endpoint_chain(plan: &Plan<'_>, ep: &Endpoint, sep: &str, node: &NodeContext, s: &mut Section) {
     let svc = plan.svc;
-    let sep = names::endpoint_chain(&svc.name, svc.protocol.as_str(), &ep.addr);
-    s.declare(&sep);
+    s.declare(sep);
     let commented = |rule: Rule| {
         if node.large_cluster {
             rule
@@ -246,19 +294,19 @@ fn endpoint_chain(plan: &Plan<'_>, ep: &Endpoint, node: &NodeContext, s: &mut Se
         }
     };
     s.push(
-        &sep,
+        sep,
         commented(Rule::new().src(IpNet::from(ep.ip))).jump(MARK_MASQ),
     );
     let mut dnat = commented(Rule::new());
     if svc.sticky_seconds.is_some() {
         dnat = dnat.with(Match::RecentSet {
-            name: sep.clone(),
+            name: sep.to_string(),
             family: node.family,
         });
     }
     let to = SocketAddr::new(ep.ip, ep.port);
     s.push(
-        &sep,
+        sep,
         dnat.proto_module(svc.protocol).target(Target::Dnat(to)),
     );
 }

@@ -202,12 +202,13 @@ impl Cluster {
 }
 
 fn plan<'a>(svc: &'a ServicePort, endpoints: Categorized<'a>) -> Plan<'a> {
-    let protocol = svc.protocol.as_str();
+    // The four chains differ only in their prefix: one hash serves them all.
+    let hash = names::ServiceHash::new(&svc.name, svc.protocol.as_str());
     let chains = Chains {
-        cluster: names::cluster_chain(&svc.name, protocol),
-        local: names::local_chain(&svc.name, protocol),
-        external: names::external_chain(&svc.name, protocol),
-        firewall: names::firewall_chain(&svc.name, protocol),
+        cluster: hash.chain(names::CLUSTER_PREFIX),
+        local: hash.chain(names::LOCAL_PREFIX),
+        external: hash.chain(names::EXTERNAL_PREFIX),
+        firewall: hash.chain(names::FIREWALL_PREFIX),
     };
     let has_endpoints = endpoints.has_any;
     let no_local = endpoints.local.is_empty();

@@ -181,35 +181,30 @@ impl Rule {
             _ => None,
         })
     }
-
-    /// The chain this rule jumps to, if its target is a jump.
-    #[cfg(test)]
-    pub(crate) fn jump_target(&self) -> Option<&str> {
-        match &self.target {
-            Some(Target::Jump(c)) => Some(c),
-            _ => None,
-        }
-    }
 }
 
 /// iptables-save quotes every comment and escapes `"` and `\` inside it.
-fn quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
+fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    // Written in runs between the characters that need a backslash.
+    let mut rest = text;
+    while let Some(i) = rest.find(['"', '\\']) {
+        f.write_str(&rest[..i])?;
+        f.write_str("\\")?;
+        f.write_str(&rest[i..i + 1])?;
+        rest = &rest[i + 1..];
     }
-    out.push('"');
-    out
+    f.write_str(rest)?;
+    f.write_str("\"")
 }
 
 impl fmt::Display for Match {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Match::Comment(text) => write!(f, "-m comment --comment {}", quoted(text)),
+            Match::Comment(text) => {
+                f.write_str("-m comment --comment ")?;
+                write_quoted(f, text)
+            }
             Match::SrcLocal => f.write_str("-m addrtype --src-type LOCAL"),
             Match::DstLocal => f.write_str("-m addrtype --dst-type LOCAL"),
             Match::Port(p, None) => write!(f, "-m {}", p.as_str()),
@@ -265,24 +260,40 @@ impl fmt::Display for Target {
 
 impl fmt::Display for Rule {
     /// The rule's arguments after `-A CHAIN`, without a leading space.
+    /// Written straight into the formatter: a dump has hundreds of
+    /// thousands of rules, and a string per part would dominate the time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts: Vec<String> = Vec::new();
+        let mut first = true;
+        let mut sep = |f: &mut fmt::Formatter<'_>| {
+            if std::mem::take(&mut first) {
+                Ok(())
+            } else {
+                f.write_str(" ")
+            }
+        };
         if let Some((negated, net)) = self.source {
+            sep(f)?;
             let not = if negated { "! " } else { "" };
-            parts.push(format!("{not}-s {net}"));
+            write!(f, "{not}-s {net}")?;
         }
         if let Some((negated, net)) = self.destination {
+            sep(f)?;
             let not = if negated { "! " } else { "" };
-            parts.push(format!("{not}-d {net}"));
+            write!(f, "{not}-d {net}")?;
         }
         if let Some(p) = self.protocol {
-            parts.push(format!("-p {}", p.as_str()));
+            sep(f)?;
+            write!(f, "-p {}", p.as_str())?;
         }
-        parts.extend(self.matches.iter().map(Match::to_string));
+        for m in &self.matches {
+            sep(f)?;
+            fmt::Display::fmt(m, f)?;
+        }
         if let Some(t) = &self.target {
-            parts.push(t.to_string());
+            sep(f)?;
+            fmt::Display::fmt(t, f)?;
         }
-        f.write_str(&parts.join(" "))
+        Ok(())
     }
 }
 

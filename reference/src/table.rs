@@ -1,7 +1,7 @@
 //! Tables of typed rules and their iptables-save text.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
 
 use crate::rule::Rule;
 
@@ -10,8 +10,10 @@ use crate::rule::Rule;
 pub(crate) struct Section {
     /// User chains to declare (even if they stay empty).
     pub(crate) chains: Vec<String>,
-    /// `(chain, rule)` in the order written.
-    pub(crate) rules: Vec<(String, Rule)>,
+    /// Rules by chain in the order written; consecutive rules of one chain
+    /// share an entry, so the chain name is stored (and later looked up)
+    /// once per run instead of once per rule.
+    pub(crate) rules: Vec<(String, Vec<Rule>)>,
 }
 
 impl Section {
@@ -22,94 +24,178 @@ impl Section {
 
     /// Appends a rule to a chain.
     pub(crate) fn push(&mut self, chain: &str, rule: Rule) {
-        self.rules.push((chain.to_string(), rule));
+        match self.rules.last_mut() {
+            Some((last, rules)) if last == chain => rules.push(rule),
+            _ => self.rules.push((chain.to_string(), vec![rule])),
+        }
     }
+}
+
+/// The rules of one chain. Most chains belong to one service port and are
+/// final when written, so they are printed right away (a 10k-Service node
+/// has 400k rules: keeping them typed until the end cost more than making
+/// them). Only the chains sorted afterwards keep their typed rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rules {
+    /// Kept for [`Table::sort_by_comment`].
+    Typed(Vec<Rule>),
+    /// Printed: `-A CHAIN …` lines, each with its newline.
+    Text(String),
 }
 
 /// One `*table` block: built-in chains in hook order, then user chains by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Table {
     name: &'static str,
-    builtins: Vec<(&'static str, Vec<Rule>)>,
-    chains: BTreeMap<String, Vec<Rule>>,
+    /// Built-in chains first (in hook order), then user chains in the order
+    /// first seen; user chains are printed sorted by name.
+    chains: Vec<(String, Rules)>,
+    builtins: usize,
+    /// Position of each chain in `chains`: a hash lookup per section run
+    /// instead of a string-compared tree walk per rule.
+    index: HashMap<String, usize>,
+    /// Chains that keep typed rules, to be sorted once complete.
+    sorted: &'static [&'static str],
 }
 
 impl Table {
-    /// An empty table with these built-in chains (policy ACCEPT).
-    pub(crate) fn new(name: &'static str, builtins: &[&'static str]) -> Table {
-        Table {
+    /// An empty table with these built-in chains (policy ACCEPT); the
+    /// chains in `sorted` can be sorted with [`Table::sort_by_comment`].
+    pub(crate) fn new(
+        name: &'static str,
+        builtins: &[&'static str],
+        sorted: &'static [&'static str],
+    ) -> Table {
+        let mut table = Table {
             name,
-            builtins: builtins.iter().map(|b| (*b, Vec::new())).collect(),
-            chains: BTreeMap::new(),
+            chains: Vec::new(),
+            builtins: builtins.len(),
+            index: HashMap::new(),
+            sorted,
+        };
+        for builtin in builtins {
+            table.position(builtin);
         }
+        table
     }
 
-    fn rules_mut(&mut self, chain: &str) -> &mut Vec<Rule> {
-        if let Some(i) = self.builtins.iter().position(|(b, _)| *b == chain) {
-            return &mut self.builtins[i].1;
+    fn position(&mut self, chain: &str) -> usize {
+        if let Some(&i) = self.index.get(chain) {
+            return i;
         }
-        self.chains.entry(chain.to_string()).or_default()
+        let rules = if self.sorted.contains(&chain) {
+            Rules::Typed(Vec::new())
+        } else {
+            Rules::Text(String::new())
+        };
+        let i = self.chains.len();
+        self.chains.push((chain.to_string(), rules));
+        self.index.insert(chain.to_string(), i);
+        i
     }
 
     /// Adds a section's declarations and rules (rules append to their chain).
     pub(crate) fn extend(&mut self, section: Section) {
         for chain in section.chains {
-            self.rules_mut(&chain);
+            self.position(&chain);
         }
-        for (chain, rule) in section.rules {
-            self.rules_mut(&chain).push(rule);
+        for (chain, rules) in section.rules {
+            let i = self.position(&chain);
+            match &mut self.chains[i].1 {
+                Rules::Typed(typed) => typed.extend(rules),
+                Rules::Text(text) => {
+                    // About one line's length per rule: grown once, not by doubling from empty.
+                    text.reserve(rules.len() * (chain.len() + 100));
+                    for rule in rules {
+                        // Writing into a String cannot fail.
+                        let _ = writeln!(text, "-A {chain} {rule}");
+                    }
+                }
+            }
         }
     }
 
     /// Stably sorts a chain's rules by comment text, keeping the rules whose
     /// comment is `last` at the end: how the recordings order the chains
-    /// kube-proxy fills in Go map order.
+    /// kube-proxy fills in Go map order. Only chains named as `sorted` in
+    /// [`Table::new`] can be sorted; others are left as written.
     pub(crate) fn sort_by_comment(&mut self, chain: &str, last: Option<&str>) {
-        let Some(rules) = self.chains.get_mut(chain) else {
+        fn key<'r>(r: &'r Rule, last: Option<&str>) -> (bool, &'r str) {
+            let c = r.comment_text().unwrap_or("");
+            (last == Some(c), c)
+        }
+        let Some(&i) = self.index.get(chain) else {
             return;
         };
-        rules.sort_by(|a, b| {
-            let key = |r: &Rule| {
-                let c = r.comment_text().unwrap_or("");
-                (last == Some(c), c.to_string())
-            };
-            key(a).cmp(&key(b))
-        });
+        if let Rules::Typed(rules) = &mut self.chains[i].1 {
+            rules.sort_by(|a, b| key(a, last).cmp(&key(b, last)));
+        }
     }
 
-    /// The rules of a chain (empty if it does not exist).
+    /// About how many bytes the table prints (exact for printed chains),
+    /// so the output is allocated once.
+    pub(crate) fn len_hint(&self) -> usize {
+        self.chains
+            .iter()
+            .map(|(name, rules)| {
+                let declaration = name.len() + 16;
+                declaration
+                    + match rules {
+                        Rules::Typed(rules) => rules.len() * (name.len() + 120),
+                        Rules::Text(text) => text.len(),
+                    }
+            })
+            .sum::<usize>()
+            + 32
+    }
+
+    /// The rules of a chain as printed after `-A CHAIN ` (empty if it does
+    /// not exist).
     #[cfg(test)]
-    pub(crate) fn rules(&self, chain: &str) -> &[Rule] {
-        if let Some((_, rules)) = self.builtins.iter().find(|(b, _)| *b == chain) {
-            return rules;
+    pub(crate) fn rules(&self, chain: &str) -> Vec<String> {
+        let Some(&i) = self.index.get(chain) else {
+            return Vec::new();
+        };
+        match &self.chains[i].1 {
+            Rules::Typed(rules) => rules.iter().map(Rule::to_string).collect(),
+            Rules::Text(text) => {
+                let prefix = format!("-A {chain} ");
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(prefix.as_str()))
+                    .map(str::to_string)
+                    .collect()
+            }
         }
-        self.chains.get(chain).map_or(&[], Vec::as_slice)
     }
 
     /// Whether a user chain is declared.
     #[cfg(test)]
     pub(crate) fn has_chain(&self, chain: &str) -> bool {
-        self.chains.contains_key(chain)
+        self.index.get(chain).is_some_and(|&i| i >= self.builtins)
     }
 }
 
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "*{}", self.name)?;
-        for (name, _) in &self.builtins {
+        let (builtins, user) = self.chains.split_at(self.builtins);
+        for (name, _) in builtins {
             writeln!(f, ":{name} ACCEPT [0:0]")?;
         }
-        for name in self.chains.keys() {
+        // Chain names are unique, so an unstable sort is deterministic.
+        let mut user: Vec<&(String, Rules)> = user.iter().collect();
+        user.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (name, _) in &user {
             writeln!(f, ":{name} - [0:0]")?;
         }
-        let all = self
-            .builtins
-            .iter()
-            .map(|(n, r)| (*n, r))
-            .chain(self.chains.iter().map(|(n, r)| (n.as_str(), r)));
-        for (name, rules) in all {
-            for rule in rules {
-                writeln!(f, "-A {name} {rule}")?;
+        for (name, rules) in builtins.iter().chain(user) {
+            match rules {
+                Rules::Typed(rules) => {
+                    for rule in rules {
+                        writeln!(f, "-A {name} {rule}")?;
+                    }
+                }
+                Rules::Text(text) => f.write_str(text)?,
             }
         }
         writeln!(f, "COMMIT")
@@ -123,7 +209,7 @@ mod tests {
 
     #[test]
     fn declarations_then_rules_grouped_by_chain() {
-        let mut t = Table::new("nat", &["PREROUTING", "OUTPUT"]);
+        let mut t = Table::new("nat", &["PREROUTING", "OUTPUT"], &["KUBE-SERVICES"]);
         let mut s = Section::default();
         s.declare("KUBE-SVC-B");
         s.push("KUBE-SERVICES", Rule::new().comment("z").jump("KUBE-SVC-B"));
@@ -144,18 +230,24 @@ mod tests {
 
     #[test]
     fn sort_by_comment_is_stable_and_keeps_last() {
-        let mut t = Table::new("nat", &[]);
+        let mut t = Table::new("nat", &[], &["X"]);
         let mut s = Section::default();
         for (c, target) in [("last", "L"), ("b", "B1"), ("a", "A"), ("b", "B2")] {
             s.push("X", Rule::new().comment(c).jump(target));
+            s.push("Y", Rule::new().comment(c).jump(target));
         }
         t.extend(s);
         t.sort_by_comment("X", Some("last"));
-        let order: Vec<_> = t
-            .rules("X")
-            .iter()
-            .filter_map(|r| r.jump_target())
-            .collect();
-        assert_eq!(order, ["A", "B1", "B2", "L"]);
+        t.sort_by_comment("Y", Some("last"));
+        let order = |chain: &str| -> Vec<String> {
+            t.rules(chain)
+                .iter()
+                .filter_map(|r| r.rsplit_once("-j ").map(|(_, j)| j.to_string()))
+                .collect()
+        };
+        assert_eq!(order("X"), ["A", "B1", "B2", "L"]);
+        // Not declared sortable: printed as written.
+        assert_eq!(order("Y"), ["L", "B1", "A", "B2"]);
+        assert!(t.has_chain("X") && !t.has_chain("Z"));
     }
 }

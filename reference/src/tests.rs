@@ -872,3 +872,30 @@ mod arbitrary {
         }
     }
 }
+
+#[test]
+fn generate_to_writes_what_generate_returns() {
+    let objects = format!(
+        "{}{}",
+        service("web", WEB, "{}"),
+        slice(
+            "web-1",
+            "web",
+            HTTP,
+            &format!(
+                "[{}, {}]",
+                ep("10.64.0.5", "node-a"),
+                ep("10.64.1.6", "node-b")
+            )
+        )
+    );
+    let input = input_with("", &objects);
+    let mut written = Vec::new();
+    generate_to(&input, &mut written).expect("writing to a Vec");
+    let text = generate(&input);
+    assert!(
+        text.contains("-j DNAT --to-destination 10.64.1.6:8080\n"),
+        "{text}"
+    );
+    assert_eq!(String::from_utf8(written).expect("UTF-8"), text);
+}

@@ -17,11 +17,15 @@ use super::yaml::{parse_int, Node, Resolved, Value};
 use kpconform_iptables::Span;
 
 /// Deserializes `T` from `node`, refusing keys that `T` does not know.
-pub(crate) fn from_node<T: de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, Problem> {
+pub(crate) fn from_node<T: de::DeserializeOwned>(
+    node: &Node<'_>,
+    path: &str,
+) -> Result<T, Problem> {
     let unknown = RefCell::new(None);
+    let root = Path::Root(path);
     let de = NodeDe {
         node,
-        path: path.to_string(),
+        path: &root,
         key: None,
         unknown: &unknown,
     };
@@ -69,19 +73,45 @@ impl de::Error for Error {
 /// The key a value was found under, and the fields its struct knows.
 #[derive(Clone, Copy)]
 struct Key<'de> {
-    node: &'de Node,
+    node: &'de Node<'de>,
     known: &'static [&'static str],
 }
 
-struct NodeDe<'de> {
-    node: &'de Node,
-    path: String,
+/// Where a node is, as a chain of steps from the root. Spelled out as text
+/// only for an error: building the text for every node read was most of
+/// the cost of reading a large input.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root(&'p str),
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl Path<'_> {
+    /// `a.b[3].c`, as [`key_path`] and [`index_path`] spell it.
+    fn render(&self) -> String {
+        match self {
+            Path::Root(root) => root.to_string(),
+            Path::Key(parent, key) => key_path(&parent.render(), key),
+            Path::Index(parent, i) => index_path(&parent.render(), *i),
+        }
+    }
+}
+
+struct NodeDe<'p, 'de> {
+    node: &'de Node<'de>,
+    path: &'p Path<'p>,
     key: Option<Key<'de>>,
     unknown: &'de RefCell<Option<Problem>>,
 }
 
-impl<'de> NodeDe<'de> {
-    fn child(&self, node: &'de Node, path: String, key: Option<Key<'de>>) -> NodeDe<'de> {
+impl<'p, 'de> NodeDe<'p, 'de> {
+    fn child<'c>(
+        &self,
+        node: &'de Node<'de>,
+        path: &'c Path<'c>,
+        key: Option<Key<'de>>,
+    ) -> NodeDe<'c, 'de> {
         NodeDe {
             node,
             path,
@@ -95,7 +125,7 @@ impl<'de> NodeDe<'de> {
         result.map_err(|mut e| {
             if e.span.is_none() {
                 e.span = Some(self.node.span);
-                e.path = Some(self.path.clone());
+                e.path = Some(self.path.render());
             }
             e
         })
@@ -157,7 +187,7 @@ fn parse_float(t: &str) -> Option<f64> {
     }
 }
 
-impl<'de> de::Deserializer<'de> for NodeDe<'de> {
+impl<'de> de::Deserializer<'de> for NodeDe<'_, 'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -218,7 +248,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = match self.node.scalar() {
-            Some(s) => visitor.visit_enum(s.text.as_str().into_deserializer()),
+            Some(s) => visitor.visit_enum((&*s.text).into_deserializer()),
             None => Err(de::Error::custom(format!(
                 "expected an enum variant name, found {}",
                 self.node.describe()
@@ -231,7 +261,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         if let Some(key) = self.key {
             let mut slot = self.unknown.borrow_mut();
             if slot.is_none() {
-                let name = key.node.scalar().map(|s| s.text.as_str()).unwrap_or("");
+                let name = key.node.scalar().map(|s| &*s.text).unwrap_or("");
                 let mut message =
                     format!("unknown field `{name}` (not in the Kubernetes v1.33 API)");
                 if let Some(s) = did_you_mean(name, key.known.iter().copied()) {
@@ -240,7 +270,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 *slot = Some(Problem::new(
                     ErrorKind::UnknownKey,
                     key.node.span,
-                    &self.path,
+                    &self.path.render(),
                     message,
                 ));
             }
@@ -254,12 +284,14 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     }
 }
 
-struct SeqAccess<'d, 'de, I> {
-    de: &'d NodeDe<'de>,
+struct SeqAccess<'d, 'p, 'de, I> {
+    de: &'d NodeDe<'p, 'de>,
     items: I,
 }
 
-impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqAccess<'_, 'de, I> {
+impl<'de, I: Iterator<Item = (usize, &'de Node<'de>)>> de::SeqAccess<'de>
+    for SeqAccess<'_, '_, 'de, I>
+{
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -268,7 +300,8 @@ impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqAcce
     ) -> Result<Option<T::Value>, Error> {
         match self.items.next() {
             Some((i, node)) => {
-                let child = self.de.child(node, index_path(&self.de.path, i), None);
+                let path = Path::Index(self.de.path, i);
+                let child = self.de.child(node, &path, None);
                 seed.deserialize(child).map(Some)
             }
             None => Ok(None),
@@ -276,14 +309,16 @@ impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqAcce
     }
 }
 
-struct MapAccess<'d, 'de, I> {
-    de: &'d NodeDe<'de>,
+struct MapAccess<'d, 'p, 'de, I> {
+    de: &'d NodeDe<'p, 'de>,
     entries: I,
-    value: Option<(&'de Node, &'de Node)>,
+    value: Option<(&'de Node<'de>, &'de Node<'de>)>,
     fields: &'static [&'static str],
 }
 
-impl<'de, I: Iterator<Item = &'de (Node, Node)>> de::MapAccess<'de> for MapAccess<'_, 'de, I> {
+impl<'de, I: Iterator<Item = &'de (Node<'de>, Node<'de>)>> de::MapAccess<'de>
+    for MapAccess<'_, '_, 'de, I>
+{
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -294,8 +329,9 @@ impl<'de, I: Iterator<Item = &'de (Node, Node)>> de::MapAccess<'de> for MapAcces
             return Ok(None);
         };
         self.value = Some((key, value));
-        let name = key.scalar().map(|s| s.text.as_str()).unwrap_or("");
-        let child = self.de.child(key, key_path(&self.de.path, name), None);
+        let name = key.scalar().map(|s| &*s.text).unwrap_or("");
+        let path = Path::Key(self.de.path, name);
+        let child = self.de.child(key, &path, None);
         seed.deserialize(child).map(Some)
     }
 
@@ -303,14 +339,13 @@ impl<'de, I: Iterator<Item = &'de (Node, Node)>> de::MapAccess<'de> for MapAcces
         let Some((key, value)) = self.value.take() else {
             return Err(de::Error::custom("value requested before its key"));
         };
-        let name = key.scalar().map(|s| s.text.as_str()).unwrap_or("");
+        let name = key.scalar().map(|s| &*s.text).unwrap_or("");
         let known = Key {
             node: key,
             known: self.fields,
         };
-        let child = self
-            .de
-            .child(value, key_path(&self.de.path, name), Some(known));
+        let path = Path::Key(self.de.path, name);
+        let child = self.de.child(value, &path, Some(known));
         seed.deserialize(child)
     }
 }

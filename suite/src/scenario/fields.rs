@@ -12,20 +12,20 @@ use super::yaml::{Node, Resolved, Value};
 /// A node together with its path in the document.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct At<'a> {
-    pub(crate) node: &'a Node,
+    pub(crate) node: &'a Node<'a>,
     pub(crate) path: &'a str,
 }
 
 /// A mapping whose keys are checked against a fixed set when it is opened.
 pub(crate) struct Fields<'a> {
     at: At<'a>,
-    entries: &'a [(Node, Node)],
+    entries: &'a [(Node<'a>, Node<'a>)],
     paths: Vec<String>,
 }
 
 /// A value read from a [`Fields`]: the node and its own path.
 pub(crate) struct Field<'a> {
-    pub(crate) node: &'a Node,
+    pub(crate) node: &'a Node<'a>,
     pub(crate) path: String,
 }
 
@@ -44,7 +44,7 @@ impl<'a> Fields<'a> {
         let entries = mapping(at)?;
         let mut paths = Vec::with_capacity(entries.len());
         for (key, _) in entries {
-            let name = key.scalar().map(|s| s.text.as_str()).unwrap_or("");
+            let name = key.scalar().map(|s| &*s.text).unwrap_or("");
             let path = key_path(at.path, name);
             if !allowed.contains(&name) {
                 let mut message = format!("unknown key `{name}`");
@@ -95,7 +95,7 @@ impl<'a> Fields<'a> {
 }
 
 /// The entries of a mapping node.
-pub(crate) fn mapping<'a>(at: At<'a>) -> Result<&'a [(Node, Node)], Problem> {
+pub(crate) fn mapping<'a>(at: At<'a>) -> Result<&'a [(Node<'a>, Node<'a>)], Problem> {
     match &at.node.value {
         Value::Map(entries) => Ok(entries),
         _ => Err(expected(at, "a mapping")),
@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use crate::scenario::yaml::parse_documents;
 
-    fn root(text: &str) -> Node {
+    fn root(text: &str) -> Node<'_> {
         parse_documents(text).expect("yaml").remove(0)
     }
 

@@ -199,7 +199,7 @@ fn endpoints(at: At<'_>, family: Family) -> Result<BTreeMap<SocketAddr, BigRatio
     let mut out = BTreeMap::new();
     let mut total = exact::integer(0);
     for (key, value) in mapping(at)? {
-        let key_text = key.scalar().map(|s| s.text.as_str()).unwrap_or("");
+        let key_text = key.scalar().map(|s| &*s.text).unwrap_or("");
         let path = key_path(at.path, key_text);
         let addr = socket(key_text).ok_or_else(|| {
             Problem::invalid(

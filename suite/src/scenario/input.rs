@@ -2,11 +2,12 @@
 
 use ipnet::IpNet;
 
+use super::error::index_path;
 use super::error::{ErrorKind, Problem, ScenarioError};
 use super::fields::{address, boolean, cidr, cidrs, integer, list, text, At, Field, Fields};
-use super::objects::read_objects;
-use super::yaml::{parse_documents, Node};
-use super::{GeneratorInput, NodeConfig};
+use super::objects::{read_object, read_objects};
+use super::yaml::{parse_documents, parse_documents_streaming, Node};
+use super::{GeneratorInput, NodeConfig, Object};
 use kpconform_iptables::model::Family;
 use kpconform_iptables::SourceFile;
 
@@ -69,8 +70,12 @@ pub(crate) fn node_addresses(field: &Field<'_>) -> Result<Vec<IpNet>, Problem> {
 }
 
 /// The single document of a file that must hold exactly one.
-pub(crate) fn single_document(text: &str, what: &str) -> Result<Node, Problem> {
-    let mut documents = parse_documents(text)?;
+pub(crate) fn single_document<'t>(text: &'t str, what: &str) -> Result<Node<'t>, Problem> {
+    only_document(parse_documents(text)?, what)
+}
+
+/// The one document of `documents`.
+fn only_document<'t>(mut documents: Vec<Node<'t>>, what: &str) -> Result<Node<'t>, Problem> {
     if documents.len() > 1 {
         let second = &documents[1];
         return Err(Problem::new(
@@ -98,7 +103,29 @@ impl GeneratorInput {
 }
 
 fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
-    let root = single_document(source.text(), "generator input")?;
+    // Each object is read as soon as the parser has it: a 50k-Service input
+    // never holds its whole YAML tree. Problems are reported in the order
+    // they were before: YAML, the node, then the first bad object.
+    let mut streamed: Vec<Object> = Vec::new();
+    let mut object_problem: Option<Problem> = None;
+    let documents = parse_documents_streaming(source.text(), "objects", &mut |i, item| {
+        if object_problem.is_some() {
+            return;
+        }
+        let path = index_path("objects", i);
+        let mut out = Vec::new();
+        match read_object(
+            At {
+                node: &item,
+                path: &path,
+            },
+            &mut out,
+        ) {
+            Ok(()) => streamed.extend(out.into_iter().map(|l| l.object)),
+            Err(problem) => object_problem = Some(problem),
+        }
+    })?;
+    let root = only_document(documents, "generator input")?;
     let fields = Fields::open(
         At {
             node: &root,
@@ -128,12 +155,17 @@ fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
     };
     let addresses = node_addresses(&node.required("addresses")?)?;
     let s = settings(&node)?;
+    if let Some(problem) = object_problem {
+        return Err(problem);
+    }
+    // Objects not streamed (`objects:` with an anchor, say) are in the tree.
     let objects = match fields.optional("objects") {
-        Some(f) => read_objects(f.at())?
-            .into_iter()
-            .map(|l| l.object)
-            .collect(),
-        None => Vec::new(),
+        Some(f) => {
+            let mut objects = streamed;
+            objects.extend(read_objects(f.at())?.into_iter().map(|l| l.object));
+            objects
+        }
+        None => streamed,
     };
     Ok(GeneratorInput {
         node: NodeConfig {
@@ -186,6 +218,50 @@ mod tests {
         assert_eq!(input.node.masquerade_bit, 14);
         assert!(!input.node.masquerade_all);
         assert!(input.objects.is_empty());
+    }
+
+    #[test]
+    fn objects_read_while_parsing_keep_error_order_and_positions() {
+        let svc = |name: &str, port: &str| {
+            format!("- apiVersion: v1\n  kind: Service\n  metadata: {{name: {name}}}\n  spec: {{clusterIP: 10.96.0.1, ports: [{{port: {port}}}]}}\n")
+        };
+        let objects = format!("{}{}{}", svc("a", "80"), svc("b", "0"), svc("c", "70000"));
+        // The first bad object is reported, at its field.
+        let text = format!("node: {{name: n, addresses: [10.0.0.1]}}\nobjects:\n{objects}");
+        let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect_err("port 0");
+        assert_eq!(
+            (err.line(), err.path()),
+            (10, "objects[1].spec.ports[0].port")
+        );
+        // A bad node is still reported before any object, as it is read first.
+        let text = format!("node: {{name: n, addresses: [10.0.0.300]}}\nobjects:\n{objects}");
+        let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect_err("bad ip");
+        assert_eq!(err.path(), "node.addresses[0]");
+        // And a YAML error anywhere before either.
+        let text = format!("node: {{name: n, addresses: [10.0.0.300]}}\nobjects:\n{objects}- [\n");
+        let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect_err("yaml");
+        assert_eq!(err.kind(), ErrorKind::Yaml);
+        // Good objects all arrive, in order, also from a List.
+        let list = "- {apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: Node, metadata: {name: x}}]}\n";
+        let text = format!(
+            "objects:\n{}{list}{}node: {{name: n, addresses: [10.0.0.1]}}\n",
+            svc("a", "80"),
+            svc("b", "81")
+        );
+        let input = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect("input");
+        let names: Vec<_> = input
+            .objects
+            .iter()
+            .map(|o| match o {
+                Object::Service(s) => s.metadata.name.clone(),
+                Object::Node(n) => n.metadata.name.clone(),
+                Object::EndpointSlice(e) => e.metadata.name.clone(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [Some("a".into()), Some("x".into()), Some("b".into())]
+        );
     }
 
     #[test]

@@ -47,9 +47,9 @@ pub(crate) fn read_objects(at: At<'_>) -> Result<Vec<Located>, Problem> {
 }
 
 /// Reads one object, or every item of a List, into `out`.
-fn read_object(at: At<'_>, out: &mut Vec<Located>) -> Result<(), Problem> {
+pub(crate) fn read_object(at: At<'_>, out: &mut Vec<Located>) -> Result<(), Problem> {
     let entries = mapping(at)?;
-    let lookup = |key: &str| -> Result<(&Node, String), Problem> {
+    let lookup = |key: &str| -> Result<(&Node<'_>, String), Problem> {
         entries
             .iter()
             .find(|(k, _)| k.scalar().is_some_and(|s| s.text == key))

@@ -18,7 +18,7 @@ use super::yaml::{Node, Value};
 use super::Object;
 
 /// Refuses `object` (read from `node` at `path`) if the API server would.
-pub(crate) fn validate(node: &Node, path: &str, object: &Object) -> Result<(), Problem> {
+pub(crate) fn validate(node: &Node<'_>, path: &str, object: &Object) -> Result<(), Problem> {
     let root = Loc {
         key: None,
         node,
@@ -35,8 +35,8 @@ pub(crate) fn validate(node: &Node, path: &str, object: &Object) -> Result<(), P
 /// A node of the object, the key it was found under, and its path.
 #[derive(Clone)]
 struct Loc<'a> {
-    key: Option<&'a Node>,
-    node: &'a Node,
+    key: Option<&'a Node<'a>>,
+    node: &'a Node<'a>,
     path: String,
 }
 

@@ -43,7 +43,7 @@ pub fn quote(s: &str) -> String {
         && !matches!(s.to_ascii_lowercase().as_str(), "yes" | "no" | "on" | "off" | "y" | "n")
         && s.parse::<f64>().is_err()
         && Scalar {
-            text: s.to_string(),
+            text: s.into(),
             plain: true,
         }
         .resolve()
@@ -395,12 +395,13 @@ mod tests {
 
     /// What the loader's YAML reads `text` as, when it is one string scalar.
     fn read_back(text: &str) -> Option<String> {
-        let node = parse_documents(&format!("k: {text}\n")).ok()?.remove(0);
+        let doc = format!("k: {text}\n");
+        let node = parse_documents(&doc).ok()?.remove(0);
         let super::super::yaml::Value::Map(entries) = &node.value else {
             return None;
         };
         let s = entries.first()?.1.scalar()?;
-        (s.resolve() == Resolved::Str).then(|| s.text.clone())
+        (s.resolve() == Resolved::Str).then(|| s.text.to_string())
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! it, and loses where an unknown key was written; walking our own tree keeps
 //! both, so probabilities stay exact and every error points at its node.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_saphyr::granit_parser::{
@@ -21,26 +22,29 @@ use kpconform_iptables::Span;
 /// document copies anywhere near this many nodes through aliases.
 const MAX_ALIAS_NODES: usize = 1_000_000;
 
-/// One YAML node and where it was written.
+/// One YAML node and where it was written; its scalars borrow from the
+/// text they were read from wherever YAML escapes did not change them.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Node {
-    pub(crate) value: Value,
+pub(crate) struct Node<'t> {
+    pub(crate) value: Value<'t>,
     pub(crate) span: Span,
 }
 
 /// The content of a node. Mapping keys are always scalars, kept in file order.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    Scalar(Scalar),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
+pub(crate) enum Value<'t> {
+    Scalar(Scalar<'t>),
+    Seq(Vec<Node<'t>>),
+    Map(Vec<(Node<'t>, Node<'t>)>),
 }
 
 /// A scalar's text after YAML escape processing, and whether it was plain
 /// (unquoted and untagged, so subject to type resolution).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Scalar {
-    pub(crate) text: String,
+pub(crate) struct Scalar<'t> {
+    /// Borrowed from the document unless escapes or line folding made it
+    /// differ: most of a large input's scalars cost no allocation.
+    pub(crate) text: Cow<'t, str>,
     pub(crate) plain: bool,
 }
 
@@ -54,13 +58,13 @@ pub(crate) enum Resolved {
     Str,
 }
 
-impl Scalar {
+impl Scalar<'_> {
     /// The core-schema type; quoted or `!!str`-tagged scalars are strings.
     pub(crate) fn resolve(&self) -> Resolved {
         if !self.plain {
             return Resolved::Str;
         }
-        let t = self.text.as_str();
+        let t: &str = &self.text;
         match t {
             "" | "~" | "null" | "Null" | "NULL" => Resolved::Null,
             "true" | "True" | "TRUE" => Resolved::Bool(true),
@@ -114,9 +118,9 @@ pub(crate) fn is_decimal(t: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
-impl Node {
+impl<'t> Node<'t> {
     /// The scalar, if this node is one.
-    pub(crate) fn scalar(&self) -> Option<&Scalar> {
+    pub(crate) fn scalar(&self) -> Option<&Scalar<'t>> {
         match &self.value {
             Value::Scalar(s) => Some(s),
             _ => None,
@@ -145,25 +149,54 @@ impl Node {
 }
 
 /// Parses every document of `text`.
-pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, Problem> {
-    let mut builder = Builder {
-        parser: Parser::new_from_str(text),
-        anchors: BTreeMap::new(),
-        aliased: 0,
-        text_len: text.len(),
-    };
-    builder.stream()
+pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node<'_>>, Problem> {
+    Builder::new(text, None).stream()
 }
 
-struct Builder<'a> {
+/// Parses every document of `text`, handing each item of the sequence under
+/// a document's top-level key `key` to `sink` (with its index) as soon as it
+/// is complete, instead of keeping it: that sequence is left empty in the
+/// returned tree (with its span). A large input's objects are then read
+/// while their nodes are fresh in the cache, and its whole tree is never
+/// held at once. A sequence with an anchor or a tag is kept as usual.
+pub(crate) fn parse_documents_streaming<'t>(
+    text: &'t str,
+    key: &str,
+    sink: &mut dyn FnMut(usize, Node<'t>),
+) -> Result<Vec<Node<'t>>, Problem> {
+    Builder::new(text, Some(Stream { key, sink })).stream()
+}
+
+/// Where [`parse_documents_streaming`] sends the items it does not keep.
+struct Stream<'s, 'a> {
+    key: &'s str,
+    sink: &'s mut dyn FnMut(usize, Node<'a>),
+}
+
+struct Builder<'s, 'a> {
     parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
-    anchors: BTreeMap<usize, Node>,
+    anchors: BTreeMap<usize, Node<'a>>,
     /// Nodes copied by aliases so far.
     aliased: usize,
     text_len: usize,
+    stream: Option<Stream<'s, 'a>>,
+    /// Collections open around the current node: 1 inside a document's
+    /// top-level collection.
+    depth: usize,
 }
 
-impl<'a> Builder<'a> {
+impl<'s, 'a> Builder<'s, 'a> {
+    fn new(text: &'a str, stream: Option<Stream<'s, 'a>>) -> Builder<'s, 'a> {
+        Builder {
+            parser: Parser::new_from_str(text),
+            anchors: BTreeMap::new(),
+            aliased: 0,
+            text_len: text.len(),
+            stream,
+            depth: 0,
+        }
+    }
+
     fn next(&mut self) -> Result<(Event<'a>, Span), Problem> {
         loop {
             match self.parser.next_event() {
@@ -204,7 +237,7 @@ impl<'a> Builder<'a> {
         )
     }
 
-    fn stream(&mut self) -> Result<Vec<Node>, Problem> {
+    fn stream(&mut self) -> Result<Vec<Node<'a>>, Problem> {
         let mut documents = Vec::new();
         loop {
             match self.next()? {
@@ -225,7 +258,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, Problem> {
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node<'a>, Problem> {
         let (anchor, node) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_str = tag
@@ -235,7 +268,7 @@ impl<'a> Builder<'a> {
                     return Err(unsupported_tag(span, &tag.original()));
                 }
                 let scalar = Scalar {
-                    text: text.into_owned(),
+                    text,
                     plain: style == ScalarStyle::Plain && !forced_str,
                 };
                 (
@@ -251,12 +284,14 @@ impl<'a> Builder<'a> {
                     return Err(unsupported_tag(span, &tag.original()));
                 }
                 let mut items = Vec::new();
+                self.depth += 1;
                 let end = loop {
                     match self.next()? {
                         (Event::SequenceEnd, end) => break end,
                         (event, span) => items.push(self.node(event, span)?),
                     }
                 };
+                self.depth -= 1;
                 (
                     anchor,
                     Node {
@@ -269,13 +304,14 @@ impl<'a> Builder<'a> {
                 if let Some(tag) = tag.as_ref().filter(|t| !t.is_yaml_core_schema()) {
                     return Err(unsupported_tag(span, &tag.original()));
                 }
-                let mut entries: Vec<(Node, Node)> = Vec::new();
+                let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
+                self.depth += 1;
                 let end = loop {
                     let key = match self.next()? {
                         (Event::MappingEnd, end) => break end,
                         (event, span) => self.node(event, span)?,
                     };
-                    let Some(key_text) = key.scalar().map(|s| s.text.as_str()) else {
+                    let Some(key_text) = key.scalar().map(|s| &*s.text) else {
                         return Err(Problem::new(
                             ErrorKind::Yaml,
                             key.span,
@@ -295,9 +331,17 @@ impl<'a> Builder<'a> {
                         ));
                     }
                     let (event, span) = self.next()?;
-                    let value = self.node(event, span)?;
+                    let streamed = self.depth == 1
+                        && self.stream.as_ref().is_some_and(|s| s.key == key_text)
+                        && matches!(&event, Event::SequenceStart(_, 0, None));
+                    let value = if streamed {
+                        self.streamed_sequence(span)?
+                    } else {
+                        self.node(event, span)?
+                    };
                     entries.push((key, value));
                 };
+                self.depth -= 1;
                 (
                     anchor,
                     Node {
@@ -332,7 +376,33 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn count(node: &Node) -> usize {
+impl<'a> Builder<'_, 'a> {
+    /// The items of the sequence that started at `span`, each handed to the
+    /// stream's sink once read; the sequence itself is left empty.
+    fn streamed_sequence(&mut self, span: Span) -> Result<Node<'a>, Problem> {
+        self.depth += 1;
+        let mut index = 0;
+        let end = loop {
+            match self.next()? {
+                (Event::SequenceEnd, end) => break end,
+                (event, span) => {
+                    let item = self.node(event, span)?;
+                    if let Some(stream) = self.stream.as_mut() {
+                        (stream.sink)(index, item);
+                    }
+                    index += 1;
+                }
+            }
+        };
+        self.depth -= 1;
+        Ok(Node {
+            value: Value::Seq(Vec::new()),
+            span: span.to(end),
+        })
+    }
+}
+
+fn count(node: &Node<'_>) -> usize {
     1 + match &node.value {
         Value::Scalar(_) => 0,
         Value::Seq(items) => items.iter().map(count).sum(),
@@ -366,13 +436,13 @@ fn unsupported_tag(span: Span, tag: &str) -> Problem {
 mod tests {
     use super::*;
 
-    fn one(text: &str) -> Node {
+    fn one(text: &str) -> Node<'_> {
         let mut docs = parse_documents(text).expect("valid YAML");
         assert_eq!(docs.len(), 1);
         docs.remove(0)
     }
 
-    fn entries(node: &Node) -> &[(Node, Node)] {
+    fn entries<'n, 't>(node: &'n Node<'t>) -> &'n [(Node<'t>, Node<'t>)] {
         match &node.value {
             Value::Map(e) => e,
             other => panic!("not a map: {other:?}"),
@@ -385,7 +455,7 @@ mod tests {
         let root = one(text);
         let (key, value) = &entries(&root)[0];
         let inner = entries(value);
-        assert_eq!(key.scalar().map(|s| s.text.as_str()), Some("a"));
+        assert_eq!(key.scalar().map(|s| &*s.text), Some("a"));
         let k = &inner[0].0;
         assert_eq!(
             &text[k.span.start as usize..k.span.end as usize],
@@ -393,10 +463,10 @@ mod tests {
         );
         assert_eq!(k.span.line, 2);
         let v = inner[0].1.scalar().expect("scalar");
-        assert_eq!((v.text.as_str(), v.plain), ("0.3333333333", true));
+        assert_eq!((&*v.text, v.plain), ("0.3333333333", true));
         let q = inner[1].1.scalar().expect("scalar");
         assert_eq!(
-            (q.text.as_str(), q.plain, q.resolve()),
+            (&*q.text, q.plain, q.resolve()),
             ("1/3", false, Resolved::Str)
         );
     }
@@ -456,6 +526,41 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn streaming_hands_over_top_level_items_only() {
+        let text =
+            "a: [1, {objects: [x]}]\nobjects:\n- {n: 1}\n- [2, 3]\nb: &s [4]\nc: {objects: [5]}\n";
+        let mut seen = Vec::new();
+        let docs = parse_documents_streaming(text, "objects", &mut |i, node| {
+            seen.push((i, node.span.line, node.describe()));
+        })
+        .expect("valid YAML");
+        assert_eq!(seen, [(0, 3, "a mapping"), (1, 4, "a sequence")]);
+        let kept = parse_documents(text).expect("valid YAML");
+        // Everything else is as without streaming; the streamed sequence is
+        // empty but keeps its place and span.
+        let (streamed_root, full_root) = (entries(&docs[0]), entries(&kept[0]));
+        assert_eq!(streamed_root.len(), full_root.len());
+        for ((k1, v1), (k2, v2)) in streamed_root.iter().zip(full_root) {
+            assert_eq!(k1, k2);
+            assert_eq!(v1.span, v2.span);
+            if k1.scalar().is_some_and(|s| s.text == "objects") {
+                assert_eq!(v1.value, Value::Seq(Vec::new()));
+            } else {
+                assert_eq!(v1, v2);
+            }
+        }
+        // An anchored sequence is kept, so aliases to it still work.
+        let mut count = 0;
+        let docs =
+            parse_documents_streaming("objects: &o [1]\nagain: *o\n", "objects", &mut |_, _| {
+                count += 1
+            })
+            .expect("valid YAML");
+        assert_eq!(count, 0);
+        assert_eq!(entries(&docs[0])[0].1, entries(&docs[0])[1].1);
     }
 
     #[test]
