@@ -5,7 +5,7 @@
 //! reached by what rules 0..i left, so it takes
 //! `p_i * prod_{j<i} (1 - p_j)` of the traffic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use kpconform_iptables::Mass;
