@@ -494,7 +494,7 @@ impl fmt::Display for Mass {
     }
 }
 
-/// The exact value, e.g. `Mass(1073741824/2^31 = 0.5)`.
+/// The exact value as `n / 2^a · 5^b`, e.g. `Mass(1/2^1·5^0)` for 0.5.
 impl fmt::Debug for Mass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Mass({}/2^{}·5^{})", self.num, self.twos, self.fives)
