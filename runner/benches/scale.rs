@@ -112,6 +112,13 @@ fn scale(c: &mut Criterion) {
                 })
             })
         });
+        group.bench_function(id("normalize"), |b| {
+            b.iter_custom(|n| {
+                timed(services, "normalize", n, || {
+                    kpconform_iptables::normalize(&text)
+                })
+            })
+        });
         group.bench_function(id("trace"), |b| {
             b.iter_custom(|n| {
                 timed(services, "trace", n, || {
@@ -137,7 +144,7 @@ fn median(v: &[Duration]) -> Duration {
 
 fn ratio_table() {
     let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    let steps = ["generate", "parse", "lint", "trace"];
+    let steps = ["generate", "parse", "lint", "normalize", "trace"];
     println!("\neach step as a ratio to the baseline (memchr line count of the same dump), medians of this run");
     print!("{:>9} {:>12}", "services", "baseline");
     for s in steps {
