@@ -283,18 +283,19 @@ pub struct BasicMatch {
     pub destination: Option<Neg<IpNet>>,
     /// `-p` / `--protocol`.
     pub protocol: Option<Neg<Protocol>>,
-    /// `-i` / `--in-interface` (a trailing `+` is a wildcard).
-    pub in_interface: Option<Neg<Interface>>,
+    /// `-i` / `--in-interface` (a trailing `+` is a wildcard). Boxed, as
+    /// is `-o`: few rules name an interface, and inline the two slots were
+    /// a fifth of every rule.
+    pub in_interface: Option<Box<Neg<Interface>>>,
     /// `-o` / `--out-interface`.
-    pub out_interface: Option<Neg<Interface>>,
+    pub out_interface: Option<Box<Neg<Interface>>>,
     /// `-f` / `--fragment` (never matches a first packet unless negated).
     pub fragment: Option<Neg<()>>,
 }
 
 /// An interface name as `-i`/`-o` take it: 1 to 15 bytes (the kernel's
 /// `IFNAMSIZ` less the terminating NUL), a trailing `+` being a wildcard.
-/// Stored inline: a rule's two interface slots cost 36 bytes, not two heap
-/// strings.
+/// Stored inline: one allocation per named interface, not two.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Interface {
     len: u8,
@@ -442,14 +443,17 @@ pub enum Match {
         /// `--dport` / `--destination-port`.
         dport: Option<Neg<PortRange>>,
     },
-    /// `-m multiport`.
+    /// `-m multiport`. The lists are boxed, as are the other rare
+    /// variants' big fields: every match of a dump is as large as the
+    /// largest variant, and a 10k-Service dump holds 230k matches, almost
+    /// all comments, statistics and ports.
     Multiport {
         /// `--sports` / `--source-ports`.
-        sports: Option<Neg<Vec<PortRange>>>,
+        sports: Option<Box<Neg<Vec<PortRange>>>>,
         /// `--dports` / `--destination-ports`.
-        dports: Option<Neg<Vec<PortRange>>>,
+        dports: Option<Box<Neg<Vec<PortRange>>>>,
         /// `--ports` (either direction).
-        ports: Option<Neg<Vec<PortRange>>>,
+        ports: Option<Box<Neg<Vec<PortRange>>>>,
     },
     /// `-m comment --comment TEXT` (shared: kube-proxy repeats each
     /// service's comment on several rules, and the parser stores it once).
@@ -459,11 +463,12 @@ pub enum Match {
     /// `-m addrtype`.
     AddrType {
         /// `--src-type`.
-        src_type: Option<Neg<Vec<AddrType>>>,
+        src_type: Option<Box<Neg<Vec<AddrType>>>>,
         /// `--dst-type`.
-        dst_type: Option<Neg<Vec<AddrType>>>,
-        /// `--limit-iface-in` / `--limit-iface-out` (kept for printing only).
-        limit_iface: Option<String>,
+        dst_type: Option<Box<Neg<Vec<AddrType>>>>,
+        /// `limit-iface-in` / `limit-iface-out`, the option's name without
+        /// `--` (kept for printing only).
+        limit_iface: Option<&'static str>,
     },
     /// `-m conntrack --ctstate ...` or the older `-m state --state ...`.
     Conntrack {
@@ -474,8 +479,8 @@ pub enum Match {
     },
     /// `-m mark --mark VALUE[/MASK]`.
     Mark(Neg<MarkMatch>),
-    /// `-m recent`.
-    Recent(Recent),
+    /// `-m recent` (boxed: rare, and four times a comment's size).
+    Recent(Box<Recent>),
     /// `-m limit` (a first packet is always within the burst).
     Limit {
         /// `--limit`, as written.
@@ -494,9 +499,9 @@ pub enum Match {
     /// A match module the parser does not model (lax mode only). Never matches.
     Unknown {
         /// The module name after `-m`.
-        module: String,
+        module: Box<str>,
         /// Its arguments, as written.
-        args: Vec<String>,
+        args: Box<[String]>,
     },
 }
 
@@ -722,9 +727,12 @@ pub enum Target {
     /// `-j DNAT --to-destination ADDR[-ADDR][:PORT[-PORT]]`
     Dnat(NatRange),
     /// `-j SNAT --to-source ...`
+    /// The rare targets' big fields are boxed or kept as boxed strings:
+    /// every rule is as large as the largest target, and DNAT's range
+    /// (40 bytes, one per endpoint) is the size to stay within.
     Snat {
         /// `--to-source`.
-        to: NatRange,
+        to: Box<NatRange>,
         /// `--random` / `--random-fully` / `--persistent` flags, as written.
         flags: Vec<String>,
     },
@@ -747,16 +755,16 @@ pub enum Target {
     /// `-j LOG` (non-terminating).
     Log {
         /// `--log-prefix`.
-        prefix: Option<String>,
+        prefix: Option<Box<str>>,
         /// `--log-level`.
-        level: Option<String>,
+        level: Option<Box<str>>,
     },
     /// A target the parser does not model (lax mode only). Treated as non-terminating.
     Unknown {
         /// The target name.
-        name: String,
+        name: Box<str>,
         /// Its arguments, as written.
-        args: Vec<String>,
+        args: Box<[String]>,
     },
 }
 
@@ -1091,7 +1099,8 @@ impl Rule {
             _ => None,
         });
         let from_target = self.target.as_ref().and_then(|t| match t {
-            Target::Dnat(to) | Target::Snat { to, .. } => Some(Family::of(to.first)),
+            Target::Dnat(to) => Some(Family::of(to.first)),
+            Target::Snat { to, .. } => Some(Family::of(to.first)),
             _ => None,
         });
         from_basic.chain(from_matches).chain(from_target).next()
@@ -1133,13 +1142,13 @@ mod tests {
     fn model_types_stay_small() {
         assert_eq!(size_of::<Interface>(), 16);
         assert_eq!(size_of::<ChainName>(), 16);
-        assert!(size_of::<BasicMatch>() <= 80, "{}", size_of::<BasicMatch>());
+        assert!(size_of::<BasicMatch>() <= 64, "{}", size_of::<BasicMatch>());
         assert!(
-            size_of::<Option<Target>>() <= 64,
+            size_of::<Option<Target>>() <= 48,
             "{}",
             size_of::<Option<Target>>()
         );
-        assert!(size_of::<Match>() <= 96, "{}", size_of::<Match>());
+        assert!(size_of::<Match>() <= 40, "{}", size_of::<Match>());
         assert!(size_of::<Rule>() <= 184, "{}", size_of::<Rule>());
         assert!(size_of::<Chain>() <= 80, "{}", size_of::<Chain>());
     }

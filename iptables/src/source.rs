@@ -5,6 +5,7 @@
 //! from, as `file:line:col`, the source line, and carets under the problem.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A byte range in a source text, with the (1-based) line it starts on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -56,7 +57,9 @@ pub struct NotUtf8 {
 pub struct SourceFile {
     name: String,
     text: String,
-    line_starts: Vec<usize>,
+    /// Where each line starts, computed on the first rendering: a clean
+    /// run renders nothing, and a 400k-line dump's table is 3.5 MB.
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -83,14 +86,19 @@ impl SourceFile {
 
     /// Wraps a text read from `name` (a path, or `<stdin>`).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
-        let text = text.into();
-        let mut line_starts = vec![0];
-        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         SourceFile {
             name: name.into(),
-            text,
-            line_starts,
+            text: text.into(),
+            line_starts: OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            starts.extend(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1));
+            starts
+        })
     }
 
     /// The file name.
@@ -106,8 +114,9 @@ impl SourceFile {
     /// 1-based line and (character-based) column of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s <= offset);
-        let start = self.line_starts[line - 1];
+        let starts = self.line_starts();
+        let line = starts.partition_point(|&s| s <= offset);
+        let start = starts[line - 1];
         let col = self.text[start..floor_char_boundary(&self.text, offset)]
             .chars()
             .count()
@@ -117,14 +126,11 @@ impl SourceFile {
 
     /// The text of a 1-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
-        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+        let starts = self.line_starts();
+        let Some(&start) = starts.get(line.wrapping_sub(1)) else {
             return "";
         };
-        let end = self
-            .line_starts
-            .get(line)
-            .map(|&e| e - 1)
-            .unwrap_or(self.text.len());
+        let end = starts.get(line).map(|&e| e - 1).unwrap_or(self.text.len());
         self.text[start..end].trim_end_matches('\r')
     }
 

@@ -369,10 +369,12 @@ fn lax_mode_keeps_unknown_matches_and_reports_them() {
         .chain_by_name("INPUT")
         .unwrap();
     assert!(
-        matches!(&input.rules[0].matches[0], Match::Unknown { module, args } if module == "set" && args.len() == 3)
+        matches!(&input.rules[0].matches[0], Match::Unknown { module, args } if &**module == "set" && args.len() == 3)
     );
     assert_eq!(input.rules[0].target, Some(Target::Drop));
-    assert!(matches!(&input.rules[1].target, Some(Target::Unknown { name, .. }) if name == "CT"));
+    assert!(
+        matches!(&input.rules[1].target, Some(Target::Unknown { name, .. }) if &**name == "CT")
+    );
 }
 
 /// A terminal session as operators paste it into bug reports: a prompt,

@@ -1,10 +1,11 @@
 //! Reading and parsing a rules file for the commands.
 
+use std::hash::Hasher;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use kpconform_iptables::model::{RuleSet, TableName};
+use kpconform_iptables::model::{FxHasher, RuleSet, TableName};
 use kpconform_iptables::SourceFile;
 use kpconform_iptables::{parse_with, require_tables, Mode, Options, ParseErrorKind};
 
@@ -24,6 +25,60 @@ pub(crate) fn read(path: &Path) -> Result<SourceFile> {
         (path.display().to_string(), bytes)
     };
     Ok(SourceFile::from_bytes(name, bytes)?)
+}
+
+/// A source text that may be let go while its model is checked: a file
+/// is read again when it is needed (and refused if it changed meanwhile),
+/// standard input is kept.
+pub(crate) enum Kept {
+    /// Standard input (or a text not read from a file), held.
+    Held(SourceFile),
+    /// A file, let go: its path, and its length and hash to tell it is
+    /// the same text when read again.
+    Released {
+        path: PathBuf,
+        len: usize,
+        hash: u64,
+    },
+}
+
+impl Kept {
+    /// Lets the text of `source`, [`read`] from `path`, go if it can be
+    /// read again (a regular file, not `-` or a pipe).
+    pub(crate) fn new(path: &Path, source: SourceFile) -> Kept {
+        if path.as_os_str() == "-" || !path.is_file() {
+            return Kept::Held(source);
+        }
+        Kept::Released {
+            path: path.to_path_buf(),
+            len: source.text().len(),
+            hash: hash(source.text()),
+        }
+    }
+
+    /// The text again: held, or read again from its file.
+    pub(crate) fn get(self) -> Result<SourceFile> {
+        match self {
+            Kept::Held(source) => Ok(source),
+            Kept::Released { path, len, hash: h } => {
+                let again = read(&path)?;
+                if again.text().len() != len || hash(again.text()) != h {
+                    bail!(
+                        "{} changed while it was being checked; run again",
+                        path.display()
+                    );
+                }
+                Ok(again)
+            }
+        }
+    }
+}
+
+/// A fast hash of a text, to tell whether a file changed.
+fn hash(text: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(text.as_bytes());
+    h.finish()
 }
 
 /// Parses a rules file, printing every error with its position; lax-mode
@@ -80,5 +135,34 @@ pub(crate) fn parse_counting(source: &SourceFile, args: &ParseArgs) -> Result<(R
             };
             bail!("{}: {} parse error(s){hint}", source.name(), errors.len())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_released_file_is_read_again_and_refused_if_it_changed() {
+        let dir = std::env::temp_dir().join(format!("kpconform-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("rules");
+        let text = "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
+        std::fs::write(&path, text).expect("write");
+        let kept = Kept::new(&path, read(&path).expect("read"));
+        assert!(matches!(kept, Kept::Released { .. }), "a file is let go");
+        assert_eq!(kept.get().expect("same file").text(), text);
+
+        let kept = Kept::new(&path, read(&path).expect("read"));
+        // Same length, other text: only the hash tells.
+        std::fs::write(&path, text.replace("ACCEPT", "DROP!!")).expect("write");
+        let err = kept.get().expect_err("the file changed");
+        assert!(err.to_string().contains("changed while"), "{err}");
+
+        // Standard input cannot be read again: it is held.
+        let held = Kept::new(Path::new("-"), SourceFile::new("<stdin>", text));
+        assert!(matches!(held, Kept::Held(_)));
+        assert_eq!(held.get().expect("held").text(), text);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -157,10 +157,10 @@ fn multiport(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
             "dports" | "destination-ports" => &mut dports,
             _ => &mut ports,
         };
-        *slot = Some(Neg {
+        *slot = Some(Box::new(Neg {
             negated: o.negated,
             value: list,
-        });
+        }));
     }
     if sports.is_none() && dports.is_none() && ports.is_none() {
         return Err((
@@ -251,7 +251,7 @@ fn addrtype(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
     let (mut src_type, mut dst_type, mut limit_iface) = (None, None, None);
     for o in opts {
         if o.arg.is_none() {
-            limit_iface = Some(o.name.to_string());
+            limit_iface = Some(o.name);
             continue;
         }
         let mut types = Vec::new();
@@ -264,10 +264,10 @@ fn addrtype(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
             })?;
             types.push(a);
         }
-        let slot = Some(Neg {
+        let slot = Some(Box::new(Neg {
             negated: o.negated,
             value: types,
-        });
+        }));
         if o.name == "src-type" {
             src_type = slot;
         } else {
@@ -393,7 +393,7 @@ fn recent(name: &Token, opts: &[Opt]) -> Result<Match, Fail> {
     if r.reap && r.seconds.is_none() {
         return Err((name.span, "`--reap` needs `--seconds`".into()));
     }
-    Ok(Match::Recent(r))
+    Ok(Match::Recent(Box::new(r)))
 }
 
 fn limit(_: &Token, opts: &[Opt]) -> Result<Match, Fail> {

@@ -392,6 +392,22 @@ struct TableBuilder {
     implicit_chains: bool,
 }
 
+impl TableBuilder {
+    /// Makes chain `i` the one rules go to, giving the chain left behind
+    /// its spare room back: a dump lists each chain's rules together, so
+    /// that chain is complete, and its room to grow would otherwise
+    /// pile up (a 10k-Service dump's 11-rule chains had room for 16) until
+    /// the end of the parse, where the peak is.
+    fn move_to(&mut self, i: usize) {
+        if let Some(last) = self.last.filter(|&last| last != i) {
+            if let Some(chain) = self.table.chains.get_mut(last) {
+                chain.rules.shrink_to_fit();
+            }
+        }
+        self.last = Some(i);
+    }
+}
+
 struct Parser {
     ctx: Ctx,
     tables: Vec<TableBuilder>,
@@ -716,13 +732,17 @@ impl Parser {
         // take the rules of the first declaration.)
         if let Some(last) = tb.last.filter(|_| !tb.duplicates) {
             let ahead = tb.table.chains.iter().enumerate().skip(last).take(4);
-            if let Some((i, _)) = ahead.into_iter().find(|(_, c)| c.name.as_str() == text) {
-                tb.last = Some(i);
+            let found = ahead
+                .into_iter()
+                .find(|(_, c)| c.name.as_str() == text)
+                .map(|(i, _)| i);
+            if let Some(i) = found {
+                tb.move_to(i);
                 return Some(i);
             }
         }
         if let Some(i) = tb.index.get(text) {
-            tb.last = Some(i);
+            tb.move_to(i);
             return Some(i);
         }
         let table = tb.table.name;
@@ -757,7 +777,7 @@ impl Parser {
         });
         let i = tb.table.chains.len() - 1;
         tb.index.declare_name(&tb.table.chains[i].name, i);
-        tb.last = Some(i);
+        tb.move_to(i);
         Some(i)
     }
 

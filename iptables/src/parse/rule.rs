@@ -258,8 +258,8 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                                 format!("unknown protocol `{}` (expected tcp, udp, sctp, icmp, all or a number)", v.text)
                             }),
                         ),
-                        Basic::InInterface => set_once(&mut rule.basic.in_interface, negated, interface(&v.text)),
-                        _ => set_once(&mut rule.basic.out_interface, negated, interface(&v.text)),
+                        Basic::InInterface => set_boxed_once(&mut rule.basic.in_interface, negated, interface(&v.text)),
+                        _ => set_boxed_once(&mut rule.basic.out_interface, negated, interface(&v.text)),
                     };
                     match dup {
                         Ok(()) => {}
@@ -379,7 +379,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 spec::names(MATCHES)
             ),
         );
-        Some(Match::Unknown { module, args })
+        Some(Match::Unknown {
+            module: module.into(),
+            args: args.into(),
+        })
     }
 
     /// `-j NAME` and its options.
@@ -403,7 +406,10 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
                 spec::names(TARGETS)
             ),
         );
-        Some(Target::Unknown { name: target, args })
+        Some(Target::Unknown {
+            name: target.into(),
+            args: args.into(),
+        })
     }
 
     /// Collects the options of a known module or target and builds it.
@@ -428,6 +434,22 @@ fn interface(s: &str) -> Result<Interface, String> {
 enum SetError {
     Twice,
     Bad(String),
+}
+
+/// [`set_once`] for a boxed slot.
+fn set_boxed_once<T>(
+    slot: &mut Option<Box<Neg<T>>>,
+    negated: bool,
+    value: Result<T, String>,
+) -> Result<(), SetError> {
+    if slot.is_some() {
+        return Err(SetError::Twice);
+    }
+    *slot = Some(Box::new(Neg {
+        negated,
+        value: value.map_err(SetError::Bad)?,
+    }));
+    Ok(())
 }
 
 fn set_once<T>(

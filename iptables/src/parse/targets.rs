@@ -165,7 +165,10 @@ fn snat(name: &Token, opts: &[Opt]) -> Result<Target, Fail> {
         .filter(|o| o.arg.is_none())
         .map(|o| o.name.to_string())
         .collect();
-    Ok(Target::Snat { to, flags })
+    Ok(Target::Snat {
+        to: Box::new(to),
+        flags,
+    })
 }
 
 /// MASQUERADE's and REDIRECT's options: (`--to-ports`, `--random`, `--random-fully`).
@@ -225,8 +228,8 @@ fn log(_: &Token, opts: &[Opt]) -> Result<Target, Fail> {
     let (mut prefix, mut level) = (None, None);
     for o in opts {
         match o.name {
-            "log-prefix" => prefix = Some(o.value().text.to_string()),
-            "log-level" => level = Some(o.value().text.to_string()),
+            "log-prefix" => prefix = Some(o.value().text.as_ref().into()),
+            "log-level" => level = Some(o.value().text.as_ref().into()),
             _ => {}
         }
     }

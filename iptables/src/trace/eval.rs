@@ -101,9 +101,9 @@ fn match_one(m: &Match, pkt: &PacketState, node: &NodeAddrs, recent: &mut Recent
             ports,
         } => {
             has_ports(pkt.protocol)
-                && list_matches(sports.as_ref(), |r| r.contains(pkt.sport))
-                && list_matches(dports.as_ref(), |r| r.contains(pkt.dport))
-                && list_matches(ports.as_ref(), |r| {
+                && list_matches(sports.as_deref(), |r| r.contains(pkt.sport))
+                && list_matches(dports.as_deref(), |r| r.contains(pkt.dport))
+                && list_matches(ports.as_deref(), |r| {
                     r.contains(pkt.sport) || r.contains(pkt.dport)
                 })
         }
@@ -123,8 +123,8 @@ fn match_one(m: &Match, pkt: &PacketState, node: &NodeAddrs, recent: &mut Recent
             dst_type,
             limit_iface: _,
         } => {
-            type_matches(src_type.as_ref(), node.addr_type(pkt.src))
-                && type_matches(dst_type.as_ref(), node.addr_type(pkt.dst))
+            type_matches(src_type.as_deref(), node.addr_type(pkt.src))
+                && type_matches(dst_type.as_deref(), node.addr_type(pkt.dst))
         }
         Match::Conntrack { module, states } => states.eval(
             states

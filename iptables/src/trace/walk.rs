@@ -601,7 +601,7 @@ impl<'a> Tracer<'a> {
                 Next::Continue
             }
             Target::Unknown { name, .. } => {
-                b.walk.push(at(Action::Unknown(name.clone())));
+                b.walk.push(at(Action::Unknown(name.to_string())));
                 advance(b);
                 Next::Continue
             }

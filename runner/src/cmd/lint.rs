@@ -38,12 +38,24 @@ pub(crate) fn run(args: &LintArgs) -> Result<Outcome> {
     let source = rules_file::read(path)?;
     let rules = rules_file::parse(&source, &args.parse)?;
     let profile = resolve_profile(args.profile, &rules);
-    let failed = report_violations(&source, &rules, profile);
+    // The text is only needed again to show violations, and it is a
+    // quarter of the peak memory (a 10k-Service dump: 33 MB of 150): a
+    // file is let go here and read again when something is to be shown,
+    // standard input (which cannot be read twice) is kept.
+    let kept = rules_file::Kept::new(path, source);
+    let violations = invariants::check(&rules, profile);
+    let failed = violations.len();
+    if failed > 0 {
+        let source = kept.get()?;
+        for v in &violations {
+            outln!("{}\n", source.render(v.span, v));
+        }
+        std::mem::forget(source);
+    }
     let (tables, chains, count) = counts(&rules);
     // The process ends here: freeing a dump's model rule by rule would cost
     // a tenth of the run (400k rules), and the kernel takes it back whole.
     std::mem::forget(rules);
-    std::mem::forget(source);
     if failed == 0 {
         outln!(
             "ok: {tables} tables, {chains} chains, {count} rules; every {profile} invariant holds",

@@ -101,13 +101,13 @@ fn matches(protocol: Option<Neg<Protocol>>) -> impl Strategy<Value = Vec<Match>>
         )
             .prop_map(|(src_type, t, dst)| match (src_type, dst) {
                 (Some(s), false) => Match::AddrType {
-                    src_type: Some(s),
+                    src_type: Some(Box::new(s)),
                     dst_type: None,
                     limit_iface: None
                 },
                 (s, _) => Match::AddrType {
-                    src_type: s,
-                    dst_type: Some(t),
+                    src_type: s.map(Box::new),
+                    dst_type: Some(Box::new(t)),
                     limit_iface: None
                 },
             }),
@@ -141,17 +141,19 @@ fn matches(protocol: Option<Neg<Protocol>>) -> impl Strategy<Value = Vec<Match>>
             any::<bool>(),
             "[A-Z][A-Z0-9-]{0,19}"
         )
-            .prop_map(|(action, seconds, reap, name)| Match::Recent(Recent {
-                negated: false,
-                action,
-                name,
-                seconds,
-                reap: reap && seconds.is_some() && action != RecentAction::Set,
-                hitcount: None,
-                rttl: false,
-                mask: None,
-                side: RecentSide::Source,
-            })),
+            .prop_map(
+                |(action, seconds, reap, name)| Match::Recent(Box::new(Recent {
+                    negated: false,
+                    action,
+                    name,
+                    seconds,
+                    reap: reap && seconds.is_some() && action != RecentAction::Set,
+                    hitcount: None,
+                    rttl: false,
+                    mask: None,
+                    side: RecentSide::Source,
+                }))
+            ),
     ];
     (ports_match, proptest::collection::vec(other, 0..3)).prop_map(|(mut a, b)| {
         a.extend(b);
@@ -187,7 +189,10 @@ fn target(table: TableName) -> impl Strategy<Value = Option<Target>> {
             proptest::option::of("[a-z:]{1,10}"),
             proptest::option::of(select(vec!["4".to_string(), "info".to_string()]))
         )
-            .prop_map(|(prefix, level)| Target::Log { prefix, level }),
+            .prop_map(|(prefix, level)| Target::Log {
+                prefix: prefix.map(Into::into),
+                level: level.map(Into::into)
+            }),
     ];
     let nat = prop_oneof![
         nat_range().prop_map(Target::Dnat),
@@ -195,7 +200,10 @@ fn target(table: TableName) -> impl Strategy<Value = Option<Target>> {
             nat_range(),
             proptest::collection::vec(Just("random-fully".to_string()), 0..2)
         )
-            .prop_map(|(to, flags)| Target::Snat { to, flags }),
+            .prop_map(|(to, flags)| Target::Snat {
+                to: Box::new(to),
+                flags
+            }),
         (proptest::option::of(ports()), any::<bool>()).prop_map(|(to_ports, random_fully)| {
             Target::Masquerade {
                 to_ports,
@@ -233,7 +241,7 @@ fn rule(table: TableName) -> impl Strategy<Value = Rule> {
             source,
             destination,
             protocol,
-            in_interface,
+            in_interface: in_interface.map(Box::new),
             ..BasicMatch::default()
         });
     basic.prop_flat_map(move |basic| {

@@ -22,9 +22,13 @@
 //! assert_eq!(violations[0].span.line, 3);
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use kpconform_iptables::model::{Chain, ChainIndex, ChainName, Family, RuleSet, Table, TableName};
+use kpconform_iptables::model::{
+    Chain, ChainIndex, ChainName, Family, FastHash, RuleSet, Table, TableName,
+};
 use kpconform_iptables::Span;
 
 mod generic;
@@ -388,14 +392,27 @@ impl<'a> TableIndex<'a> {
         let mut first = Vec::with_capacity(table.chains.len());
         let mut rule_start = Vec::with_capacity(table.chains.len());
         let mut jumps = Vec::new();
+        // The parser stores each chain name once and every jump shares it,
+        // so a jump resolves by the address of its name: one word hashed
+        // and no text compared (the text lookup missed the cache three
+        // times per jump). Names built elsewhere fall back to the text.
+        let mut by_address: HashMap<usize, u32, FastHash> =
+            HashMap::with_capacity_and_hasher(table.chains.len(), FastHash::default());
         for (i, chain) in table.chains.iter().enumerate() {
-            first.push(by_name.get(chain.name.as_str()).unwrap_or(i));
+            let declared = by_name.get(chain.name.as_str()).unwrap_or(i);
+            first.push(declared);
+            if let (ChainName::User(name), Ok(declared)) = (&chain.name, u32::try_from(declared)) {
+                by_address.entry(address(name)).or_insert(declared);
+            }
+        }
+        for chain in &table.chains {
             rule_start.push(jumps.len());
             jumps.extend(chain.rules.iter().map(|rule| {
                 match rule.jump_target() {
-                    Some(target @ ChainName::User(_)) => by_name
-                        .get(target.as_str())
-                        .and_then(|to| u32::try_from(to).ok())
+                    Some(ChainName::User(target)) => by_address
+                        .get(&address(target))
+                        .copied()
+                        .or_else(|| by_name.get(target).and_then(|to| u32::try_from(to).ok()))
                         .unwrap_or(u32::MAX),
                     _ => u32::MAX,
                 }
@@ -431,6 +448,11 @@ impl<'a> TableIndex<'a> {
             prefixes.iter().any(|p| name.starts_with(p))
         })
     }
+}
+
+/// The address of a shared chain name, as a map key.
+fn address(name: &Arc<str>) -> usize {
+    Arc::as_ptr(name).cast::<u8>() as usize
 }
 
 /// Collects one invariant's violations, stamping them with its id.
@@ -469,6 +491,7 @@ mod test_util;
 mod tests {
     use super::test_util::{ids, parsed};
     use super::*;
+    use kpconform_iptables::model::Target;
 
     #[test]
     fn catalogue_ids_are_unique_and_kebab_case() {
@@ -521,6 +544,37 @@ mod tests {
         let rules = parsed("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-X - [0:0]\nCOMMIT\n");
         assert!(check(&rules, Profile::Generic).is_empty());
         assert!(ids(&check(&rules, Profile::KubeProxy)).contains(&"nat-hooks"));
+    }
+
+    #[test]
+    fn jumps_resolve_by_name_when_names_are_not_shared() {
+        // The parser shares one allocation per chain name, and jumps are
+        // resolved by its address; a rule set built or edited by hand has
+        // names of its own, which must resolve by their text all the same.
+        let mut rules = parsed(concat!(
+            "*filter\n",
+            ":INPUT ACCEPT [0:0]\n",
+            ":A - [0:0]\n",
+            ":B - [0:0]\n",
+            "-A INPUT -j A\n",
+            "-A A -j RETURN\n",
+            "-A B -j RETURN\n",
+            "COMMIT\n",
+        ));
+        let chains = &mut rules.tables[0].chains;
+        chains[1].rules[0].target = Some(Target::Jump(ChainName::new("B")));
+        chains[2].rules[0].target = Some(Target::Jump(ChainName::new("A")));
+        let ChainName::User(a) = &chains[1].name else {
+            panic!("A is a user chain");
+        };
+        let Some(Target::Jump(ChainName::User(jump_to_a))) = &chains[2].rules[0].target else {
+            panic!("B jumps to A");
+        };
+        assert!(!Arc::ptr_eq(a, jump_to_a), "the test needs unshared names");
+        let found = check(&rules, Profile::Generic);
+        // Both jumps were found: A -> B -> A is a loop, and no target is
+        // undeclared.
+        assert_eq!(ids(&found), ["no-jump-loop"], "{found:?}");
     }
 
     #[test]
