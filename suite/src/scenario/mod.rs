@@ -53,6 +53,7 @@ mod objects;
 mod validate;
 pub mod write;
 mod yaml;
+mod yaml_fast;
 
 pub use error::{ErrorKind, ScenarioError};
 pub use load::discover;

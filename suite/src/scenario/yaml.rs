@@ -150,6 +150,18 @@ impl<'t> Node<'t> {
 
 /// Parses every document of `text`.
 pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node<'_>>, Problem> {
+    // The fast reader builds the same tree or declines; granit reads (and
+    // reports on) everything it declines.
+    if let Some(documents) = super::yaml_fast::parse(text) {
+        return Ok(documents);
+    }
+    Builder::new(text, None).stream()
+}
+
+/// Parses every document of `text` with granit only, bypassing the fast
+/// reader: what the fast reader must agree with.
+#[cfg(test)]
+pub(crate) fn parse_documents_granit(text: &str) -> Result<Vec<Node<'_>>, Problem> {
     Builder::new(text, None).stream()
 }
 
@@ -164,7 +176,33 @@ pub(crate) fn parse_documents_streaming<'t>(
     key: &str,
     sink: &mut dyn FnMut(usize, Node<'t>),
 ) -> Result<Vec<Node<'t>>, Problem> {
+    if let Some(mut documents) = super::yaml_fast::parse(text) {
+        // The fast reader declines before anything is handed over, so the
+        // items go to the sink only once the whole text is known to be good.
+        for document in &mut documents {
+            hand_over(document, key, sink);
+        }
+        return Ok(documents);
+    }
     Builder::new(text, Some(Stream { key, sink })).stream()
+}
+
+/// What the streaming [`Builder`] does, on a finished tree: the items of the
+/// sequence under the top-level key `key` go to `sink`, the sequence is left
+/// empty with its span. (The fast reader never produces anchors or tags.)
+fn hand_over<'t>(document: &mut Node<'t>, key: &str, sink: &mut dyn FnMut(usize, Node<'t>)) {
+    let Value::Map(entries) = &mut document.value else {
+        return;
+    };
+    for (k, v) in entries {
+        if k.scalar().is_some_and(|s| s.text == key) {
+            if let Value::Seq(items) = &mut v.value {
+                for (index, item) in std::mem::take(items).into_iter().enumerate() {
+                    sink(index, item);
+                }
+            }
+        }
+    }
 }
 
 /// Where [`parse_documents_streaming`] sends the items it does not keep.
