@@ -54,7 +54,8 @@ pub struct FlowReport {
     pub tolerance: BigDecimal,
     /// The probability mode of the trace.
     pub mode: ProbabilityMode,
-    /// The first connection's distribution, unless the trace failed.
+    /// The first connection's distribution, unless the trace failed or the
+    /// flow passed in a check that keeps only failing flows' ([`Keep`]).
     pub distribution: Option<Distribution>,
     /// Second connections traced for `sticky`: the index of the first
     /// connection's outcome, and what the second one did.
@@ -128,9 +129,29 @@ pub enum Failure {
     },
 }
 
+/// Which flows' distributions a check keeps in its [`FlowReport`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// Every flow's (what kernel mode needs to predict each flow).
+    #[default]
+    All,
+    /// Only those of flows that fail, which is all a rendered report shows.
+    /// A passing flow is then judged while it is traced and its outcomes
+    /// are dropped one by one: a flow into an `n`-endpoint service has
+    /// paths of `31·i` bits of exact mass each, `Θ(n²)` bits kept, where
+    /// judging needs only a short bound per destination.
+    Failing,
+}
+
 /// Traces `flow`'s packet with `tracer` (the rules of `flow.node`) and
 /// checks every expectation the flow sets.
 pub fn check_flow(tracer: &Tracer<'_>, flow: &Flow) -> FlowReport {
+    check_flow_keeping(tracer, flow, Keep::All)
+}
+
+/// [`check_flow`], keeping the distribution as `keep` says. Judgements and
+/// every failing flow's report are the same either way.
+pub fn check_flow_keeping(tracer: &Tracer<'_>, flow: &Flow, keep: Keep) -> FlowReport {
     let packet = flow.packet();
     let mut report = FlowReport {
         flow: flow.name.clone(),
@@ -144,6 +165,18 @@ pub fn check_flow(tracer: &Tracer<'_>, flow: &Flow) -> FlowReport {
         second: Vec::new(),
         failures: Vec::new(),
     };
+    if keep == Keep::Failing && flow.expect.sticky.is_none() {
+        match stream::surely_passes(tracer, &packet, &flow.expect, &flow.tolerance) {
+            Ok(true) => return report,
+            // Failing or too close to call with bounds: judged (and kept)
+            // exactly below, with a second trace.
+            Ok(false) => {}
+            Err(e) => {
+                report.failures.push(Failure::Trace(e));
+                return report;
+            }
+        }
+    }
     let dist = match tracer.trace(&packet) {
         Ok(d) => d,
         Err(e) => {
@@ -290,6 +323,75 @@ fn check_sticky(
         report.failures.extend(misses);
     } else if misses.is_empty() && dist.accepted().len() >= 2 && !report.second.is_empty() {
         report.failures.push(Failure::UnexpectedlySticky);
+    }
+}
+
+/// Judging a flow while its outcomes stream past ([`Keep::Failing`]).
+mod stream {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+
+    use bigdecimal::BigDecimal;
+    use kpconform_iptables::{Packet, RecentState, TraceError, Tracer, Verdict};
+
+    use crate::exact::{BigRational, MassBound};
+    use crate::scenario::Expect;
+
+    /// Whether the flow's first connection certainly meets `expect`
+    /// (without `sticky`), keeping one short bound per destination instead
+    /// of the outcomes. `false` when some expectation fails or the bounds
+    /// are too close to call: the caller then judges exactly, so this only
+    /// needs to be right when it says `true`. Every outcome's mass is
+    /// non-zero (a statistic fork only happens for `0 < p < 1`), so an
+    /// outcome's existence is enough to fail a verdict, masquerade or
+    /// unlisted-destination expectation.
+    pub(super) fn surely_passes(
+        tracer: &Tracer<'_>,
+        packet: &Packet,
+        expect: &Expect,
+        tol: &BigDecimal,
+    ) -> Result<bool, TraceError> {
+        let mut accepted: BTreeMap<SocketAddr, MassBound> = BTreeMap::new();
+        let mut total = MassBound::default();
+        let mut any_accepted = false;
+        let mut ok = true;
+        tracer.trace_each(packet, &RecentState::new(), |o| {
+            if !ok {
+                return;
+            }
+            if expect.verdict.is_some_and(|v| o.verdict != v) {
+                ok = false;
+                return;
+            }
+            if o.verdict != Verdict::Accept {
+                return;
+            }
+            any_accepted = true;
+            if expect.masquerade.is_some_and(|m| o.masquerade != m) {
+                ok = false;
+                return;
+            }
+            if let Some(endpoints) = &expect.endpoints {
+                ok = endpoints.contains_key(&o.destination)
+                    && accepted
+                        .entry(o.destination)
+                        .or_default()
+                        .add(&o.probability)
+                    && total.add(&o.probability);
+            }
+        })?;
+        if !ok || (expect.masquerade.is_some() && !any_accepted) {
+            return Ok(false);
+        }
+        if let Some(endpoints) = &expect.endpoints {
+            let zero = MassBound::default();
+            let each = endpoints
+                .iter()
+                .all(|(d, want)| accepted.get(d).unwrap_or(&zero).surely_within(want, tol));
+            let want: BigRational = endpoints.values().sum();
+            return Ok(each && total.surely_within(&want, tol));
+        }
+        Ok(true)
     }
 }
 
@@ -626,6 +728,71 @@ mod tests {
             Failure::UnlistedEndpoint { destination, actual }
                 if destination.to_string() == "10.64.0.77:8080" && *actual == mass("0.5")
         ));
+    }
+
+    #[test]
+    fn keeping_only_failing_distributions_judges_and_renders_the_same() {
+        let (rules, source) = recorded("nodeport-etp-local-2-local-1-remote");
+        let tracer = Tracer::new(&rules, &node_a());
+        let e = |list: &[(&str, &str)]| Expect {
+            endpoints: endpoints(list),
+            ..Expect::default()
+        };
+        let halves = [("10.64.0.5:8080", "0.5"), ("10.64.0.77:8080", "0.5")];
+        let mut cases = vec![
+            (e(&halves), "0.000001"),
+            // Exactly on the tolerance's edge: 0.5 - 0.4 = 0.1.
+            (
+                e(&[("10.64.0.5:8080", "0.4"), ("10.64.0.77:8080", "0.6")]),
+                "0.1",
+            ),
+            (
+                e(&[("10.64.0.5:8080", "0.4"), ("10.64.0.77:8080", "0.6")]),
+                "0.0999",
+            ),
+            (e(&[("10.64.0.5:8080", "1")]), "0.000001"),
+            (e(&[("10.64.0.5:8080", "0.5")]), "0.000001"),
+            (
+                e(&[
+                    ("10.64.0.5:8080", "0.3333333333"),
+                    ("10.64.0.77:8080", "0.3333333333"),
+                    ("10.64.1.28:8080", "0.3333333334"),
+                ]),
+                "0.000001",
+            ),
+        ];
+        for verdict in [Verdict::Accept, Verdict::Drop] {
+            cases.push((
+                Expect {
+                    verdict: Some(verdict),
+                    ..Expect::default()
+                },
+                "0",
+            ));
+        }
+        for masquerade in [false, true] {
+            cases.push((
+                Expect {
+                    masquerade: Some(masquerade),
+                    ..e(&halves)
+                },
+                "0",
+            ));
+        }
+        let mut passed = 0;
+        for (expect, tol) in cases {
+            let mut f = flow(client(), "192.168.0.10:31080", expect);
+            f.tolerance = dec(tol);
+            let all = check_flow(&tracer, &f);
+            let failing = check_flow_keeping(&tracer, &f, Keep::Failing);
+            assert_eq!(failing.failures, all.failures, "{all}");
+            assert_eq!(failing.render(Some(&source)), all.render(Some(&source)));
+            assert!(all.distribution.is_some());
+            assert_eq!(failing.distribution.is_some(), !all.passed(), "{all}");
+            passed += usize::from(all.passed());
+        }
+        // Both kinds were exercised.
+        assert_eq!(passed, 4);
     }
 
     #[test]
@@ -1147,6 +1314,20 @@ pub fn check_node_family(
     profile: Option<Profile>,
     mode: ProbabilityMode,
 ) -> Option<NodeReport> {
+    check_node_family_keeping(rules, scenario, node, family, profile, mode, Keep::All)
+}
+
+/// [`check_node_family`], keeping the flows' distributions as `keep` says
+/// (the same judgements and rendered report either way).
+pub fn check_node_family_keeping(
+    rules: &RuleSet,
+    scenario: &Scenario,
+    node: &str,
+    family: Family,
+    profile: Option<Profile>,
+    mode: ProbabilityMode,
+    keep: Keep,
+) -> Option<NodeReport> {
     let spec = scenario.node(node)?;
     let localnet = family == Family::Ipv4 && route_localnet(&scenario.cluster.node_port_addresses);
     let tracer = Tracer::new(rules, &spec.addresses)
@@ -1156,7 +1337,7 @@ pub fn check_node_family(
         .flows
         .iter()
         .filter(|f| f.node == node && flow_family(f) == family)
-        .map(|f| check_flow(&tracer, f))
+        .map(|f| check_flow_keeping(&tracer, f, keep))
         .collect();
     let profile = profile.unwrap_or_else(|| crate::invariants::detect_profile(rules));
     let mut violations = crate::invariants::check(rules, profile);

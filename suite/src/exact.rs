@@ -120,6 +120,70 @@ fn dyadic_within(
     above_low && below_high
 }
 
+/// How many fractional bits a [`MassBound`] keeps: far more than any
+/// tolerance a scenario writes needs, and short next to a big service's
+/// masses (`31·i` bits for path `i`).
+const BOUND_BITS: usize = 256;
+
+/// A sum of kernel-mode masses (`n / 2^a`) known to within `2^-256` per
+/// term: `lo <= value · 2^256 <= hi`. Lets a check judge a destination
+/// while outcomes stream past without keeping their long exact masses;
+/// only [`MassBound::surely_within`] answers, and a caller that gets `false`
+/// must decide exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MassBound {
+    lo: BigUint,
+    hi: BigUint,
+}
+
+impl MassBound {
+    /// Adds `m` to the bound. `false` (and the bound unchanged) for a mass
+    /// whose denominator has fives (probabilities as written): those are
+    /// rare and short, and left to the exact path.
+    pub fn add(&mut self, m: &Mass) -> bool {
+        let (twos, fives) = m.exponents();
+        if fives != 0 {
+            return false;
+        }
+        let n = m.numer();
+        let Ok(twos) = usize::try_from(twos) else {
+            return false;
+        };
+        if twos <= BOUND_BITS {
+            let x = n << (BOUND_BITS - twos);
+            self.lo += &x;
+            self.hi += x;
+        } else {
+            let shift = twos - BOUND_BITS;
+            let floor = n >> shift;
+            let exact = n.trailing_zeros().is_none_or(|z| z >= shift as u64);
+            self.hi += &floor;
+            if !exact {
+                self.hi += 1u32;
+            }
+            self.lo += floor;
+        }
+        true
+    }
+
+    /// Whether every value the bound allows is within `tolerance` of
+    /// `expected` (`|v - p/q| <= t/e`, i.e. `v·q·e` in `[p·e - t·q, p·e +
+    /// t·q]`), exactly. `false` also when the bound is too wide to tell.
+    pub fn surely_within(&self, expected: &BigRational, tolerance: &BigDecimal) -> bool {
+        let (p, q) = (expected.numer(), expected.denom());
+        let (t, e) = decimal_parts(tolerance);
+        // q > 0 (a Ratio keeps its sign in the numerator) and e > 0, so
+        // multiplying by q·e keeps the comparisons' sense.
+        let qe = q * &e;
+        let (center, radius) = (p * &e, t * q);
+        let low = (&center - &radius) << BOUND_BITS;
+        let high = (center + radius) << BOUND_BITS;
+        let lo = BigInt::from_biguint(Sign::Plus, self.lo.clone()) * &qe;
+        let hi = BigInt::from_biguint(Sign::Plus, self.hi.clone()) * qe;
+        lo >= low && hi <= high
+    }
+}
+
 /// `(t, e)` with `d = t / e`, `e > 0`.
 fn decimal_parts(d: &BigDecimal) -> (BigInt, BigInt) {
     let (digits, exponent) = d.as_bigint_and_exponent();
@@ -191,6 +255,31 @@ mod tests {
 
     fn dec(s: &str) -> BigDecimal {
         BigDecimal::from_str(s).expect("decimal")
+    }
+
+    #[test]
+    fn a_mass_bound_is_sure_only_when_the_whole_bound_is_within() {
+        let mut exact = MassBound::default();
+        assert!(exact.add(&mass("0.25")));
+        assert!(exact.add(&mass("0.25")));
+        assert!(exact.surely_within(&ratio(1, 2), &dec("0")));
+        assert!(exact.surely_within(&ratio(3, 5), &dec("0.1")));
+        assert!(!exact.surely_within(&ratio(3, 5), &dec("0.0999")));
+        assert!(!exact.surely_within(&ratio(1, 2), &dec("-0.1")));
+        // 1/2 + 2^-300: more bits than the bound keeps, so it straddles
+        // 1/2 + 2^-300 (exactly equal) and cannot be sure of tolerance 0;
+        // any tolerance wider than its 2^-256 can.
+        let tiny = Mass::new(BigUint::one(), 300, 0);
+        let mut long = MassBound::default();
+        assert!(long.add(&mass("0.5")));
+        assert!(long.add(&tiny));
+        let want = ratio(1, 2) + BigRational::new(1.into(), BigInt::one() << 300);
+        assert!(decimal_within(&(mass("0.5") + tiny), &want, &dec("0")));
+        assert!(!long.surely_within(&want, &dec("0")));
+        assert!(long.surely_within(&want, &dec("1e-70")));
+        assert!(!long.surely_within(&ratio(1, 2), &dec("1e-100")));
+        // Masses as written (with fives) are left to the exact path.
+        assert!(!MassBound::default().add(&mass("0.2")));
     }
 
     fn ratio(n: i64, d: i64) -> BigRational {

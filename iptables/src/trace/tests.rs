@@ -291,6 +291,41 @@ fn three_endpoints_get_the_exact_kernel_products() {
 }
 
 #[test]
+fn trace_each_hands_over_the_outcomes_of_trace_in_order() {
+    let rs = rules(THREE_ENDPOINTS);
+    let tracer = Tracer::new(&rs, &node());
+    let packet = from(CLIENT, "10.96.0.1:80");
+    let mut seen = Vec::new();
+    let count = tracer
+        .trace_each(&packet, &RecentState::new(), |o| {
+            seen.push((o.to_string(), o.probability))
+        })
+        .unwrap();
+    let d = trace(&rs, &packet);
+    assert_eq!(count, 3);
+    let collected: Vec<_> = d
+        .outcomes
+        .iter()
+        .map(|o| (o.to_string(), o.probability.clone()))
+        .collect();
+    assert_eq!(seen, collected);
+    // An error still ends the trace, after the outcomes before it.
+    let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:R - [0:0]\n-A R -j RETURN\n");
+    for _ in 0..12 {
+        text.push_str("-A PREROUTING -m statistic --mode random --probability 0.5 -j R\n");
+    }
+    text.push_str("COMMIT\n");
+    let rs = rules(&text);
+    let mut visited = 0;
+    let err = Tracer::new(&rs, &node())
+        .with_limits(100, u64::MAX)
+        .trace_each(&packet, &RecentState::new(), |_| visited += 1)
+        .unwrap_err();
+    assert_eq!(err.kind, TraceErrorKind::TooManyPaths);
+    assert!(visited <= 100, "{visited}");
+}
+
+#[test]
 fn kernel_and_as_written_modes_differ() {
     let rs = rules(THREE_ENDPOINTS);
     let p = from(CLIENT, "10.96.0.1:80");

@@ -243,6 +243,27 @@ impl<'a> Tracer<'a> {
         packet: &Packet,
         recent: &RecentState,
     ) -> Result<Distribution, TraceError> {
+        let mut outcomes = Vec::new();
+        self.trace_each(packet, recent, |o| outcomes.push(o))?;
+        Ok(Distribution { outcomes })
+    }
+
+    /// Traces like [`Tracer::trace_with`], but hands each outcome to
+    /// `visit` as soon as its path ends (in the same order as
+    /// [`Distribution::outcomes`]) instead of keeping them all, and returns
+    /// how many there were.
+    ///
+    /// Path `i` through an `n`-endpoint service has an exact mass of about
+    /// `31·i` bits, so a distribution that keeps every path holds `Θ(n²)`
+    /// bits; a caller that only aggregates (as `check` does for a passing
+    /// flow) keeps memory linear by dropping each outcome after looking at
+    /// it. On an error, `visit` has seen the outcomes before it.
+    pub fn trace_each(
+        &self,
+        packet: &Packet,
+        recent: &RecentState,
+        mut visit: impl FnMut(Outcome),
+    ) -> Result<usize, TraceError> {
         let src = match packet.from {
             FlowSource::Ip(ip) => ip,
             FlowSource::Node => self.node_ip(
@@ -265,14 +286,15 @@ impl<'a> Tracer<'a> {
             walk: Walk::new(),
             recent: recent.clone(),
         }];
-        let mut outcomes = Vec::new();
+        let mut count = 0;
         let mut budget = self.max_evaluations;
         while let Some(mut branch) = work.pop() {
             let verdict = self.run(&mut branch, &mut work, &mut budget)?;
-            if outcomes.len() >= self.max_paths {
+            if count >= self.max_paths {
                 return Err(self.too_many());
             }
-            outcomes.push(Outcome {
+            count += 1;
+            visit(Outcome {
                 verdict,
                 destination: branch.pkt.destination(),
                 masquerade: branch.pkt.masquerade,
@@ -281,7 +303,7 @@ impl<'a> Tracer<'a> {
                 recent: branch.recent,
             });
         }
-        Ok(Distribution { outcomes })
+        Ok(count)
     }
 
     /// The routing decision after PREROUTING, for a packet from the

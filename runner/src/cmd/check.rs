@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use kpconform_iptables::model::{Family, RuleSet};
 use kpconform_iptables::SourceFile;
 use kpconform_kernel::FamilyRules;
-use kpconform_suite::check::{check_node_family, flow_family};
+use kpconform_suite::check::{check_node_family_keeping, flow_family, Keep};
 
 use super::Outcome;
 use crate::cli::{CheckArgs, ProfileArg};
@@ -98,13 +98,22 @@ pub(crate) fn run(args: &CheckArgs) -> Result<Outcome> {
             ProfileArg::Auto => None,
             other => Some(super::lint::resolve_profile(other, &dump.rules)),
         };
-        let report = check_node_family(
+        // Kernel mode predicts every flow from its distribution; otherwise
+        // only failing flows' are rendered, and a big service's passing
+        // distribution is Θ(endpoints²) bits of exact masses.
+        let keep = if kernel.is_some() {
+            Keep::All
+        } else {
+            Keep::Failing
+        };
+        let report = check_node_family_keeping(
             &dump.rules,
             &scenario,
             node,
             dump.family,
             profile,
             args.probability.into(),
+            keep,
         )
         .expect("the node was checked above");
         out!("{}", report.render(Some(&dump.source)));
