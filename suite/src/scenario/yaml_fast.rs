@@ -946,6 +946,18 @@ mod tests {
         }
     }
 
+    /// Checks real files by hand: `YAML_FAST_FILES=a.yaml:b.yaml cargo test
+    /// -p kpconform-suite -- --ignored files_from_env`.
+    #[test]
+    #[ignore]
+    fn files_from_env() {
+        let files = std::env::var("YAML_FAST_FILES").unwrap_or_default();
+        for path in files.split(':').filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(path).expect("readable file");
+            assert!(agrees(&text), "declined {path}");
+        }
+    }
+
     /// A longer soak of the property: `cargo test -p kpconform-suite
     /// --release -- --ignored yaml_fast`.
     #[test]
