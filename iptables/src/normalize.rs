@@ -63,6 +63,11 @@ pub fn normalize(text: &str) -> String {
 
     // Physical lines: iptables-save never continues a line with `\`.
     for raw in text.lines() {
+        // `lines()` strips the `\r` of a CRLF but not a last line's lone
+        // `\r`, which the output then ends with a `\n`: strip it here too,
+        // or the second pass reads that line differently (found by fuzz
+        // target parse_rules).
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let Some(lexed) = lex::lines(raw).next() else {
             continue; // blank or `#`
         };
@@ -270,6 +275,14 @@ fn is_counters(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_last_line_ending_in_a_lone_carriage_return_is_read_the_same_way_twice() {
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment \"open \r";
+        let once = super::normalize(text);
+        assert_eq!(super::normalize(&once), once);
+        assert!(!once.contains('\r'), "{once:?}");
+    }
+
     #[test]
     fn a_line_ending_in_a_vertical_tab_is_read_the_same_way_twice() {
         // Found by fuzz target parse_rules: `COMMIT\x0b` was kept as an
