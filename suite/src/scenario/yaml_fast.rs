@@ -837,8 +837,17 @@ mod tests {
         out
     }
 
+    /// 3,000 cases per test run; `PROPTEST_CASES=300000` soaks it (an
+    /// explicit case count would otherwise override proptest's variable).
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3000)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
         #[test]
         fn fast_reader_equals_granit_whenever_it_accepts(seed in any::<u64>()) {
             agrees(&document(seed));
@@ -944,31 +953,6 @@ mod tests {
                 "declined a production input (kubectl: {kubectl})"
             );
         }
-    }
-
-    /// Checks real files by hand: `YAML_FAST_FILES=a.yaml:b.yaml cargo test
-    /// -p kpconform-suite -- --ignored files_from_env`.
-    #[test]
-    #[ignore]
-    fn files_from_env() {
-        let files = std::env::var("YAML_FAST_FILES").unwrap_or_default();
-        for path in files.split(':').filter(|p| !p.is_empty()) {
-            let text = std::fs::read_to_string(path).expect("readable file");
-            assert!(agrees(&text), "declined {path}");
-        }
-    }
-
-    /// A longer soak of the property: `cargo test -p kpconform-suite
-    /// --release -- --ignored yaml_fast`.
-    #[test]
-    #[ignore]
-    fn many_seeds() {
-        let n: u64 = std::env::var("YAML_FAST_SEEDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(300_000);
-        let accepted = (1..n).filter(|&s| agrees(&document(s))).count();
-        eprintln!("{accepted} of {n} accepted");
     }
 
     fn stripped(node: &mut Node<'_>) {
