@@ -235,7 +235,23 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
                                 value.push(bytes[i + 1] as char);
                                 i += 2;
                             }
+                            // As in a shell, a backslash-newline inside double
+                            // quotes is a continuation and vanishes: the word
+                            // never holds a line break the printer could not
+                            // write back on one line.
+                            b'\\' if bytes[i + 1..end].starts_with(b"\n") => {
+                                line_no += 1;
+                                i += 2;
+                            }
+                            b'\\' if bytes[i + 1..end].starts_with(b"\r\n") => {
+                                line_no += 1;
+                                i += 3;
+                            }
                             b'\n' => {
+                                problems.push((
+                                    Span::new(open, i, open_line),
+                                    "a quoted word continues onto the next line",
+                                ));
                                 line_no += 1;
                                 value.push('\n');
                                 i += 1;
@@ -261,6 +277,15 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
                             line_no +=
                                 memchr::memchr_iter(b'\n', &bytes[i + 1..close]).count() as u32;
                             value.push_str(&text[i + 1..close]);
+                            if memchr::memchr(b'\n', &bytes[i + 1..close]).is_some() {
+                                // Only a continuation gets a newline here, and
+                                // single quotes keep it literally: no rule
+                                // file can hold such a word on one line.
+                                problems.push((
+                                    Span::new(open, close + 1, open_line),
+                                    "a single-quoted word continues onto the next line",
+                                ));
+                            }
                             i = close + 1;
                         }
                         None => {
@@ -364,6 +389,29 @@ mod tests {
         );
         assert_eq!(all[0].tokens[4].span.line, 3);
         assert_eq!(all[1].span.line, 4);
+    }
+
+    #[test]
+    fn a_continuation_inside_double_quotes_vanishes_as_in_a_shell() {
+        // Found by fuzz target parse_rules: the word kept the backslash and
+        // the line break, and the printer wrote a line that did not parse.
+        for text in [
+            "-A X -m comment --comment \"a \\\n  b\" -j Y\n",
+            "-A X -m comment --comment \"a \\\r\n  b\" -j Y\r\n",
+        ] {
+            let l: Vec<Line> = lines(text).collect();
+            assert_eq!(l.len(), 1, "{text:?}");
+            assert!(l[0].problems.is_empty(), "{:?}", l[0].problems);
+            assert_eq!(l[0].tokens[5].text, "a   b");
+            assert_eq!(l[0].tokens[7].span.line, 2);
+        }
+    }
+
+    #[test]
+    fn a_single_quoted_word_over_two_lines_is_a_problem() {
+        let l: Vec<Line> = lines("-A X -m comment --comment 'a \\\n b' -j Y\n").collect();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].problems.len(), 1, "{:?}", l[0].problems);
     }
 
     #[test]
