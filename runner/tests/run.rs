@@ -129,8 +129,11 @@ fn a_hanging_generator_is_killed_within_the_timeout_and_reported() {
         None,
     );
     assert_exit!(out, 1);
+    // Well below the generator's 60 s sleep, yet loose enough for a loaded
+    // 2-core machine building in parallel (8 s flaked there): what matters is
+    // that the run did not wait for the generator.
     assert!(
-        out.elapsed < Duration::from_secs(8),
+        out.elapsed < Duration::from_secs(30),
         "took {:?}",
         out.elapsed
     );
