@@ -20,6 +20,7 @@ mod new_scenario;
 mod pasted;
 mod recorded;
 mod run;
+mod run_files;
 mod usage;
 mod validation;
 mod walks;
