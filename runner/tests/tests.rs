@@ -10,6 +10,7 @@ mod util;
 mod audit;
 mod bench;
 mod check;
+mod ci_docs;
 mod corpus;
 mod fuzz;
 mod generate;
