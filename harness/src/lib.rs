@@ -57,13 +57,15 @@
 //! `KPCONFORM_TIMEOUT` seconds (default 10).
 //!
 //! The same [`evaluate`] function backs `kpconform run`, which compares
-//! snapshots read-only ([`Snapshots::read_only`]).
+//! snapshots read-only ([`Snapshots::read_only`]) and, with `--update`,
+//! writes the new and changed ones ([`Snapshots::write_for`]).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod corpus;
 mod evaluate;
+mod files;
 mod generator;
 mod snapshot;
 mod trials;

@@ -12,6 +12,9 @@
 //!   leaves a `.snap.new` beside the snapshot unless CI). insta's panic is
 //!   caught and becomes [`SnapshotCheck::Changed`], with the diff computed here.
 //!
+//! [`Snapshots::write_for`] (`kpconform run --snapshots DIR --update`)
+//! writes the file insta would, atomically, whichever mode compared it.
+//!
 //! insta would flatten the `/` of a scenario id into `__`; the scenario's
 //! directories are kept by pointing insta's snapshot path at
 //! `<root>/<generator>/<id's directory>` and naming the snapshot
@@ -23,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use kpconform_iptables::model::Family;
+
+use crate::files::{safe_name, write_atomically};
 
 /// Where snapshots live and how they are compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,10 +174,7 @@ impl Snapshots {
                 changed(path, old.as_deref(), normalized, None)
             };
         }
-        let what = match family {
-            Family::Ipv4 => format!("{generator}: rules for {scenario}@{node}, normalized"),
-            Family::Ipv6 => format!("{generator}: IPv6 rules for {scenario}@{node}, normalized"),
-        };
+        let what = description(generator, scenario, node, family);
         let passed = insta_assert(&dir, &name, &what, normalized);
         let new = path.with_extension("snap.new");
         let pending = new.is_file().then_some(new);
@@ -182,12 +184,76 @@ impl Snapshots {
             (false, _) => changed(path, old.as_deref(), normalized, pending),
         }
     }
+
+    /// Writes `normalized` (already normalized output of `family`) as the
+    /// snapshot of one (generator, scenario, node), whatever the mode: the
+    /// file insta would store, written atomically (temporary file, then
+    /// rename) with its directories. `kpconform run --update` calls it for
+    /// each new or changed snapshot. Returns the file written.
+    pub fn write_for(
+        &self,
+        generator: &str,
+        scenario: &str,
+        node: &str,
+        family: Family,
+        normalized: &str,
+    ) -> Result<PathBuf, String> {
+        let path = self.path_for(generator, scenario, node, family);
+        if let Some(bad) = [generator, scenario, node]
+            .into_iter()
+            .find(|n| !safe_name(n))
+        {
+            return Err(format!(
+                "`{bad}` cannot name a file below {}",
+                self.root.display()
+            ));
+        }
+        let text = snapshot_file(&description(generator, scenario, node, family), normalized);
+        write_atomically(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
 }
 
-/// Names come from scenario files and the command line: a `..` part or a
-/// `/` in a node name must not make insta write outside the snapshot root.
-fn safe_name(name: &str) -> bool {
-    !name.is_empty() && name.split('/').all(|part| !matches!(part, "" | "." | ".."))
+/// The `description` of a snapshot's metadata, the same whoever writes it
+/// (insta in the harness, [`Snapshots::write_for`] for `kpconform run --update`).
+fn description(generator: &str, scenario: &str, node: &str, family: Family) -> String {
+    match family {
+        Family::Ipv4 => format!("{generator}: rules for {scenario}@{node}, normalized"),
+        Family::Ipv6 => format!("{generator}: IPv6 rules for {scenario}@{node}, normalized"),
+    }
+}
+
+/// An insta `.snap` file: the metadata insta writes for the harness's
+/// assertions (no expression, no assertion line), then the contents as insta
+/// stores them (trailing whitespace trimmed, one final newline).
+fn snapshot_file(description: &str, normalized: &str) -> String {
+    format!(
+        "---\nsource: {SNAPSHOT_SOURCE}\ndescription: {}\n---\n{}",
+        yaml_string(description),
+        comparable(normalized)
+    )
+}
+
+/// The `source` of snapshots written by `kpconform run --update` (insta
+/// shows it in `cargo insta review`; nothing compares it).
+const SNAPSHOT_SOURCE: &str = "kpconform run --update";
+
+/// A YAML double-quoted scalar: scenario ids and node names may hold `: `,
+/// `#` or quotes, which a plain scalar could not.
+fn yaml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn changed(path: PathBuf, old: Option<&str>, new: &str, pending: Option<PathBuf>) -> SnapshotCheck {
@@ -417,6 +483,48 @@ mod tests {
             } => assert!(diff.contains("+-A X -j ACCEPT"), "{diff}"),
             other => panic!("{other:?}"),
         }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn written_snapshots_are_insta_files_that_match_in_both_modes() {
+        let root = temp_dir("write");
+        let s = Snapshots::read_only(&root);
+        let text = "*nat\n-A X -j ACCEPT\nCOMMIT\n\n";
+        // A node name with YAML's special characters stays one string.
+        let node = "n: \"x\" #1";
+        let path = s.write_for("g", "a/b", node, Family::Ipv6, text).unwrap();
+        assert_eq!(path, s.path_for("g", "a/b", node, Family::Ipv6));
+        let snapshot = insta::Snapshot::from_file(&path).unwrap();
+        assert_eq!(
+            snapshot.metadata().description(),
+            Some("g: IPv6 rules for a/b@n: \"x\" #1, normalized")
+        );
+        assert_eq!(
+            read_snapshot(&path).unwrap().as_deref(),
+            Some("*nat\n-A X -j ACCEPT\nCOMMIT")
+        );
+        assert_eq!(
+            s.check_for("g", "a/b", node, Family::Ipv6, text),
+            SnapshotCheck::Matched
+        );
+        // insta's own assertion accepts the file as it is.
+        assert_eq!(
+            Snapshots::insta(&root).check_for("g", "a/b", node, Family::Ipv6, text),
+            SnapshotCheck::Matched
+        );
+        // Overwriting replaces it; no temporary file stays behind.
+        s.write_for("g", "a/b", node, Family::Ipv6, "*raw\nCOMMIT\n")
+            .unwrap();
+        assert_eq!(
+            read_snapshot(&path).unwrap().as_deref(),
+            Some("*raw\nCOMMIT")
+        );
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+        assert!(s.write_for("g", "../x", "n", Family::Ipv4, text).is_err());
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -1,6 +1,6 @@
 //! The `cargo test` front end: one libtest-mimic trial per (scenario, node).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -158,10 +158,19 @@ impl Conformance {
         let corpus = match Corpus::load(&self.scenarios) {
             Ok(c) => c,
             Err(e) => {
-                let message = format!(
+                let mut message = format!(
                     "cannot read scenarios from {}: {e}",
                     self.scenarios.display()
                 );
+                // The golden corpus sits beside this crate's sources, which
+                // a git or path dependency has and a packaged crate does not.
+                if self.scenarios == Path::new(GOLDEN_SCENARIOS) {
+                    message.push_str(
+                        "; the golden corpus comes with a git or path dependency on \
+                         kpconform-harness: otherwise point `Conformance::with_scenarios` \
+                         at a copy of kpconform's golden/scenarios",
+                    );
+                }
                 return vec![failing("scenarios", message)];
             }
         };
@@ -295,6 +304,20 @@ mod tests {
             .trials();
         assert_eq!(names(&trials), ["scenarios"]);
         let _ = std::fs::remove_dir_all(&empty);
+    }
+
+    #[test]
+    fn with_scenarios_reads_another_corpus() {
+        let dir = std::env::temp_dir().join(format!("kpconform-own-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("mine")).unwrap();
+        std::fs::write(
+            dir.join("mine/one.yaml"),
+            "cluster:\n  nodes: [{name: n1, addresses: [192.168.0.10]}]\n",
+        )
+        .unwrap();
+        let trials = Conformance::new(accept_all()).with_scenarios(&dir).trials();
+        assert_eq!(names(&trials), ["mine/one@n1"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! rules to stdout.
 //!
 //! Exit codes: 0 rules written; 2 the input could not be read or is invalid
-//! (the error, with `file:line:col`, goes to stderr).
+//! (the error, with `file:line:col`, goes to stderr), or an argument it
+//! does not know (with the usage). `--help` and `--version` answer and exit.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -12,7 +13,22 @@ use anyhow::Context;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
 
+/// The reference generator (kube-proxy v1.30, iptables mode) as an external
+/// command: reads one node's generator input (YAML) on stdin and writes the
+/// rules that kube-proxy v1.30 installs on that node, as iptables-save text, to stdout.
+///
+/// `kpconform input --scenario F --node N | kpconform-reference` renders a
+/// scenario's node; `kpconform run --generator kpconform-reference` runs it over the
+/// corpus. Exit status: 0 rules written, 2 unreadable or invalid input (with
+/// file:line:column on stderr) or a usage error.
+#[derive(clap::Parser)]
+#[command(name = "kpconform-reference", version, max_term_width = 100)]
+struct Cli {}
+
 fn main() -> ExitCode {
+    // No arguments but --help and --version: anything else is a usage error
+    // (clap prints it with the usage and exits 2), never read as input.
+    let _: Cli = clap::Parser::parse();
     match run() {
         Ok(code) => code,
         Err(err) => {

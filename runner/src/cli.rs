@@ -443,10 +443,20 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "TEXT")]
     pub(crate) filter: Vec<String>,
     /// Compare each normalized output with DIR/<name>/<scenario-id>@<node>.snap (IPv4) or
-    /// DIR/<name>/<scenario-id>@<node>.ipv6.snap (IPv6) (read only;
-    /// `cargo insta review` manages them). Without it snapshots are not compared.
+    /// DIR/<name>/<scenario-id>@<node>.ipv6.snap (IPv6) (read only without --update;
+    /// `cargo insta review` manages them too). Without it snapshots are not compared.
     #[arg(long, value_name = "DIR")]
     pub(crate) snapshots: Option<PathBuf>,
+    /// With --snapshots: write every new and changed snapshot (atomically) instead of
+    /// reporting it as changed, and say how many were created, updated and unchanged.
+    /// Never deletes a snapshot.
+    #[arg(long, requires = "snapshots")]
+    pub(crate) update: bool,
+    /// Keep every generator output, exactly as the generator printed it, in DIR in the
+    /// recorded-rules layout (DIR/<scenario-id>/<node>.rules and <node>.ipv6.rules), so
+    /// that `run --rules-dir DIR` reproduces the run.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) save_outputs: Option<PathBuf>,
     /// Report format on stdout; json and junit print the summary table on stderr.
     #[arg(long, value_enum, default_value_t = FormatArg::Human)]
     pub(crate) format: FormatArg,

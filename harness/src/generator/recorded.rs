@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Generator, GeneratorError, GeneratorErrorKind, Request};
+use crate::files::{safe_name, write_atomically};
 use kpconform_iptables::model::Family;
 
 /// A directory of recorded outputs.
@@ -41,6 +42,30 @@ impl RecordedDir {
         self.root
             .join(scenario)
             .join(format!("{node}{}", crate::evaluate::rules_suffix(family)))
+    }
+
+    /// Stores `text` (a generator's output, exactly as it wrote it) as the
+    /// rules of `family` for one (scenario, node), atomically, creating the
+    /// directories: what `kpconform run --save-outputs DIR` writes, so that
+    /// `kpconform run --rules-dir DIR` reads the same text back. Returns the
+    /// file written.
+    pub fn save(
+        &self,
+        scenario: &str,
+        node: &str,
+        family: Family,
+        text: &str,
+    ) -> Result<PathBuf, String> {
+        let path = self.path_for(scenario, node, family);
+        if let Some(bad) = [scenario, node].into_iter().find(|n| !safe_name(n)) {
+            return Err(format!(
+                "`{bad}` cannot name a file below {}",
+                self.root.display()
+            ));
+        }
+        write_atomically(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
     }
 
     /// The directory.
@@ -163,6 +188,29 @@ mod tests {
             dir.path_for("dual/s", "node-a", Family::Ipv6),
             root.join("dual/s/node-a.ipv6.rules")
         );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn saved_text_reads_back_byte_for_byte() {
+        let root =
+            std::env::temp_dir().join(format!("kpconform-recorded-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = RecordedDir::new(&root);
+        // Raw, as a generator printed it: CRLF, no final newline.
+        let text = "*nat\r\n:PREROUTING ACCEPT [0:0]\r\nCOMMIT";
+        let path = dir.save("dual/s", "node-a", Family::Ipv6, text).unwrap();
+        assert_eq!(path, root.join("dual/s/node-a.ipv6.rules"));
+        let mut v6 = input();
+        v6.node.family = Family::Ipv6;
+        let read = dir.generate(&Request {
+            scenario: "dual/s",
+            node: "node-a",
+            input: &v6,
+        });
+        assert_eq!(read.unwrap(), text);
+        assert!(dir.save("dual/s", "../../x", Family::Ipv4, text).is_err());
+        assert!(dir.save("../s", "node-a", Family::Ipv4, text).is_err());
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -17,6 +17,7 @@ mod lint;
 mod mutants;
 mod new_scenario;
 mod run;
+mod run_files;
 mod trace;
 
 /// How a command ended, as the exit status reports it.

@@ -9,7 +9,7 @@ use kpconform_harness::{evaluate, evaluate_families, Case, Evaluation, Snapshots
 use kpconform_harness::{Command, FnGenerator, Generator, RecordedDir};
 use kpconform_iptables::model::Family;
 
-use super::Outcome;
+use super::{run_files, Outcome};
 use crate::cli::{FormatArg, RunArgs};
 use crate::parallel::{self, ordered_map};
 use crate::report::{self, RunReport};
@@ -21,10 +21,19 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     }
     let generator = generator(args)?;
     let snapshots = match &args.snapshots {
+        // A new generator's first `--update` starts the directory.
+        Some(dir) if args.update && !dir.exists() => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow!("--snapshots: cannot create {}: {e}", dir.display()))?;
+            Some(Snapshots::read_only(dir))
+        }
         Some(dir) if !dir.is_dir() => bail!("--snapshots: {} is not a directory", dir.display()),
         Some(dir) => Some(Snapshots::read_only(dir)),
         None => None,
     };
+    if let Some(dir) = &args.save_outputs {
+        run_files::prepare_output_dir(dir)?;
+    }
     let (mut cases, load_errors) = super::select_cases(&args.scenarios, &args.filter)?;
     if let Some(dir) = &args.rules_dir {
         // A recorded-rules directory usually holds the nodes someone
@@ -62,7 +71,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         _ => parallel::jobs(args.jobs),
     };
     let progress = std::io::stderr().is_terminal();
-    let evaluations = evaluate_all(
+    let mut evaluations = evaluate_all(
         &*generator,
         &cases,
         snapshots.as_ref(),
@@ -71,6 +80,21 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         jobs,
         progress,
     );
+    if let Some(dir) = &args.save_outputs {
+        let written = run_files::save_outputs(dir, &evaluations)?;
+        eprintln!(
+            "saved {written} generator output(s) in {} (`kpconform run --rules-dir {}` reruns them)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if let Some(s) = snapshots.as_ref().filter(|_| args.update) {
+        let updates = run_files::update_snapshots(s, &mut evaluations);
+        eprintln!(
+            "snapshots in {}: {updates}",
+            s.root().join(generator.name()).display()
+        );
+    }
     let report = RunReport {
         generator: generator.name().to_string(),
         scenarios: args.scenarios.display().to_string(),
@@ -78,6 +102,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         evaluations,
         load_errors,
         elapsed: start.elapsed(),
+        rerun: Some(report::Rerun::new(&program(), args)),
     };
     match args.format {
         FormatArg::Human => out!("{}", report::human(&report)),
@@ -98,6 +123,16 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     } else {
         Outcome::Fail
     })
+}
+
+/// How kpconform was invoked (`kpconform` on the `PATH`, or the path typed),
+/// so that a printed rerun command works where the run did.
+fn program() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| a.into_string().ok())
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "kpconform".into())
 }
 
 fn generator(args: &RunArgs) -> Result<Box<dyn Generator>> {

@@ -17,7 +17,8 @@ pub(crate) fn progress_line(done: usize, total: usize, e: &Evaluation) -> String
     )
 }
 
-/// Failure details (every case that did not pass, in corpus order), then
+/// Failure details (every case that did not pass, in corpus order, each
+/// with the command that reruns it when the report knows it), then
 /// [`summary`].
 pub(crate) fn render(report: &RunReport) -> String {
     let mut out = String::new();
@@ -29,7 +30,14 @@ pub(crate) fn render(report: &RunReport) -> String {
         .iter()
         .filter(|e| e.status() != Status::Passed)
     {
-        let _ = writeln!(out, "{}", e.render());
+        out.push_str(&e.render());
+        if let Some(rerun) = &report.rerun {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "rerun: {}", rerun.command(&e.name()));
+        }
+        out.push('\n');
     }
     out.push_str(&summary(report));
     out
@@ -142,6 +150,27 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_failure_ends_with_the_command_that_reruns_it() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["kpconform", "run", "--reference"]).unwrap();
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let mut report = sample();
+        report.rerun = Some(super::super::Rerun::new("kpconform", &args));
+        let text = render(&report);
+        let rerun =
+            "rerun: kpconform run --reference --scenarios golden/scenarios --filter g/s@node-a\n\n";
+        // Under the broken case and under the erring one; not for the one that passed.
+        assert_eq!(text.matches(rerun).count(), 2, "{text}");
+        let broken = text.find("broken: g/s@node-a").expect(&text);
+        let first = text.find(rerun).expect(&text);
+        let error = text.find("error: g/s@node-a").expect(&text);
+        assert!(broken < first && first < error, "{text}");
+        assert!(!render(&sample()).contains("rerun:"));
     }
 
     #[test]

@@ -9,10 +9,12 @@ use kpconform_suite::scenario::ScenarioError;
 mod human;
 mod json;
 mod junit;
+mod rerun;
 
 pub(crate) use human::{progress_line, render as human, summary};
 pub(crate) use json::render as json;
 pub(crate) use junit::render as junit;
+pub(crate) use rerun::Rerun;
 
 /// One run of a generator over a corpus.
 pub(crate) struct RunReport {
@@ -28,6 +30,9 @@ pub(crate) struct RunReport {
     pub(crate) load_errors: Vec<(String, ScenarioError)>,
     /// Wall time of the whole run.
     pub(crate) elapsed: Duration,
+    /// How to rerun one case, printed under each failure; `None` in reports
+    /// that are not one `kpconform run`.
+    pub(crate) rerun: Option<Rerun>,
 }
 
 impl RunReport {
@@ -138,6 +143,7 @@ flows:
             ],
             load_errors: vec![("g/bad".into(), bad)],
             elapsed: Duration::from_millis(1500),
+            rerun: None,
         }
     }
 
@@ -217,6 +223,7 @@ flows:
             evaluations: vec![evaluate(&generator, &scenario, "node-a", None)],
             load_errors: vec![],
             elapsed: Duration::from_millis(10),
+            rerun: None,
         }
     }
 
