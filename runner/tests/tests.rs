@@ -19,6 +19,7 @@ mod mutants;
 mod new_scenario;
 mod pasted;
 mod recorded;
+mod reports;
 mod run;
 mod usage;
 mod validation;
