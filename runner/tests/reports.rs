@@ -594,6 +594,25 @@ fn no_progress_line_unless_stderr_is_a_terminal() {
     for mark in ["\r", "\u{1b}[", "kpconform run [", "/"] {
         assert!(!out.stderr.contains(mark), "{mark:?} in {:?}", out.stderr);
     }
+    // The other long commands, piped.
+    for args in [
+        &["mutants", "--filter", "clusterip/one-endpoint"][..],
+        &["fuzz", "--reference", "--cases", "3", "--seed", "1"][..],
+    ] {
+        let out = kpconform(args, None);
+        // mutants exits 1 when a mutant goes uncaught; either way it ran.
+        assert!(out.code == 0 || out.code == 1, "{args:?}: {}", out.text());
+        for mark in ["\r", "\u{1b}[", "kpconform mutants [", "kpconform fuzz ["] {
+            assert!(
+                !out.stderr.contains(mark),
+                "{args:?}: {mark:?} in {:?}",
+                out.stderr
+            );
+        }
+    }
+    if !have("script", "bsdutils") {
+        return;
+    }
     // On a terminal (`script` gives it one; stdout goes to /dev/null,
     // stderr to the terminal) the same run draws its line, so the absence
     // above is not for want of trying; `--quiet` keeps it clean there too.

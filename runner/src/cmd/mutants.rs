@@ -97,6 +97,7 @@ fn mutate_all(
             // Count and print under one lock so the numbers come out in order.
             let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
             *n += 1;
+            progress.step(case.name());
             progress.println(progress_line(
                 *n,
                 cases.len(),
@@ -104,7 +105,6 @@ fn mutate_all(
                 &r,
                 start.elapsed(),
             ));
-            progress.step(case.name());
         }
         r
     })

@@ -180,8 +180,8 @@ fn evaluate_all(
             // Count and print under one lock so the numbers come out in order.
             let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
             *n += 1;
-            progress.println(report::progress_line(*n, cases.len(), &e));
             progress.step(e.name());
+            progress.println(report::progress_line(*n, cases.len(), &e));
         }
         e
     })

@@ -447,6 +447,22 @@ mod tests {
         assert_eq!(families[1]["family"], "IPv6");
         assert_eq!(families[1]["status"], "broken");
         assert_eq!(families[1]["failed_flows"], 1);
+        let flows = case["flow_results"].as_array().unwrap();
+        assert_eq!(flows.len(), 2);
+        assert_eq!(
+            (&flows[0]["family"], &flows[0]["passed"]),
+            (&"IPv4".into(), &true.into())
+        );
+        assert_eq!(flows[1]["expected"]["verdict"], "accept");
+        assert_eq!(flows[1]["actual"][0]["verdict"], "drop");
+        assert_eq!(flows[1]["actual"][0]["probability"], 1.0);
+        assert_eq!(flows[1]["paths"][0]["rules"][0]["action"], "policy DROP");
+        assert_eq!(flows[1]["paths"][0]["rules"][0]["chain"], "FORWARD");
+        assert!(flows[1]["paths"][0]["rules"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("node-a.ipv6.rules"));
+        assert!(case["invariant_violations"].as_array().unwrap().is_empty());
         assert!(families[1]["summary"]
             .as_str()
             .unwrap()
