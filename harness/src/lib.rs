@@ -32,7 +32,9 @@
 //!
 //! `cargo test --test conformance` then runs one trial per (scenario, node)
 //! of the golden corpus, named `<scenario-id>@<node>`, so
-//! `cargo test --test conformance -- nodeport/` runs the node-port ones.
+//! `cargo test --test conformance -- nodeport/` runs the node-port ones. The
+//! scenario's tags are the trial's kind (`[nodeport etp-local]`), which
+//! libtest filters match too: `-- etp-local` or `-- recorded:` select by tag.
 //! Each trial generates the node's rules once per family the node has an
 //! address of (the input's `node.family`; IPv4 first), parses them
 //! (strictly), traces the node's flows of that family, checks the

@@ -181,11 +181,15 @@ impl Conformance {
             .map(|(id, e)| failing(id, e.to_string()))
             .collect();
         for case in corpus.cases() {
+            // libtest-mimic filters on `[kind] name`: the tags as the kind
+            // make `cargo test -- etp-local` select by tag, as `kpconform
+            // run --filter` does, while `--exact <id>@<node>` still works.
+            let kind = case.scenario.tags.join(" ");
             let generator = Arc::clone(&generator);
             let snapshots = snapshots.clone();
             let counts = Arc::clone(counts);
             let kernel = kernel.clone();
-            trials.push(Trial::test(case.name(), move || {
+            let trial = Trial::test(case.name(), move || {
                 let mut e = evaluate(&*generator, &case.scenario, &case.node, snapshots.as_ref());
                 if let Some(options) = &kernel {
                     e.run_in_kernel(&case.scenario, options);
@@ -196,7 +200,8 @@ impl Conformance {
                     Status::Passed => Ok(()),
                     _ => Err(Failed::from(e.render())),
                 }
-            }));
+            });
+            trials.push(trial.with_kind(kind));
         }
         if trials.is_empty() {
             let message = format!("no scenarios found in {}", self.scenarios.display());
@@ -332,6 +337,38 @@ mod tests {
             + corpus.failures().len();
         assert_eq!(trials.len(), expected);
         assert!(names(&trials).contains(&"clusterip/one-endpoint@node-a"));
+    }
+
+    #[test]
+    fn tags_are_the_trial_kind_so_that_filters_select_by_tag() {
+        let trials = Conformance::new(accept_all()).trials();
+        let corpus = Corpus::load(GOLDEN_SCENARIOS).unwrap();
+        // A tag that is in no case name (a scenario id has no `:`): only
+        // the kind can match it.
+        let tag = "recorded:";
+        assert!(trials.iter().all(|t| !t.name().contains(tag)));
+        let tagged: Vec<String> = corpus
+            .cases()
+            .into_iter()
+            .filter(|c| c.scenario.tags.iter().any(|t| t.contains(tag)))
+            .map(|c| c.name())
+            .collect();
+        assert!(
+            !tagged.is_empty(),
+            "the golden corpus tags some cases {tag}"
+        );
+        let args = Arguments::from_iter(["conformance", tag]);
+        let selected: Vec<String> = trials
+            .iter()
+            .filter(|t| !args.is_filtered_out(t))
+            .map(|t| t.name().to_string())
+            .collect();
+        assert_eq!(selected, tagged);
+        // Names still select on their own, exactly too.
+        let args =
+            Arguments::from_iter(["conformance", "--exact", "clusterip/one-endpoint@node-a"]);
+        let exact = trials.iter().filter(|t| !args.is_filtered_out(t)).count();
+        assert_eq!(exact, 1);
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub(crate) struct MutantsArgs {
     /// List the mutants and exit.
     #[arg(long, conflicts_with_all = ["filter", "format"])]
     pub(crate) list: bool,
+    /// Only what was not caught and the summary; no per-mutant table, no progress line.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -144,6 +147,9 @@ pub(crate) struct AuditArgs {
     /// Probes traced and judged in parallel [default: the number of CPUs].
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub(crate) jobs: Option<NonZeroUsize>,
+    /// Only the differences, the violations and the summary; no notes, no progress line.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) parse: ParseArgs,
 }
@@ -457,7 +463,7 @@ pub(crate) struct RunArgs {
     /// that `run --rules-dir DIR` reproduces the run.
     #[arg(long, value_name = "DIR")]
     pub(crate) save_outputs: Option<PathBuf>,
-    /// Report format on stdout; json and junit print the summary table on stderr.
+    /// Report format on stdout; json, junit and html print the summary table on stderr.
     #[arg(long, value_enum, default_value_t = FormatArg::Human)]
     pub(crate) format: FormatArg,
     /// Time limit per run of an external generator, in seconds.
@@ -468,6 +474,10 @@ pub(crate) struct RunArgs {
     pub(crate) jobs: Option<NonZeroUsize>,
     #[command(flatten)]
     pub(crate) kernel: KernelArgs,
+    /// Only the summary and the failures (one line each, without walks); no progress line
+    /// and no notes.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -478,6 +488,8 @@ pub(crate) enum FormatArg {
     Json,
     /// JUnit XML.
     Junit,
+    /// One self-contained HTML page.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -610,6 +622,9 @@ pub(crate) struct FuzzArgs {
     /// Write the shrunk reproducer scenario here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+    /// Only the finding (or the summary); no progress line, no shrinking notes.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 /// `NAME=IP[,IP..]`, IPv4 or IPv6 addresses (a bare IP is a /32 or a /128), for `--node` of

@@ -28,6 +28,7 @@ macro_rules! out {
 mod cli;
 mod cmd;
 mod parallel;
+mod progress;
 mod report;
 mod rules_file;
 mod scenario_file;

@@ -20,6 +20,7 @@ mod mutants;
 mod new_scenario;
 mod pasted;
 mod recorded;
+mod reports;
 mod run;
 mod run_files;
 mod usage;

@@ -179,7 +179,7 @@ pub(crate) fn run(args: &AuditArgs) -> Result<Outcome> {
     } else {
         None
     };
-    if let Some((net, from)) = &from_nodes {
+    if let Some((net, from)) = from_nodes.as_ref().filter(|_| !args.quiet) {
         let list: Vec<String> = from.iter().map(IpNet::to_string).collect();
         outln!(
             "pod network {net}, from the Nodes' spec.podCIDRs ({}); give --cluster-cidr if \
@@ -378,7 +378,19 @@ fn audit_dump(
             Err(m) => (Judgment::Disagreed, Some(format!("FAIL {m}\n"))),
         })
     };
-    let results = parallel::ordered_map(&probes, parallel::jobs(args.jobs), judge);
+    let progress = crate::progress::Progress::new(
+        &format!("kpconform audit ({family})"),
+        Some(probes.len() as u64),
+        args.quiet,
+    );
+    let results = parallel::ordered_map(&probes, parallel::jobs(args.jobs), |packet| {
+        let judged = judge(packet);
+        if progress.is_visible() {
+            progress.step(packet.to_string());
+        }
+        judged
+    });
+    progress.finish();
     let mut judged: Vec<(Packet, Judgment)> = Vec::with_capacity(probes.len());
     for (packet, result) in probes.iter().zip(results) {
         let (judgment, message) = result?;

@@ -4,7 +4,6 @@
 //! IPv4-only, IPv6-only or dual-stack; every node's rules are generated and
 //! checked once per family, and the summary says how many of each there were.
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
@@ -15,6 +14,7 @@ use kpconform_selftest::arbitrary::Case;
 
 use super::Outcome;
 use crate::cli::FuzzArgs;
+use crate::progress::Progress;
 
 /// Shrinking steps tried at most (each one re-runs the generator).
 const SHRINK_STEPS: usize = 400;
@@ -43,7 +43,7 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
     let deadline = args
         .time
         .and_then(|t| Instant::now().checked_add(Duration::from_secs(t)));
-    let progress = std::io::stderr().is_terminal();
+    let progress = Progress::new("kpconform fuzz", Some(args.cases), args.quiet);
     let start = Instant::now();
     let (mut cases, mut probes) = (0u64, 0usize);
     let mut mix = Mix::default();
@@ -56,17 +56,15 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
         cases += 1;
         probes += case.probes.len();
         mix.add(&case);
-        if progress {
-            eprint!("\rkpconform fuzz: case {cases} (seed {case_seed}), {probes} probes");
-        }
+        progress.step(format!("seed {case_seed}, {probes} probes"));
         let Err(finding) = check(&case, generator.as_ref()) else {
             continue;
         };
-        if progress {
-            eprintln!();
-        }
+        progress.finish();
         eprintln!("finding in case seed {case_seed}: {finding}");
-        eprintln!("shrinking (up to {SHRINK_STEPS} steps)...");
+        if !args.quiet {
+            eprintln!("shrinking (up to {SHRINK_STEPS} steps)...");
+        }
         let small = case.shrink(SHRINK_STEPS, |c| {
             check(c, generator.as_ref()).is_err_and(|f| f.property == finding.property)
         });
@@ -91,9 +89,7 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::Fail);
     }
-    if progress {
-        eprintln!();
-    }
+    progress.finish();
     outln!(
         "ok: {cases} case(s) from seed {seed}, {probes} probes, no finding ({:.1} s)",
         start.elapsed().as_secs_f64()

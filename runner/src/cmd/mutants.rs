@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,7 @@ use serde::Serialize;
 use super::Outcome;
 use crate::cli::{MutantsArgs, MutantsFormatArg};
 use crate::parallel::{self, ordered_map};
+use crate::progress::Progress;
 
 /// Cases named per mutant in the human report before "and N more".
 const SHOWN: usize = 3;
@@ -42,8 +42,9 @@ pub(crate) fn run(args: &MutantsArgs) -> Result<Outcome> {
         Ok(kpconform_reference::generate(input))
     });
     let jobs = parallel::jobs(args.jobs);
-    let progress = std::io::stderr().is_terminal();
-    let outcomes = mutate_all(&generator, &cases, jobs, progress);
+    let progress = Progress::new("kpconform mutants", Some(cases.len() as u64), args.quiet);
+    let outcomes = mutate_all(&generator, &cases, jobs, &progress);
+    progress.finish();
     let mut results = Vec::new();
     let mut setup_errors = Vec::new();
     for outcome in outcomes {
@@ -62,7 +63,7 @@ pub(crate) fn run(args: &MutantsArgs) -> Result<Outcome> {
         elapsed: start.elapsed(),
     };
     match args.format {
-        MutantsFormatArg::Human => out!("{}", human(&report)),
+        MutantsFormatArg::Human => out!("{}", human(&report, args.quiet)),
         MutantsFormatArg::Json => {
             out!("{}", json(&report));
             eprint!("{}", summary(&report));
@@ -80,25 +81,30 @@ pub(crate) fn run(args: &MutantsArgs) -> Result<Outcome> {
 }
 
 /// Mutates every case on `jobs` threads; results come back in case order,
-/// progress lines (on a terminal) in completion order.
+/// one line per case above the progress bar (when it is drawn) in
+/// completion order.
 fn mutate_all(
     generator: &dyn Generator,
     cases: &[Case],
     jobs: usize,
-    progress: bool,
+    progress: &Progress,
 ) -> Vec<Result<CaseResult, SetupError>> {
     let done = Mutex::new(0usize);
     ordered_map(cases, jobs, |case| {
         let start = Instant::now();
         let r = self_test(generator, &case.scenario, &case.node, catalogue());
-        if progress {
+        if progress.is_visible() {
             // Count and print under one lock so the numbers come out in order.
             let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
             *n += 1;
-            eprintln!(
-                "{}",
-                progress_line(*n, cases.len(), &case.name(), &r, start.elapsed())
-            );
+            progress.step(case.name());
+            progress.println(progress_line(
+                *n,
+                cases.len(),
+                &case.name(),
+                &r,
+                start.elapsed(),
+            ));
         }
         r
     })
@@ -181,9 +187,9 @@ fn list() -> String {
     out
 }
 
-/// Setup errors, the per-mutant table, the places no scenario noticed, and
-/// [`summary`].
-fn human(report: &Report) -> String {
+/// Setup errors, the per-mutant table (not when `quiet`), the places no
+/// scenario noticed, and [`summary`].
+fn human(report: &Report, quiet: bool) -> String {
     let mut out = String::new();
     for (id, error) in &report.load_errors {
         let _ = writeln!(out, "error: scenario {id} does not load\n{error}\n");
@@ -197,12 +203,14 @@ fn human(report: &Report) -> String {
         .map(|t| t.mutant.id.len())
         .max()
         .unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "{:<width$}  {:>7}  {:>12}  {:>8}  verdict",
-        "mutant", "cases", "applications", "by flows"
-    );
-    for t in &report.tallies {
+    if !quiet {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>7}  {:>12}  {:>8}  verdict",
+            "mutant", "cases", "applications", "by flows"
+        );
+    }
+    for t in report.tallies.iter().filter(|_| !quiet) {
         let (cases, applications, flows) = match t.verdict() {
             TallyVerdict::NotApplicable => ("-".to_string(), "-".to_string(), "-".to_string()),
             _ => (
@@ -224,7 +232,10 @@ fn human(report: &Report) -> String {
         .filter(|t| t.verdict() == TallyVerdict::NotCaught)
         .collect();
     if !missed.is_empty() {
-        let _ = writeln!(out, "\nnot caught:");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "not caught:");
         for t in missed {
             let _ = writeln!(out, "  {}: {}", t.mutant.id, t.mutant.description);
             // The places in the families no case caught it in.
@@ -247,7 +258,9 @@ fn human(report: &Report) -> String {
             }
         }
     }
-    out.push('\n');
+    if !out.is_empty() {
+        out.push('\n');
+    }
     out.push_str(&summary(report));
     out
 }

@@ -1,6 +1,5 @@
 //! `kpconform run`: a generator over every scenario of a directory.
 
-use std::io::IsTerminal;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -12,6 +11,7 @@ use kpconform_iptables::model::Family;
 use super::{run_files, Outcome};
 use crate::cli::{FormatArg, RunArgs};
 use crate::parallel::{self, ordered_map};
+use crate::progress::Progress;
 use crate::report::{self, RunReport};
 
 pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
@@ -49,7 +49,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
             has_rules || c.scenario.flows.iter().any(|f| f.node == c.node)
         });
         let skipped = before - cases.len();
-        if skipped > 0 {
+        if skipped > 0 && !args.quiet {
             eprintln!(
                 "note: {skipped} case(s) skipped: their node has no rules in {} and no flows",
                 dir.display()
@@ -70,7 +70,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         (Some(_), None) => parallel::jobs(None) * 2,
         _ => parallel::jobs(args.jobs),
     };
-    let progress = std::io::stderr().is_terminal();
+    let progress = Progress::new("kpconform run", Some(cases.len() as u64), args.quiet);
     let mut evaluations = evaluate_all(
         &*generator,
         &cases,
@@ -78,8 +78,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         args.rules_dir.as_deref().map(RecordedDir::new).as_ref(),
         kernel.as_ref(),
         jobs,
-        progress,
+        &progress,
     );
+    progress.finish();
     if let Some(dir) = &args.save_outputs {
         let written = run_files::save_outputs(dir, &evaluations)?;
         eprintln!(
@@ -105,6 +106,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         rerun: Some(report::Rerun::new(&program(), args)),
     };
     match args.format {
+        FormatArg::Human if args.quiet => out!("{}", report::human_quiet(&report)),
         FormatArg::Human => out!("{}", report::human(&report)),
         FormatArg::Json => {
             out!("{}", report::json(&report));
@@ -112,6 +114,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         }
         FormatArg::Junit => {
             out!("{}", report::junit(&report));
+            eprint!("{}", report::summary(&report));
+        }
+        FormatArg::Html => {
+            out!("{}", report::html(&report));
             eprint!("{}", report::summary(&report));
         }
     }
@@ -166,7 +172,8 @@ fn generator(args: &RunArgs) -> Result<Box<dyn Generator>> {
 }
 
 /// Evaluates every case on `jobs` threads; results come back in case order,
-/// progress lines (on a terminal) in completion order.
+/// one line per case above the progress bar (when it is drawn) in
+/// completion order.
 fn evaluate_all(
     generator: &dyn Generator,
     cases: &[Case],
@@ -174,7 +181,7 @@ fn evaluate_all(
     recorded: Option<&RecordedDir>,
     kernel: Option<&kpconform_kernel::Options>,
     jobs: usize,
-    progress: bool,
+    progress: &Progress,
 ) -> Vec<Evaluation> {
     let done = Mutex::new(0usize);
     ordered_map(cases, jobs, |case| {
@@ -204,11 +211,12 @@ fn evaluate_all(
         if let Some(options) = kernel {
             e.run_in_kernel(&case.scenario, options);
         }
-        if progress {
+        if progress.is_visible() {
             // Count and print under one lock so the numbers come out in order.
             let mut n = done.lock().unwrap_or_else(PoisonError::into_inner);
             *n += 1;
-            eprintln!("{}", report::progress_line(*n, cases.len(), &e));
+            progress.step(e.name());
+            progress.println(report::progress_line(*n, cases.len(), &e));
         }
         e
     })

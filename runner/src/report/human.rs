@@ -43,6 +43,60 @@ pub(crate) fn render(report: &RunReport) -> String {
     out
 }
 
+/// `--quiet`: each failure in a few lines (the case's summary line, each
+/// failing flow with its failed expectations, each broken invariant with
+/// its id and line, the rerun command), no chain walks or distributions, then the summary
+/// table without the kernel-mode list of flows not sent.
+pub(crate) fn render_quiet(report: &RunReport) -> String {
+    let mut out = String::new();
+    for (id, error) in &report.load_errors {
+        let _ = writeln!(
+            out,
+            "error: scenario {id} does not load
+{error}"
+        );
+    }
+    for e in report
+        .evaluations
+        .iter()
+        .filter(|e| e.status() != Status::Passed)
+    {
+        let _ = writeln!(out, "{}", e.summary());
+        for f in super::detail::flows(e).iter().filter(|f| !f.passed) {
+            let _ = writeln!(out, "  FAIL {:?} ({})", f.name, f.family);
+            for failure in &f.failures {
+                let _ = writeln!(out, "    - {failure}");
+            }
+        }
+        for v in super::detail::violations(e) {
+            let _ = writeln!(
+                out,
+                "  invariant {} at {}:{}: {}",
+                v.invariant, v.file, v.line, v.message
+            );
+        }
+        // The one line a failure needs most even when quiet: how to rerun it.
+        if let Some(rerun) = &report.rerun {
+            let _ = writeln!(out, "  rerun: {}", rerun.command(&e.name()));
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let table = summary(report);
+    // The kernel-mode list of flows not sent is information, not a failure.
+    match table.find("not sent through the kernel") {
+        Some(at) => {
+            let rest = &table[at..];
+            let not_passed = rest.find("not passed:").map_or("", |i| &rest[i..]);
+            out.push_str(&table[..at]);
+            out.push_str(not_passed);
+        }
+        None => out.push_str(&table),
+    }
+    out
+}
+
 /// The summary table: how many cases passed, broke, changed or erred, the
 /// time taken, and the names of the cases that did not pass.
 pub(crate) fn summary(report: &RunReport) -> String {
@@ -171,6 +225,40 @@ mod tests {
         let error = text.find("error: g/s@node-a").expect(&text);
         assert!(broken < first && first < error, "{text}");
         assert!(!render(&sample()).contains("rerun:"));
+        let quiet = render_quiet(&report);
+        assert_eq!(
+            quiet.matches("  rerun: kpconform run --reference --scenarios golden/scenarios --filter g/s@node-a\n").count(),
+            2,
+            "{quiet}"
+        );
+    }
+
+    #[test]
+    fn quiet_is_failures_in_a_line_or_two_then_the_table() {
+        let r = super::super::tests::dual_stack_sample();
+        let text = render_quiet(&r);
+        assert!(
+            text.starts_with("broken: g/d@node-a: IPv4 passed"),
+            "{text}"
+        );
+        assert!(text.contains("\n  FAIL \"v6\" (IPv6)\n    - expected all traffic to accept, but p=1 ends in drop\n"), "{text}");
+        assert!(!text.contains("paths:"), "no walks: {text}");
+        assert!(
+            text.ends_with("not passed:\n  broken   g/d@node-a\n"),
+            "{text}"
+        );
+        let kernel = render_quiet(&super::super::tests::kernel_sample());
+        assert!(kernel.contains("kernel mode (nft backend)"), "{kernel}");
+        assert!(!kernel.contains("not sent through the kernel"), "{kernel}");
+        // The kernel's failure breaks the first case, which passed the tracer.
+        assert!(
+            kernel.starts_with("error: scenario g/bad does not load\n"),
+            "{kernel}"
+        );
+        assert!(
+            kernel.contains("\nbroken: g/s@node-a: 1 of 1 flow(s) passed, 0 invariant violation(s); kernel (nft): 0 of 1 flow(s) passed, 1 skipped\n"),
+            "{kernel}"
+        );
     }
 
     #[test]

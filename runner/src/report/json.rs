@@ -1,12 +1,14 @@
 //! `--format json`: one JSON document on stdout.
 //!
 //! ```json
-//! {"generator": "reference", "scenarios": "golden/scenarios", "snapshots": null,
+//! {"$schema": "urn:kpconform:schema:run-report:1", "schema_version": 1,
+//!  "generator": "reference", "scenarios": "golden/scenarios", "snapshots": null,
 //!  "summary": {"passed": 90, "broken": 1, "changed": 0, "error": 0, "total": 91, "seconds": 0.4},
 //!  "cases": [{"name": "clusterip/one-endpoint@node-a", "scenario": "clusterip/one-endpoint",
 //!             "node": "node-a", "status": "passed", "seconds": 0.002,
 //!             "flows": 3, "failed_flows": 0, "violations": 0, "parse_errors": 0,
-//!             "snapshot": "matched", "summary": "passed: ...", "details": null}, ...],
+//!             "snapshot": "matched", "summary": "passed: ...", "details": null,
+//!             "flow_results": [...], "invariant_violations": [...]}, ...],
 //!  "load_errors": [{"scenario": "group/x", "file": "...", "line": 3, "column": 5,
 //!                   "message": "..."}]}
 //! ```
@@ -18,6 +20,13 @@
 //! the case's own counts are then the sums over its families, its
 //! `snapshot` the first one that did not match. Single-family cases have no
 //! `"families"` key.
+//!
+//! `flow_results` and `invariant_violations` carry the structured facts
+//! (see `detail`): per flow the expected and actual distributions and, for
+//! a failing flow, its paths with their rule lines; per violation the
+//! invariant id and its rule line. The document's shape is
+//! `docs/schema/run-report.schema.json` (JSON Schema 2020-12), whose
+//! version is [`SCHEMA_VERSION`]; `docs/reports.md` says when it changes.
 
 use std::collections::BTreeMap;
 
@@ -26,10 +35,21 @@ use kpconform_kernel::{KernelFlow, KernelReport};
 use kpconform_suite::check::NodeReport;
 use serde::Serialize;
 
+use super::detail::{self, FlowDetail, ViolationDetail};
 use super::RunReport;
+
+/// The version of the document's shape: bumped when a key is removed,
+/// renamed or changes meaning; adding a key keeps it.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// The schema's `$id`, which every document names in its `$schema` key.
+pub(crate) const SCHEMA_ID: &str = "urn:kpconform:schema:run-report:1";
 
 #[derive(Serialize)]
 struct Document<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    schema_version: u32,
     generator: &'a str,
     scenarios: &'a str,
     snapshots: Option<&'a str>,
@@ -135,6 +155,10 @@ struct Case {
     /// The real kernel's results, with `--kernel`.
     #[serde(skip_serializing_if = "Option::is_none")]
     kernel: Option<KernelCase>,
+    /// Every flow checked, every family's, IPv4 first.
+    flow_results: Vec<FlowDetail>,
+    /// Every broken invariant, every family's.
+    invariant_violations: Vec<ViolationDetail>,
 }
 
 #[derive(Serialize)]
@@ -216,6 +240,8 @@ fn case(e: &Evaluation) -> Case {
             .names_families()
             .then(|| e.families.iter().map(|f| family_case(e, f)).collect()),
         kernel: e.kernel.as_ref().map(kernel_case),
+        flow_results: detail::flows(e),
+        invariant_violations: detail::violations(e),
     }
 }
 
@@ -298,6 +324,8 @@ fn kernel_flow(f: &KernelFlow) -> KernelFlowCase {
 /// The report as pretty-printed JSON.
 pub(crate) fn render(report: &RunReport) -> String {
     let document = Document {
+        schema: SCHEMA_ID,
+        schema_version: SCHEMA_VERSION,
         generator: &report.generator,
         scenarios: &report.scenarios,
         snapshots: report.snapshots.as_deref(),
@@ -419,6 +447,22 @@ mod tests {
         assert_eq!(families[1]["family"], "IPv6");
         assert_eq!(families[1]["status"], "broken");
         assert_eq!(families[1]["failed_flows"], 1);
+        let flows = case["flow_results"].as_array().unwrap();
+        assert_eq!(flows.len(), 2);
+        assert_eq!(
+            (&flows[0]["family"], &flows[0]["passed"]),
+            (&"IPv4".into(), &true.into())
+        );
+        assert_eq!(flows[1]["expected"]["verdict"], "accept");
+        assert_eq!(flows[1]["actual"][0]["verdict"], "drop");
+        assert_eq!(flows[1]["actual"][0]["probability"], 1.0);
+        assert_eq!(flows[1]["paths"][0]["rules"][0]["action"], "policy DROP");
+        assert_eq!(flows[1]["paths"][0]["rules"][0]["chain"], "FORWARD");
+        assert!(flows[1]["paths"][0]["rules"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("node-a.ipv6.rules"));
+        assert!(case["invariant_violations"].as_array().unwrap().is_empty());
         assert!(families[1]["summary"]
             .as_str()
             .unwrap()

@@ -1,17 +1,20 @@
-//! What `kpconform run` found, and its three renderings: human (details and
-//! a summary table), JSON and JUnit XML (for CI).
+//! What `kpconform run` found, and its renderings: human (details and a
+//! summary table), JSON and JUnit XML (for CI), and one HTML page.
 
 use std::time::Duration;
 
 use kpconform_harness::{Evaluation, Status};
 use kpconform_suite::scenario::ScenarioError;
 
+mod detail;
+mod html;
 mod human;
 mod json;
 mod junit;
 mod rerun;
 
-pub(crate) use human::{progress_line, render as human, summary};
+pub(crate) use html::render as html;
+pub(crate) use human::{progress_line, render as human, render_quiet as human_quiet, summary};
 pub(crate) use json::render as json;
 pub(crate) use junit::render as junit;
 pub(crate) use rerun::Rerun;
