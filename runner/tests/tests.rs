@@ -11,6 +11,7 @@ mod audit;
 mod bench;
 mod check;
 mod corpus;
+mod diff;
 mod fuzz;
 mod generate;
 mod input;

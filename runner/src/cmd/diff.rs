@@ -118,6 +118,7 @@ pub(crate) fn run(args: &DiffArgs) -> Result<Outcome> {
         }
     }
     let report = Report {
+        scenarios: args.scenarios.display().to_string(),
         old: old.generator.name(),
         new: new.generator.name(),
         compared: &compared,
@@ -276,6 +277,7 @@ fn compare_unit(unit: &Unit, old: &Side, new: &Side) -> Result<Compared, String>
 
 /// The whole diff, for printing.
 struct Report<'a> {
+    scenarios: String,
     old: &'a str,
     new: &'a str,
     compared: &'a [(&'a Unit, Compared)],
@@ -362,8 +364,11 @@ impl Report<'_> {
             })
             .collect();
         json!({
+            "$schema": "urn:kpconform:schema:diff:1",
+            "schema_version": 1,
             "old": self.old,
             "new": self.new,
+            "scenarios": self.scenarios,
             "changes": changes,
             "text_only": text_only,
             "summary": {

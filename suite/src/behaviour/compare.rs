@@ -66,19 +66,8 @@ pub fn differences(old: &Behaviour, new: &Behaviour) -> Vec<(Aspect, String)> {
         }
         out.push((Aspect::Endpoints, phrase));
     }
-    if !ao.is_empty() && !an.is_empty() {
-        let (mo, mn) = (old.masqueraded(), new.masqueraded());
-        if mo != mn {
-            let (a, b) = probabilities(&mo, &mn);
-            let phrase = if mn.is_zero() {
-                format!("are no longer masqueraded (p {a} -> {b})")
-            } else if mo.is_zero() {
-                format!("are now masqueraded (p {a} -> {b})")
-            } else {
-                format!("are masqueraded with p {a} -> {b}")
-            };
-            out.push((Aspect::Masquerade, phrase));
-        }
+    if let Some(phrase) = masquerade_phrase(old, new) {
+        out.push((Aspect::Masquerade, phrase));
     }
     if old.affinity != new.affinity {
         out.push((
@@ -89,6 +78,77 @@ pub fn differences(old: &Behaviour, new: &Behaviour) -> Vec<(Aspect, String)> {
                 new.affinity.describe()
             ),
         ));
+    }
+    out
+}
+
+/// Whether masquerading changed where both sides accept traffic. A
+/// destination reached on both sides is compared by its masqueraded share
+/// (so a shifted probability alone, which moves masqueraded mass along
+/// with the destination, is no masquerade change); without one, the
+/// shares of all accepted traffic are compared.
+fn masquerade_phrase(old: &Behaviour, new: &Behaviour) -> Option<String> {
+    let (ao, an) = (old.accepted(), new.accepted());
+    if ao.is_empty() || an.is_empty() {
+        return None;
+    }
+    let (mo, mn) = (masqueraded_by_target(old), masqueraded_by_target(new));
+    let zero = Mass::zero();
+    // masq_o / acc_o != masq_n / acc_n, without dividing.
+    let differs = |m_o: &Mass, a_o: &Mass, m_n: &Mass, a_n: &Mass| {
+        m_o.clone() * a_n.clone() != m_n.clone() * a_o.clone()
+    };
+    let common: Vec<Target> = ao.keys().filter(|t| an.contains_key(t)).copied().collect();
+    if common.is_empty() {
+        let (to, tn) = (old.masqueraded(), new.masqueraded());
+        if !differs(&to, &old.accepted_total(), &tn, &new.accepted_total()) {
+            return None;
+        }
+        let (a, b) = probabilities(&to, &tn);
+        return Some(if tn.is_zero() {
+            format!("are no longer masqueraded (p {a} -> {b})")
+        } else if to.is_zero() {
+            format!("are now masqueraded (p {a} -> {b})")
+        } else {
+            format!("are masqueraded with p {a} -> {b}")
+        });
+    }
+    let (mut lost, mut gained, mut shifted) = (Vec::new(), Vec::new(), Vec::new());
+    for t in common {
+        let m_o = mo.get(&t).unwrap_or(&zero);
+        let m_n = mn.get(&t).unwrap_or(&zero);
+        if !differs(m_o, &ao[&t], m_n, &an[&t]) {
+            continue;
+        }
+        if m_n.is_zero() {
+            lost.push(t.to_string());
+        } else if m_o.is_zero() {
+            gained.push(t.to_string());
+        } else {
+            let (a, b) = probabilities(m_o, m_n);
+            shifted.push(format!("{t} (p {a} -> {b})"));
+        }
+    }
+    let mut parts = Vec::new();
+    if !lost.is_empty() {
+        parts.push(format!("are no longer masqueraded to {}", lost.join(", ")));
+    }
+    if !gained.is_empty() {
+        parts.push(format!("are now masqueraded to {}", gained.join(", ")));
+    }
+    if !shifted.is_empty() {
+        parts.push(format!("are masqueraded to {}", shifted.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The accepted, masqueraded mass per target.
+fn masqueraded_by_target(b: &Behaviour) -> BTreeMap<Target, Mass> {
+    let mut out: BTreeMap<Target, Mass> = BTreeMap::new();
+    for (k, p) in &b.outcomes {
+        if k.verdict == Verdict::Accept && k.masquerade {
+            *out.entry(k.target).or_default() += p;
+        }
     }
     out
 }
