@@ -85,3 +85,6 @@ pub fn compare_rule_sets(
         packet,
     }))
 }
+
+#[cfg(test)]
+mod tests;
