@@ -60,9 +60,10 @@ pub fn differences(old: &Behaviour, new: &Behaviour) -> Vec<(Aspect, String)> {
         let mut phrase = endpoints_phrase(&ao, &an);
         // Where only one side accepts anything, its masquerading belongs
         // with the destinations it reaches.
-        if ao.is_empty() != an.is_empty() {
-            let side = if ao.is_empty() { new } else { old };
-            phrase.push_str(&format!(", {}", masquerade_state(side)));
+        if ao.is_empty() {
+            phrase.push_str(&format!(", and are {}", masquerade_state(new)));
+        } else if an.is_empty() {
+            phrase.push_str(&format!(" (they were {})", masquerade_state(old)));
         }
         out.push((Aspect::Endpoints, phrase));
     }

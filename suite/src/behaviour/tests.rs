@@ -156,7 +156,7 @@ fn phrases_name_verdicts_and_probabilities_exactly() {
             ),
             (
                 Aspect::Endpoints,
-                "now reach 10.64.1.5:8080 (p 0 -> 0.5), masqueraded".to_string()
+                "now reach 10.64.1.5:8080 (p 0 -> 0.5), and are masqueraded".to_string()
             ),
         ]
     );
