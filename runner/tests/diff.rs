@@ -463,6 +463,24 @@ fn setup_errors_exit_2_with_what_went_wrong() {
         out.stderr
     );
 
+    // A generator that fails on every case: each case named, with its stderr.
+    let out = diff(
+        &["--old-reference"],
+        &["--new-generator", "sh -c 'echo no rules today >&2; exit 3'"],
+        &["--filter", "clusterip/three-endpoints", "--format", "json"],
+    );
+    assert_exit!(out, 2);
+    assert!(
+        out.stderr
+            .contains("clusterip/three-endpoints@node-a (IPv4): --new-generator `sh`")
+            && out.stderr.contains("no rules today"),
+        "{}",
+        out.stderr
+    );
+    let report = json(&out);
+    assert_valid(&report);
+    assert!(report["summary"]["errors"].as_u64().unwrap() >= 1);
+
     // A generator that cannot run, a directory that is not there.
     let out = diff(
         &["--old-generator", "/nonexistent/proxy --dump"],

@@ -118,6 +118,7 @@ pub(crate) fn run(args: &DiffArgs) -> Result<Outcome> {
         }
     }
     let report = Report {
+        errors: errors.len(),
         scenarios: args.scenarios.display().to_string(),
         old: old.generator.name(),
         new: new.generator.name(),
@@ -277,6 +278,8 @@ fn compare_unit(unit: &Unit, old: &Side, new: &Side) -> Result<Compared, String>
 
 /// The whole diff, for printing.
 struct Report<'a> {
+    /// Cases that could not be compared (setup errors).
+    errors: usize,
     scenarios: String,
     old: &'a str,
     new: &'a str,
@@ -316,10 +319,14 @@ impl Report<'_> {
                 self.changed_units()
             ),
         };
-        format!(
+        let mut text = format!(
             "{behaviour} ({} -> {}); {text_only} case(s) changed in text only",
             self.old, self.new
-        )
+        );
+        if self.errors > 0 {
+            text.push_str(&format!("; {} case(s) could not be compared", self.errors));
+        }
+        text
     }
 
     fn human(&self) -> String {
@@ -376,6 +383,7 @@ impl Report<'_> {
                 "changes": self.changes(),
                 "changed_cases": self.changed_units(),
                 "text_only": self.text_only().len(),
+                "errors": self.errors,
                 "text": self.summary(),
             },
         })
