@@ -74,6 +74,15 @@ pub(crate) enum Command {
     /// Random valid cluster states and flows through a generator, judged by the invariants and
     /// the semantic oracle; the first finding is shrunk and printed as a ready-to-commit scenario.
     Fuzz(FuzzArgs),
+    /// Behavioural diff of two generators (say, two releases) over the scenarios: for every
+    /// scenario@node, each flow and every service address from every kind of source traced
+    /// through both outputs; what changed for packets (endpoints and probabilities, verdicts,
+    /// masquerading, session affinity), in words, then outputs whose text alone changed.
+    /// Chain names and the order of order-free rules are no behaviour.
+    ///
+    /// Exit status: 0 when no behaviour changed, 1 when some did, 2 on a setup error (a
+    /// generator that fails, rules that do not parse, a case with rules on one side only).
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -478,6 +487,62 @@ pub(crate) struct RunArgs {
     /// and no notes.
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("old").required(true).args(["old_generator", "old_rules_dir", "old_reference"])
+))]
+#[command(group(
+    ArgGroup::new("new").required(true).args(["new_generator", "new_rules_dir", "new_reference"])
+))]
+pub(crate) struct DiffArgs {
+    /// The old generator: an external command, as `run --generator`.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) old_generator: Option<String>,
+    /// The old generator's recorded rules, as `run --rules-dir`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) old_rules_dir: Option<PathBuf>,
+    /// The built-in reference generator (kube-proxy v1.30) as the old one.
+    #[arg(long)]
+    pub(crate) old_reference: bool,
+    /// The new generator: an external command, as `run --generator`.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) new_generator: Option<String>,
+    /// The new generator's recorded rules, as `run --rules-dir`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) new_rules_dir: Option<PathBuf>,
+    /// The built-in reference generator (kube-proxy v1.30) as the new one.
+    #[arg(long)]
+    pub(crate) new_reference: bool,
+    /// Directory of scenario files, searched recursively.
+    #[arg(long, value_name = "DIR", default_value = "golden/scenarios")]
+    pub(crate) scenarios: PathBuf,
+    /// Only cases whose `<scenario-id>@<node>` or one of whose tags contains TEXT
+    /// (repeatable: any of them).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) filter: Vec<String>,
+    /// Report format on stdout: sentences and a summary, or one JSON document
+    /// (docs/schema/diff.schema.json).
+    #[arg(long, value_enum, default_value_t = DiffFormatArg::Human)]
+    pub(crate) format: DiffFormatArg,
+    /// Only the behaviour changes and the summary: no list of text-only changes, no notes.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+    /// Time limit per run of an external generator, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) timeout: Duration,
+    /// Cases compared in parallel [default: the number of CPUs].
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
+    pub(crate) jobs: Option<NonZeroUsize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum DiffFormatArg {
+    /// A sentence per behaviour change, then a summary.
+    Human,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -10,12 +10,6 @@ use serde_json::Value;
 
 use crate::util::{assert_exit, kpconform, root};
 
-/// Commands or values the CI files use that other branches of this release
-/// add (`kpconform diff`, `run --format html`). Each is tolerated while the
-/// binary lacks it, with a note, and checked like everything else once it
-/// is there; delete an entry when it has landed.
-const LANDING_ELSEWHERE: &[&str] = &["diff"];
-
 fn load(name: &str) -> Value {
     let path = root().join("docs/ci").join(name);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -103,27 +97,13 @@ fn redirected(lines: &[String]) -> BTreeSet<String> {
 fn check_against_help(invocations: &[Invocation]) {
     let top = kpconform(&["--help"], None);
     assert_exit!(top, 0);
-    let landing = |what: &str| {
-        let tolerated = LANDING_ELSEWHERE.contains(&what);
-        if tolerated {
-            eprintln!("note: docs/ci uses `{what}`, not in this binary yet (landing elsewhere)");
-        }
-        tolerated
-    };
     for inv in invocations {
         let sub = inv.subcommand();
         let listed = top
             .stdout
             .lines()
             .any(|l| l.split_whitespace().next() == Some(sub));
-        if !listed {
-            assert!(
-                landing(sub),
-                "`kpconform {sub}` does not exist: {}",
-                inv.line
-            );
-            continue;
-        }
+        assert!(listed, "`kpconform {sub}` does not exist: {}", inv.line);
         // The short help lists `--format`'s values on one line:
         // `[possible values: human, json, junit]`.
         let help = kpconform(&[sub, "-h"], None);
@@ -147,13 +127,11 @@ fn check_against_help(invocations: &[Invocation]) {
                     .and_then(|s| s.split("[possible values: ").nth(1))
                     .and_then(|s| s.split(']').next())
                     .unwrap_or_else(|| panic!("no --format values in:\n{}", help.stdout));
-                if !values.split(", ").any(|v| v == value) {
-                    assert!(
-                        landing(&format!("{sub} --format {value}")),
-                        "`kpconform {sub} --format {value}`: not one of {values}: {}",
-                        inv.line
-                    );
-                }
+                assert!(
+                    values.split(", ").any(|v| v == value),
+                    "`kpconform {sub} --format {value}`: not one of {values}: {}",
+                    inv.line
+                );
             }
         }
     }

@@ -12,6 +12,7 @@ mod bench;
 mod check;
 mod ci_docs;
 mod corpus;
+mod diff;
 mod fuzz;
 mod generate;
 mod input;

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod behaviour;
 pub mod check;
 pub mod coverage;
 pub mod exact;

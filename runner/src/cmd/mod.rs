@@ -10,6 +10,7 @@ mod audit;
 mod bench;
 mod check;
 mod corpus;
+mod diff;
 mod fuzz;
 mod generate;
 mod input;
@@ -56,6 +57,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::NewScenario(args) => new_scenario::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Measure(args) => bench::measure(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }
 

@@ -142,28 +142,48 @@ fn program() -> String {
 }
 
 fn generator(args: &RunArgs) -> Result<Box<dyn Generator>> {
-    let generator: Box<dyn Generator> = if let Some(command) = &args.generator {
+    choose_generator(
+        args.generator.as_deref(),
+        args.rules_dir.as_deref(),
+        args.name.as_deref(),
+        args.timeout,
+        "",
+    )
+}
+
+/// The generator a command line chooses: an external command, a
+/// recorded-rules directory, or else the reference generator. `flag` is the
+/// prefix of the options in messages (`""` for `run`'s `--generator`,
+/// `"old-"` for `diff`'s `--old-generator`). Shared by `run` and `diff`.
+pub(crate) fn choose_generator(
+    command: Option<&str>,
+    rules_dir: Option<&std::path::Path>,
+    name: Option<&str>,
+    timeout: std::time::Duration,
+    flag: &str,
+) -> Result<Box<dyn Generator>> {
+    let generator: Box<dyn Generator> = if let Some(command) = command {
         let mut c = Command::parse(command)
-            .map_err(|e| anyhow!("--generator: {e}"))?
-            .with_timeout(args.timeout);
-        if let Some(name) = &args.name {
-            c = c.with_name(name.clone());
+            .map_err(|e| anyhow!("--{flag}generator: {e}"))?
+            .with_timeout(timeout);
+        if let Some(name) = name {
+            c = c.with_name(name);
         }
         // One setup error, not the same failure once per case.
         c.ensure_available()
-            .map_err(|e| anyhow!("--generator: {}", e.message))?;
+            .map_err(|e| anyhow!("--{flag}generator: {}", e.message))?;
         Box::new(c)
-    } else if let Some(dir) = &args.rules_dir {
+    } else if let Some(dir) = rules_dir {
         if !dir.is_dir() {
-            bail!("--rules-dir: {} is not a directory", dir.display());
+            bail!("--{flag}rules-dir: {} is not a directory", dir.display());
         }
         let mut d = RecordedDir::new(dir);
-        if let Some(name) = &args.name {
-            d = d.with_name(name.clone());
+        if let Some(name) = name {
+            d = d.with_name(name);
         }
         Box::new(d)
     } else {
-        let name = args.name.clone().unwrap_or_else(|| "reference".into());
+        let name = name.unwrap_or("reference").to_string();
         Box::new(FnGenerator::new(name, |input| {
             Ok(kpconform_reference::generate(input))
         }))

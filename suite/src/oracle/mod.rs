@@ -158,6 +158,7 @@ use kpconform_iptables::model::Family;
 use kpconform_iptables::{Packet, Verdict};
 
 mod compare;
+mod context;
 mod decide;
 mod endpoints;
 mod index;
@@ -169,6 +170,7 @@ mod unknown;
 mod tests;
 
 pub use compare::Mismatch;
+pub use context::{EntryKind, ProbeContext, SourceKind};
 pub use unknown::PodNetworkDependence;
 
 /// The cluster state seen from one node, ready to answer for many packets.
