@@ -3,6 +3,7 @@
 //! (p 0 -> 0.5)", "are no longer masqueraded".
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use kpconform_iptables::{Mass, Verdict};
 use serde::Serialize;
@@ -41,6 +42,20 @@ impl Aspect {
 /// The aspects in which `new` differs from `old`, each with its phrase;
 /// empty when they behave the same.
 pub fn differences(old: &Behaviour, new: &Behaviour) -> Vec<(Aspect, String)> {
+    differences_from(old, new, None)
+}
+
+/// [`differences`] for a probe sent by `client` when it is an endpoint of
+/// the service (hairpin): a masquerade change to exactly the client's own
+/// address reads "when they reach themselves", one to exactly every other
+/// endpoint reached "when they reach another endpoint", so that the probes
+/// of the service's endpoints, each naming its own or its peers' address,
+/// read the same and group into one finding.
+pub fn differences_from(
+    old: &Behaviour,
+    new: &Behaviour,
+    client: Option<IpAddr>,
+) -> Vec<(Aspect, String)> {
     let mut out = Vec::new();
     if old.error != new.error {
         let phrase = match (&old.error, &new.error) {
@@ -67,7 +82,7 @@ pub fn differences(old: &Behaviour, new: &Behaviour) -> Vec<(Aspect, String)> {
         }
         out.push((Aspect::Endpoints, phrase));
     }
-    if let Some(phrase) = masquerade_phrase(old, new) {
+    if let Some(phrase) = masquerade_phrase(old, new, client) {
         out.push((Aspect::Masquerade, phrase));
     }
     if old.affinity != new.affinity {
@@ -87,8 +102,9 @@ pub fn differences(old: &Behaviour, new: &Behaviour) -> Vec<(Aspect, String)> {
 /// destination reached on both sides is compared by its masqueraded share
 /// (so a shifted probability alone, which moves masqueraded mass along
 /// with the destination, is no masquerade change); without one, the
-/// shares of all accepted traffic are compared.
-fn masquerade_phrase(old: &Behaviour, new: &Behaviour) -> Option<String> {
+/// shares of all accepted traffic are compared. `client`: see
+/// [`differences_from`].
+fn masquerade_phrase(old: &Behaviour, new: &Behaviour, client: Option<IpAddr>) -> Option<String> {
     let (ao, an) = (old.accepted(), new.accepted());
     if ao.is_empty() || an.is_empty() {
         return None;
@@ -122,25 +138,53 @@ fn masquerade_phrase(old: &Behaviour, new: &Behaviour) -> Option<String> {
             continue;
         }
         if m_n.is_zero() {
-            lost.push(t.to_string());
+            lost.push(t);
         } else if m_o.is_zero() {
-            gained.push(t.to_string());
+            gained.push(t);
         } else {
             let (a, b) = probabilities(m_o, m_n);
             shifted.push(format!("{t} (p {a} -> {b})"));
         }
     }
+    let reached: BTreeSet<Target> = ao.keys().chain(an.keys()).copied().collect();
     let mut parts = Vec::new();
     if !lost.is_empty() {
-        parts.push(format!("are no longer masqueraded to {}", lost.join(", ")));
+        parts.push(format!(
+            "are no longer masqueraded {}",
+            where_to(&lost, &reached, client)
+        ));
     }
     if !gained.is_empty() {
-        parts.push(format!("are now masqueraded to {}", gained.join(", ")));
+        parts.push(format!(
+            "are now masqueraded {}",
+            where_to(&gained, &reached, client)
+        ));
     }
     if !shifted.is_empty() {
         parts.push(format!("are masqueraded to {}", shifted.join(", ")));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `to A, B`; for a hairpin `client`, relative to it where that names the
+/// same set: `when they reach themselves` (exactly the client's own
+/// addresses) or `when they reach another endpoint` (exactly every other
+/// destination reached on either side, the client being one of them).
+fn where_to(targets: &[Target], reached: &BTreeSet<Target>, client: Option<IpAddr>) -> String {
+    if let Some(ip) = client {
+        let is_own = |t: &Target| matches!(t, Target::To(a) if a.ip() == ip);
+        let named: BTreeSet<Target> = targets.iter().copied().collect();
+        let own: BTreeSet<Target> = reached.iter().copied().filter(is_own).collect();
+        let others: BTreeSet<Target> = reached.iter().copied().filter(|t| !is_own(t)).collect();
+        if !own.is_empty() && named == own {
+            return "when they reach themselves".into();
+        }
+        if !own.is_empty() && named == others {
+            return "when they reach another endpoint".into();
+        }
+    }
+    let list: Vec<String> = targets.iter().map(Target::to_string).collect();
+    format!("to {}", list.join(", "))
 }
 
 /// The accepted, masqueraded mass per target.

@@ -2,14 +2,15 @@
 //! finding: the probes of one service port, through one kind of address,
 //! whose changes read the same (the same aspects, the same phrases) are one
 //! finding, whatever their exact addresses (every node address of a node
-//! port, both outside clients, each endpoint sending to itself) and
-//! whichever kinds of client they come from.
+//! port, both outside clients, each endpoint sending to its own service,
+//! whose changes are phrased relative to itself: "when they reach
+//! themselves") and whichever kinds of client they come from.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kpconform_iptables::Packet;
+use kpconform_iptables::{FlowSource, Packet};
 
-use super::compare::{differences, Aspect};
+use super::compare::{differences_from, Aspect};
 use super::observe::Behaviour;
 use crate::oracle::{EntryKind, ProbeContext, ServicePortName, SourceKind};
 
@@ -117,10 +118,16 @@ pub fn group(results: impl IntoIterator<Item = ProbeResult>) -> Vec<Finding> {
         if r.old == r.new {
             continue;
         }
+        // A hairpin client's changes are phrased relative to itself, so
+        // that every endpoint sending to its own service is one finding.
+        let client = match (r.context.source, r.packet.from) {
+            (SourceKind::Endpoint, FlowSource::Ip(ip)) => Some(ip),
+            _ => None,
+        };
         let key = (
             r.context.service.clone(),
             r.context.entry,
-            differences(&r.old, &r.new),
+            differences_from(&r.old, &r.new, client),
         );
         let g = groups.entry(key).or_insert_with(|| Group {
             sources: BTreeSet::new(),

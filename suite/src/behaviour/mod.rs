@@ -36,7 +36,7 @@ mod compare;
 mod findings;
 mod observe;
 
-pub use compare::{differences, Aspect};
+pub use compare::{differences, differences_from, Aspect};
 pub use findings::{group, Finding, ProbeResult};
 pub use observe::{observe, Affinity, Behaviour, OutcomeKey, Target};
 

@@ -182,3 +182,117 @@ fn phrases_name_verdicts_and_probabilities_exactly() {
     let d = differences(&a, &b);
     assert!(d[0].1.contains("ACCEPT p 1 -> 0.9999999999999"), "{d:?}");
 }
+
+/// A behaviour accepting half to each of `a` and `b`, masqueraded as told.
+fn two_endpoints(a_masq: bool, b_masq: bool) -> Behaviour {
+    let half: kpconform_iptables::Mass = "0.5".parse().unwrap();
+    let key = |addr: &str, masquerade| OutcomeKey {
+        verdict: kpconform_iptables::Verdict::Accept,
+        target: Target::To(addr.parse().unwrap()),
+        masquerade,
+    };
+    Behaviour {
+        outcomes: [
+            (key("10.64.1.218:8080", a_masq), half.clone()),
+            (key("10.64.2.81:8080", b_masq), half),
+        ]
+        .into_iter()
+        .collect(),
+        affinity: Affinity::None,
+        error: None,
+    }
+}
+
+#[test]
+fn hairpin_changes_are_phrased_relative_to_the_client() {
+    let (a, b) = (
+        Some("10.64.1.218".parse().unwrap()),
+        Some("10.64.2.81".parse().unwrap()),
+    );
+    let old = two_endpoints(true, true);
+    // Each endpoint keeps masquerading only when it reaches itself (v1.30's
+    // short-circuited hairpin): the other endpoint, as each sees it.
+    let (new_a, new_b) = (two_endpoints(true, false), two_endpoints(false, true));
+    let other = vec![(
+        Aspect::Masquerade,
+        "are no longer masqueraded when they reach another endpoint".to_string(),
+    )];
+    assert_eq!(differences_from(&old, &new_a, a), other);
+    assert_eq!(differences_from(&old, &new_b, b), other);
+    // Without a client, the addresses, which differ.
+    assert_eq!(
+        differences(&old, &new_a)[0].1,
+        "are no longer masqueraded to 10.64.2.81:8080"
+    );
+    // The client's own address: themselves.
+    assert_eq!(
+        differences_from(&old, &new_b, a)[0].1,
+        "are no longer masqueraded when they reach themselves"
+    );
+    // Neither exactly itself nor exactly the others: the addresses.
+    assert_eq!(
+        differences_from(&old, &two_endpoints(false, false), a)[0].1,
+        "are no longer masqueraded to 10.64.1.218:8080, 10.64.2.81:8080"
+    );
+    assert_eq!(
+        differences_from(&two_endpoints(false, false), &new_b, a)[0].1,
+        "are now masqueraded when they reach another endpoint"
+    );
+}
+
+#[test]
+fn the_endpoints_hairpin_probes_are_one_finding_pods_another() {
+    let context = |source| crate::oracle::ProbeContext {
+        service: None,
+        entry: EntryKind::ExternalIp,
+        source,
+    };
+    let probe = |from: &str| {
+        kpconform_iptables::Packet::new(
+            kpconform_iptables::FlowSource::Ip(from.parse().unwrap()),
+            "198.51.100.7:80".parse().unwrap(),
+            kpconform_iptables::model::Protocol::Tcp,
+        )
+    };
+    let old = two_endpoints(true, true);
+    let results = vec![
+        ProbeResult {
+            packet: probe("10.64.1.218"),
+            context: context(SourceKind::Endpoint),
+            old: old.clone(),
+            new: two_endpoints(true, false),
+        },
+        ProbeResult {
+            packet: probe("10.64.2.81"),
+            context: context(SourceKind::Endpoint),
+            old: old.clone(),
+            new: two_endpoints(false, true),
+        },
+        ProbeResult {
+            packet: probe("10.64.3.9"),
+            context: context(SourceKind::Pod),
+            old: old.clone(),
+            new: two_endpoints(false, false),
+        },
+        // Unchanged: no finding.
+        ProbeResult {
+            packet: probe("203.0.113.50"),
+            context: context(SourceKind::External),
+            old: old.clone(),
+            new: old.clone(),
+        },
+    ];
+    let findings = group(results);
+    let summary: Vec<(Vec<SourceKind>, usize)> = findings
+        .iter()
+        .map(|f| (f.sources.clone(), f.probes))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(vec![SourceKind::Pod], 1), (vec![SourceKind::Endpoint], 2)],
+        "{findings:#?}"
+    );
+    assert!(findings[1]
+        .sentence()
+        .ends_with("from the service's own endpoints (hairpin): are no longer masqueraded when they reach another endpoint"));
+}
