@@ -522,8 +522,9 @@ pub(crate) struct DiffArgs {
     /// (repeatable: any of them).
     #[arg(long, value_name = "TEXT")]
     pub(crate) filter: Vec<String>,
-    /// Report format on stdout: sentences and a summary, or one JSON document
-    /// (docs/schema/diff.schema.json).
+    /// Report format on stdout: sentences and a summary, one JSON document
+    /// (docs/schema/diff.schema.json), JUnit XML (a failing test case per
+    /// changed case) or one HTML page.
     #[arg(long, value_enum, default_value_t = DiffFormatArg::Human)]
     pub(crate) format: DiffFormatArg,
     /// Only the behaviour changes and the summary: no list of text-only changes, no notes.
@@ -543,6 +544,10 @@ pub(crate) enum DiffFormatArg {
     Human,
     /// One JSON document.
     Json,
+    /// JUnit XML: one test case per compared case, failing on a behaviour change.
+    Junit,
+    /// One self-contained HTML page.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -1,13 +1,17 @@
 //! `kpconform diff` on real generator versions: the recorded kube-proxy
 //! v1.28 and v1.30 rules (two known behaviour changes between them),
-//! planted changes, pure reorderings and renamings (none), setup errors.
+//! planted changes, pure reorderings and renamings (none), setup errors;
+//! the HTML page in headless Chromium and the JUnit XML against the Jenkins
+//! schema (both need the tools `runner/tests/reports.rs` names).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{assert_exit, kpconform, root, Output, TempDir};
+use crate::util::{
+    assert_exit, chromium, have, kpconform, root, run_limited, screenshot_colours, Output, TempDir,
+};
 
 /// A recorded-rules tree of `folder` (a folder of golden/recordings),
 /// made by `kpconform corpus --rules-dir`, under `dir/name`.
@@ -132,12 +136,31 @@ fn v1_28_to_v1_30_reports_exactly_the_two_known_changes() {
         .find(|c| c["sources"] == serde_json::json!(["pod"]))
         .expect("a change for pods");
     assert_eq!(from_pods["aspects"], serde_json::json!(["masquerade"]));
+    // Both endpoints, as hairpin clients, are no longer masqueraded to the
+    // other one: one finding for the two of them, worded relative to each.
+    let hairpin = external
+        .iter()
+        .find(|c| c["sources"] == serde_json::json!(["endpoint"]))
+        .expect("a change for hairpin clients");
+    assert_eq!(hairpin["aspects"], serde_json::json!(["masquerade"]));
+    assert_eq!(hairpin["probes"], 2);
+    assert!(
+        hairpin["sentence"].as_str().unwrap().ends_with(
+            "from the service's own endpoints (hairpin): are no longer masqueraded when they \
+             reach another endpoint"
+        ),
+        "{hairpin:#}"
+    );
+    // Exactly those three kinds of client, once each.
+    assert_eq!(external.len(), 3, "{external:#?}");
     // ipMode: Proxy: the LB IP was DNATed to the endpoints, now left alone.
     let ipmode: Vec<_> = all
         .iter()
         .filter(|(s, _, _)| s == "loadbalancer/ipmode-proxy")
         .collect();
     assert_eq!(ipmode.len(), 1, "{all:?}");
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(report["summary"]["changes"], 4);
     assert!(ipmode[0].1.contains(&"endpoints".to_string()));
     let sentence = report["changes"]
         .as_array()
@@ -169,6 +192,150 @@ fn v1_28_to_v1_30_reports_exactly_the_two_known_changes() {
         human.stdout
     );
     assert!(human.stdout.contains("behaviour change(s) in 2 of"));
+}
+
+/// The two release trees, in `dir`.
+fn releases(dir: &TempDir) -> (String, String) {
+    (
+        tree(dir, "v1.28", "kube-proxy-v1.28"),
+        tree(dir, "v1.30", "kube-proxy-v1.30"),
+    )
+}
+
+#[test]
+fn v1_28_to_v1_30_as_an_html_page_renders_in_headless_chromium() {
+    if !have("chromium", "chromium") {
+        return;
+    }
+    let dir = TempDir::new("diff-html");
+    let (v128, v130) = releases(&dir);
+    let args = (["--old-rules-dir", &v128], ["--new-rules-dir", &v130]);
+    let out = diff(&args.0, &args.1, &["--format", "html"]);
+    assert_exit!(out, 1);
+    // The summary line goes to stderr, for a CI log.
+    assert!(
+        out.stderr.contains("behaviour change(s) in 2 of"),
+        "{}",
+        out.stderr
+    );
+    // Self-contained: nothing to fetch, no script.
+    for never in ["<script", "src=", "<link"] {
+        assert!(!out.stdout.contains(never), "{never}: {}", out.stdout);
+    }
+    let report = json(&diff(&args.0, &args.1, &["--format", "json"]));
+    let page = dir.path().join("diff.html");
+    std::fs::write(&page, &out.stdout).unwrap();
+    let url = format!("file://{}", page.display());
+    let distinct = screenshot_colours(&url, dir.path());
+    // Text, bars in two colours and the page: far more than a blank page's one.
+    assert!(distinct > 20, "{distinct} distinct colours");
+
+    let (dom, _) = chromium(&["--dump-dom", &url], &dir.path().join("profile-dom"));
+    // Exactly the two changed scenarios have a section, each as many
+    // findings as the JSON report has changes for it.
+    assert_eq!(
+        dom.matches("<section class=\"case changed\"").count(),
+        2,
+        "{dom}"
+    );
+    for scenario in [
+        "externalip/etp-local-no-local-endpoint",
+        "loadbalancer/ipmode-proxy",
+    ] {
+        let n = report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["scenario"] == scenario)
+            .count();
+        let at = dom
+            .find(&format!("id=\"case-{scenario}@"))
+            .unwrap_or_else(|| panic!("no section for {scenario}:\n{dom}"));
+        let section = &dom[at..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert_eq!(
+            section.matches("class=\"flow finding\"").count(),
+            n,
+            "{section}"
+        );
+        assert!(section.contains("class=\"bar old\""), "{section}");
+        assert!(section.contains("class=\"bar new\""), "{section}");
+    }
+    let changes = report["summary"]["changes"].as_u64().unwrap();
+    let cases = report["summary"]["cases"].as_u64().unwrap();
+    for text in [
+        "kpconform diff: ",
+        &format!("<th>behaviour changes</th><td class=\"count\">{changes}</td>"),
+        &format!("<th>cases compared</th><td class=\"count\">{cases}</td>"),
+        "<th>text only</th><td class=\"count\">0</td>",
+        "<th>setup errors</th><td class=\"count\">0</td>",
+        "from external clients: were accepted, now dropped",
+        // Old: spread over both endpoints, masqueraded; new: dropped.
+        "accept 10.64.1.218:8080, masqueraded",
+        "drop untranslated",
+        "from the service&#39;s own endpoints (hairpin): are no longer masqueraded when they reach another endpoint",
+    ] {
+        let text = text.replace("&#39;", "'");
+        assert!(dom.contains(&text), "{text} not in the DOM:\n{dom}");
+    }
+}
+
+#[test]
+fn v1_28_to_v1_30_as_junit_fails_exactly_the_two_changed_cases() {
+    if !have("xmllint", "libxml2-utils") {
+        return;
+    }
+    let dir = TempDir::new("diff-junit");
+    let (v128, v130) = releases(&dir);
+    let out = diff(
+        &["--old-rules-dir", &v128],
+        &["--new-rules-dir", &v130],
+        &["--format", "junit"],
+    );
+    assert_exit!(out, 1);
+    let file = dir.path().join("diff.xml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let xsd = root().join("docs/schema/junit-10.xsd");
+    let (ok, said, err) = run_limited(
+        "xmllint",
+        &[
+            "--noout",
+            "--schema",
+            xsd.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        ok && err.contains("validates"),
+        "{said}{err}\n{}",
+        out.stdout
+    );
+    // One test case per compared case; the failing ones are exactly the
+    // two changed scenarios.
+    let cases: Vec<&str> = out.stdout.split("<testcase ").skip(1).collect();
+    assert!(cases.len() >= 44, "{}", out.stdout);
+    let failing: BTreeSet<String> = cases
+        .iter()
+        .filter(|c| c.contains("<failure"))
+        // The class name is the scenario id.
+        .map(|c| {
+            let class = &c[c.find("classname=\"").unwrap() + 11..];
+            class[..class.find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(
+        failing,
+        BTreeSet::from([
+            "externalip/etp-local-no-local-endpoint".to_string(),
+            "loadbalancer/ipmode-proxy".to_string(),
+        ])
+    );
+    assert!(
+        out.stdout.contains("type=\"behaviour-change\""),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

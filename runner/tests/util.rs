@@ -2,6 +2,7 @@
 //! root, the recordings, temporary directories.
 
 use std::ffi::OsStr;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -118,4 +119,107 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Whether tests that need `tool` run: it is installed, or
+/// `KPCONFORM_REPORT_TESTS=skip` says to skip them (`false`); otherwise
+/// the test fails saying what to install.
+pub(crate) fn have(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
+    if found {
+        return true;
+    }
+    if std::env::var("KPCONFORM_REPORT_TESTS").as_deref() == Ok("skip") {
+        eprintln!("SKIPPED: no {tool} and KPCONFORM_REPORT_TESTS=skip");
+        return false;
+    }
+    panic!(
+        "{tool} is needed to check kpconform's reports: install it (Debian: `apt-get install \
+         {package}`; .ci/run does), or set KPCONFORM_REPORT_TESTS=skip to skip these tests"
+    );
+}
+
+/// Runs `program ARGS`, killed after `limit`; its exit status and output.
+pub(crate) fn run_limited(program: &str, args: &[&str], limit: Duration) -> (bool, String, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    // Read both pipes on threads so a chatty child never blocks on a full one.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    match status {
+        Some(s) => (s.success(), out, err),
+        None => panic!("{program} did not finish within {limit:?}\n{out}\n{err}"),
+    }
+}
+
+/// A fresh Chromium profile directory, removed afterwards.
+pub(crate) fn chromium(args: &[&str], profile: &Path) -> (String, String) {
+    let profile_arg = format!("--user-data-dir={}", profile.display());
+    let mut all = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        profile_arg.as_str(),
+    ];
+    all.extend_from_slice(args);
+    let (ok, out, err) = run_limited("chromium", &all, Duration::from_secs(60));
+    assert!(ok, "chromium failed:\n{out}\n{err}");
+    (out, err)
+}
+
+/// Opens `url` in headless Chromium at 1280x2000 and screenshots it (in
+/// `dir`); how many distinct colours the screenshot has. A blank page has
+/// one; text and coloured bars give dozens.
+pub(crate) fn screenshot_colours(url: &str, dir: &Path) -> usize {
+    let png_path = dir.join("screenshot.png");
+    let shot = format!("--screenshot={}", png_path.display());
+    chromium(
+        &[&shot, "--window-size=1280,2000", url],
+        &dir.join("profile-shot"),
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png_path).expect("chromium wrote the screenshot"),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (1280, 2000));
+    let bytes = &pixels[..info.buffer_size()];
+    let step = info.color_type.samples() * usize::from(info.bit_depth as u8).div_ceil(8);
+    let distinct: std::collections::BTreeSet<&[u8]> = bytes.chunks(step).collect();
+    distinct.len()
 }

@@ -21,6 +21,7 @@ use super::run::choose_generator;
 use super::Outcome;
 use crate::cli::{DiffArgs, DiffFormatArg};
 use crate::parallel;
+use crate::report::{DiffCase, DiffView};
 
 /// One side of the diff.
 struct Side {
@@ -118,7 +119,7 @@ pub(crate) fn run(args: &DiffArgs) -> Result<Outcome> {
         }
     }
     let report = Report {
-        errors: errors.len(),
+        errors: &errors,
         scenarios: args.scenarios.display().to_string(),
         old: old.generator.name(),
         new: new.generator.name(),
@@ -131,6 +132,19 @@ pub(crate) fn run(args: &DiffArgs) -> Result<Outcome> {
             "{}",
             serde_json::to_string_pretty(&report.json()).expect("JSON values serialize")
         ),
+        // As for `run`: the document on stdout, the summary for a CI log
+        // on stderr.
+        DiffFormatArg::Junit => {
+            out!(
+                "{}",
+                crate::report::diff_junit(&report.junit_cases(), &errors, report.old, report.new)
+            );
+            eprintln!("{}", report.summary());
+        }
+        DiffFormatArg::Html => {
+            out!("{}", crate::report::diff_html(&report.html_view()));
+            eprintln!("{}", report.summary());
+        }
     }
     if !errors.is_empty() {
         for e in &errors {
@@ -278,8 +292,8 @@ fn compare_unit(unit: &Unit, old: &Side, new: &Side) -> Result<Compared, String>
 
 /// The whole diff, for printing.
 struct Report<'a> {
-    /// Cases that could not be compared (setup errors).
-    errors: usize,
+    /// Why cases could not be compared (setup errors).
+    errors: &'a [String],
     scenarios: String,
     old: &'a str,
     new: &'a str,
@@ -323,8 +337,11 @@ impl Report<'_> {
             "{behaviour} ({} -> {}); {text_only} case(s) changed in text only",
             self.old, self.new
         );
-        if self.errors > 0 {
-            text.push_str(&format!("; {} case(s) could not be compared", self.errors));
+        if !self.errors.is_empty() {
+            text.push_str(&format!(
+                "; {} case(s) could not be compared",
+                self.errors.len()
+            ));
         }
         text
     }
@@ -383,10 +400,44 @@ impl Report<'_> {
                 "changes": self.changes(),
                 "changed_cases": self.changed_units(),
                 "text_only": self.text_only().len(),
-                "errors": self.errors,
+                "errors": self.errors.len(),
                 "text": self.summary(),
             },
         })
+    }
+}
+
+impl Report<'_> {
+    /// What the HTML page shows.
+    fn html_view(&self) -> DiffView<'_> {
+        DiffView {
+            old: self.old,
+            new: self.new,
+            scenarios: &self.scenarios,
+            cases: self.compared.len(),
+            summary: self.summary(),
+            changed: self
+                .compared
+                .iter()
+                .filter(|(_, c)| !c.findings.is_empty())
+                .map(|(u, c)| (unit_name(u), c.findings.as_slice()))
+                .collect(),
+            text_only: self.text_only().iter().map(|u| unit_name(u)).collect(),
+            errors: self.errors,
+        }
+    }
+
+    /// Every compared case as a JUnit test case: its name, its scenario, and
+    /// its behaviour changes' sentences (none: it passes).
+    fn junit_cases(&self) -> Vec<DiffCase> {
+        self.compared
+            .iter()
+            .map(|(u, c)| DiffCase {
+                name: unit_name(u),
+                scenario: u.case.scenario.id.clone(),
+                changes: c.findings.iter().map(Finding::sentence).collect(),
+            })
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! What `kpconform run` found, and its renderings: human (details and a
-//! summary table), JSON and JUnit XML (for CI), and one HTML page.
+//! summary table), JSON and JUnit XML (for CI), and one HTML page; and the
+//! JUnit XML and HTML renderings of `kpconform diff`.
 
 use std::time::Duration;
 
@@ -11,12 +12,15 @@ mod html;
 mod human;
 mod json;
 mod junit;
+mod junit_diff;
 mod rerun;
 
 pub(crate) use html::render as html;
+pub(crate) use html::{render_diff as diff_html, DiffView};
 pub(crate) use human::{progress_line, render as human, render_quiet as human_quiet, summary};
 pub(crate) use json::render as json;
 pub(crate) use junit::render as junit;
+pub(crate) use junit_diff::{render as diff_junit, DiffCase};
 pub(crate) use rerun::Rerun;
 
 /// One run of a generator over a corpus.

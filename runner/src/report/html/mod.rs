@@ -1,13 +1,15 @@
 //! `--format html`: one self-contained page (inline CSS, no script, nothing
 //! fetched). This module has the page and its building blocks, each
-//! escaping what it is given, so that any report (`run` here; a `diff`
-//! report can add its own sections the same way) is assembled from them
-//! without writing markup by hand; `run` lays out the run report.
+//! escaping what it is given, so that any report is assembled from them
+//! without writing markup by hand; `run` lays out the run report, `diff`
+//! the behaviour changes between two generators.
 
 use std::fmt::Write as _;
 
+mod diff;
 mod run;
 
+pub(crate) use diff::{render as render_diff, DiffView};
 pub(crate) use run::render;
 
 /// Text made safe for HTML element content and quoted attribute values.
@@ -46,7 +48,7 @@ section.case.changed { border-color: #9a6700; }
 .chart td.label { font-family: ui-monospace, monospace; font-size: 12px; white-space: nowrap; }
 .track { width: 220px; background: #eee; height: 12px; }
 .bar { height: 12px; }
-.bar.expected { background: #1f6feb; } .bar.actual { background: #e36209; }
+.bar.expected, .bar.old { background: #1f6feb; } .bar.actual, .bar.new { background: #e36209; }
 .rules td { font-family: ui-monospace, monospace; font-size: 12px; }
 .walk { color: #555; }
 "#;
