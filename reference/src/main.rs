@@ -12,6 +12,12 @@ use anyhow::Context;
 use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
 
+/// A large cluster's input and rules are millions of small allocations;
+/// mimalloc serves them in about two thirds of the system allocator's time
+/// (measured on a 10,000-Service input).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,

@@ -59,6 +59,13 @@ pub(crate) enum Resolved {
 }
 
 impl Scalar<'_> {
+    /// Whether [`Scalar::resolve`] would say [`Resolved::Null`], without
+    /// trying the number forms: most scalars read are strings, and this is
+    /// asked of each of them.
+    pub(crate) fn is_null(&self) -> bool {
+        self.plain && matches!(&*self.text, "" | "~" | "null" | "Null" | "NULL")
+    }
+
     /// The core-schema type; quoted or `!!str`-tagged scalars are strings.
     pub(crate) fn resolve(&self) -> Resolved {
         if !self.plain {
@@ -129,7 +136,7 @@ impl<'t> Node<'t> {
 
     /// Whether this is a plain null (`~`, `null`, or nothing at all).
     pub(crate) fn is_null(&self) -> bool {
-        self.scalar().is_some_and(|s| s.resolve() == Resolved::Null)
+        self.scalar().is_some_and(Scalar::is_null)
     }
 
     /// A few words naming what this node is, for "expected X, found Y".
@@ -518,6 +525,18 @@ mod tests {
             }
             .resolve()
         };
+        for t in ["", "~", "null", "Null", "NULL", "nul", "0", "a"] {
+            let plain = Scalar {
+                text: t.into(),
+                plain: true,
+            };
+            assert_eq!(plain.is_null(), plain.resolve() == Resolved::Null, "{t:?}");
+            let quoted = Scalar {
+                text: t.into(),
+                plain: false,
+            };
+            assert!(!quoted.is_null(), "{t:?}");
+        }
         assert_eq!(s(""), Resolved::Null);
         assert_eq!(s("~"), Resolved::Null);
         assert_eq!(s("True"), Resolved::Bool(true));
