@@ -13,8 +13,9 @@ use kpconform_iptables::SourceFile;
 use kpconform_suite::scenario::GeneratorInput;
 
 /// A large cluster's input and rules are millions of small allocations;
-/// mimalloc serves them in about two thirds of the system allocator's time
-/// (measured on a 10,000-Service input).
+/// with mimalloc this binary needs about a quarter less CPU time on a
+/// 10,000-Service input than with the system allocator. (Not in the
+/// `kpconform` CLI: there it raised lint's peak memory by about 45 MiB.)
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

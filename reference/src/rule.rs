@@ -10,6 +10,7 @@
 
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use ipnet::IpNet;
 use kpconform_iptables::model::Family;
@@ -57,8 +58,9 @@ pub(crate) enum Match {
     DstLocal,
     /// `-m tcp|udp|sctp [--dport N]`.
     Port(Protocol, Option<u16>),
-    /// `-m statistic --mode random --probability P` (P already in save spelling).
-    Random(String),
+    /// `-m statistic --mode random --probability P` (P already in save
+    /// spelling; shared, as every chain of n endpoints uses the same ones).
+    Random(Rc<str>),
     /// `-m recent --rcheck --seconds N --reap --name CHAIN` (the save tool
     /// adds the family's full `--mask` and `--rsource`).
     RecentCheck {

@@ -8,11 +8,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// `generate`, `lint` and `audit` make millions of small allocations on a
-/// large node; mimalloc serves them faster than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// `println!` that tolerates a closed stdout (`kpconform ... | head`):
 /// output is best effort, a broken pipe is not a crash.
 macro_rules! outln {
