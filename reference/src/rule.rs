@@ -525,7 +525,13 @@ mod tests {
             text::number(&mut out, n);
             assert_eq!(out, n.to_string());
         }
-        for net in ["0.0.0.0/0", "255.255.255.255/32", "10.0.100.9/8", "fd00::1/128", "::/0"] {
+        for net in [
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "10.0.100.9/8",
+            "fd00::1/128",
+            "::/0",
+        ] {
             let net: IpNet = net.parse().unwrap();
             let mut out = String::new();
             text::net(&mut out, net);

@@ -637,7 +637,10 @@ mod tests {
     fn the_fast_reader_streams_block_items_and_keeps_the_rest() {
         for (text, fast_streams) in [
             // Indentless and indented block sequences are streamed while read ...
-            ("node: {a: 1}\nobjects:\n- {n: 1}\n- n: 2\n  m: [3]\nz: 4\n", 2),
+            (
+                "node: {a: 1}\nobjects:\n- {n: 1}\n- n: 2\n  m: [3]\nz: 4\n",
+                2,
+            ),
             ("objects:\n  - {n: 1}\n  - x\n", 2),
             // ... a flow sequence is handed over from the tree afterwards,
             // and nested `objects` keys are not the top-level one.
