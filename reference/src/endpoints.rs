@@ -10,7 +10,7 @@ use kpconform_iptables::model::Family;
 
 use crate::addr::parse_ip;
 use crate::rule::Protocol;
-use crate::services::{has_ignored_label, namespace_of_meta, PortKey, ServicePort};
+use crate::services::{has_ignored_label, namespace_str, PortKey, ServicePort};
 
 /// The node label topology hints are matched against.
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -52,7 +52,7 @@ pub(crate) fn endpoints_map<'a>(
 ) -> EndpointsMap {
     // (namespace, service, slice name) -> slice; a later object replaces an
     // earlier one of the same name, as an informer update would.
-    let mut cache: BTreeMap<(String, String, String), &EndpointSlice> = BTreeMap::new();
+    let mut cache: BTreeMap<(&str, &str, &str), &EndpointSlice> = BTreeMap::new();
     for slice in slices {
         if slice.address_type != family.as_str() || has_ignored_label(&slice.metadata.labels) {
             continue;
@@ -66,11 +66,13 @@ pub(crate) fn endpoints_map<'a>(
         let (Some(service), Some(name)) = (service, slice.metadata.name.as_ref()) else {
             continue;
         };
-        let namespace = namespace_of_meta(&slice.metadata.namespace);
-        cache.insert((namespace, service.clone(), name.clone()), slice);
+        let namespace = namespace_str(&slice.metadata.namespace);
+        cache.insert((namespace, service, name), slice);
     }
 
-    let mut by_port: BTreeMap<PortKey, BTreeMap<String, Endpoint>> = BTreeMap::new();
+    // Each port's endpoints in the order met; duplicates are merged once
+    // all are in (a tree keyed by endpoint text per port cost more).
+    let mut by_port: BTreeMap<PortKey, Vec<Endpoint>> = BTreeMap::new();
     for ((namespace, service, _), slice) in &cache {
         for port in slice.ports.as_deref().unwrap_or(&[]) {
             let Some(number) = port
@@ -85,8 +87,8 @@ pub(crate) fn endpoints_map<'a>(
                 continue;
             };
             let key = PortKey {
-                namespace: namespace.clone(),
-                service: service.clone(),
+                namespace: namespace.to_string(),
+                service: service.to_string(),
                 // The apiserver defaults a missing port name to "".
                 port_name: port.name.clone().unwrap_or_default(),
                 protocol,
@@ -117,19 +119,35 @@ pub(crate) fn endpoints_map<'a>(
                         .map(|z| z.iter().map(|z| z.name.clone()).collect())
                         .unwrap_or_default(),
                 };
-                // The same endpoint in two slices (it is moving between them):
-                // the first copy wins unless a later one is local.
-                if endpoint.local || !set.contains_key(&endpoint.addr) {
-                    set.insert(endpoint.addr.clone(), endpoint);
-                }
+                set.push(endpoint);
             }
         }
     }
     by_port
         .into_iter()
         .filter(|(_, set)| !set.is_empty())
-        .map(|(key, set)| (key, set.into_values().collect()))
+        .map(|(key, set)| (key, merge_duplicates(set)))
         .collect()
+}
+
+/// Sorts endpoints by their text and keeps one of each: the same endpoint
+/// in two slices (it is moving between them) is the first copy met, unless
+/// a later copy is local, and then the last local copy.
+fn merge_duplicates(mut endpoints: Vec<Endpoint>) -> Vec<Endpoint> {
+    // Stable: copies of one endpoint stay in the order they were met.
+    endpoints.sort_by(|a, b| a.addr.cmp(&b.addr));
+    let mut merged: Vec<Endpoint> = Vec::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        match merged.last_mut() {
+            Some(last) if last.addr == endpoint.addr => {
+                if endpoint.local {
+                    *last = endpoint;
+                }
+            }
+            _ => merged.push(endpoint),
+        }
+    }
+    merged
 }
 
 /// kube-proxy's `net.JoinHostPort(address, port)`. The IPv6 text is the

@@ -25,6 +25,13 @@ use kpconform_suite::scenario::GeneratorInput;
 #[command(name = "kpconform-reference", version, max_term_width = 100)]
 struct Cli {}
 
+/// A large cluster's input and rules are millions of small allocations;
+/// with mimalloc this binary needs about a quarter less CPU time on a
+/// 10,000-Service input than with the system allocator. (Not in the
+/// `kpconform` CLI: there it raised lint's peak memory by about 45 MiB.)
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // No arguments but --help and --version: anything else is a usage error
     // (clap prints it with the usage and exits 2), never read as input.

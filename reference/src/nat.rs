@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 
 use ipnet::IpNet;
 use kpconform_iptables::model::Family;
@@ -19,15 +20,17 @@ use crate::table::Section;
 
 /// `-m statistic` probabilities in iptables-save spelling, computed once per `n`.
 #[derive(Debug, Default)]
-pub(crate) struct Probabilities(BTreeMap<u32, String>);
+pub(crate) struct Probabilities(BTreeMap<u32, Rc<str>>);
 
 impl Probabilities {
     /// kube-proxy writes 1/n with 10 decimals; the kernel keeps k/2^31 and
     /// iptables-save prints that with 11.
-    fn one_over(&mut self, n: u32) -> &str {
-        self.0
+    fn one_over(&mut self, n: u32) -> Rc<str> {
+        let p = self
+            .0
             .entry(n.max(1))
-            .or_insert_with(|| Probability::one_over(n.max(1), 10).save_spelling())
+            .or_insert_with(|| Probability::one_over(n.max(1), 10).save_spelling().into());
+        Rc::clone(p)
     }
 }
 
@@ -276,7 +279,7 @@ fn dispatch(
         let mut rule = with_comment(ep);
         if i + 1 < n {
             let remaining = u32::try_from(n - i).unwrap_or(u32::MAX);
-            rule = rule.with(Match::Random(probabilities.one_over(remaining).to_string()));
+            rule = rule.with(Match::Random(probabilities.one_over(remaining)));
         }
         s.push(chain, rule.jump(sep));
     }

@@ -8,8 +8,9 @@
 //! keeps the parts apart so that [`Rule::fmt`](std::fmt::Display) can emit
 //! exactly that.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use ipnet::IpNet;
 use kpconform_iptables::model::Family;
@@ -57,8 +58,9 @@ pub(crate) enum Match {
     DstLocal,
     /// `-m tcp|udp|sctp [--dport N]`.
     Port(Protocol, Option<u16>),
-    /// `-m statistic --mode random --probability P` (P already in save spelling).
-    Random(String),
+    /// `-m statistic --mode random --probability P` (P already in save
+    /// spelling; shared, as every chain of n endpoints uses the same ones).
+    Random(Rc<str>),
     /// `-m recent --rcheck --seconds N --reap --name CHAIN` (the save tool
     /// adds the family's full `--mask` and `--rsource`).
     RecentCheck {
@@ -183,117 +185,236 @@ impl Rule {
     }
 }
 
-/// iptables-save quotes every comment and escapes `"` and `\` inside it.
-fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    f.write_str("\"")?;
-    // Written in runs between the characters that need a backslash.
-    let mut rest = text;
-    while let Some(i) = rest.find(['"', '\\']) {
-        f.write_str(&rest[..i])?;
-        f.write_str("\\")?;
-        f.write_str(&rest[i..i + 1])?;
-        rest = &rest[i + 1..];
+/// Text appended to a `String` without the formatting machinery: a dump
+/// has hundreds of thousands of rules, and `write!` per part (with its
+/// padding checks and dynamic dispatch) was a fifth of the generator's time.
+/// Only the rare parts (IPv6 addresses, hexadecimal marks) go through `fmt`.
+mod text {
+    use std::fmt::Write as _;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use ipnet::IpNet;
+
+    /// `n` in decimal.
+    pub(super) fn number(out: &mut String, n: u32) {
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            // n % 10 < 10, so the cast cannot truncate.
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            out.push(char::from(d));
+        }
     }
-    f.write_str(rest)?;
-    f.write_str("\"")
+
+    fn ipv4(out: &mut String, ip: Ipv4Addr) {
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            number(out, u32::from(octet));
+        }
+    }
+
+    /// An address as the save tools print it (IPv6 canonical, via std).
+    pub(super) fn ip(out: &mut String, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => ipv4(out, v4),
+            // Writing into a String cannot fail.
+            IpAddr::V6(v6) => drop(write!(out, "{v6}")),
+        }
+    }
+
+    /// `ADDR/PREFIX`.
+    pub(super) fn net(out: &mut String, net: IpNet) {
+        ip(out, net.addr());
+        out.push('/');
+        number(out, u32::from(net.prefix_len()));
+    }
+
+    /// `IP:PORT`, `[IP]:PORT` for IPv6.
+    pub(super) fn socket(out: &mut String, to: SocketAddr) {
+        match to {
+            SocketAddr::V4(v4) => {
+                ipv4(out, *v4.ip());
+                out.push(':');
+                number(out, u32::from(v4.port()));
+            }
+            // Writing into a String cannot fail.
+            SocketAddr::V6(v6) => drop(write!(out, "{v6}")),
+        }
+    }
+
+    /// iptables-save quotes every comment and escapes `"` and `\` inside it.
+    pub(super) fn quoted(out: &mut String, text: &str) {
+        out.push('"');
+        // Copied in runs between the characters that need a backslash.
+        let mut rest = text;
+        while let Some(i) = rest.find(['"', '\\']) {
+            out.push_str(&rest[..i]);
+            out.push('\\');
+            out.push_str(&rest[i..i + 1]);
+            rest = &rest[i + 1..];
+        }
+        out.push_str(rest);
+        out.push('"');
+    }
 }
 
-impl fmt::Display for Match {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Match {
+    /// Appends the match as iptables-save prints it.
+    fn write_to(&self, out: &mut String) {
         match self {
-            Match::Comment(text) => {
-                f.write_str("-m comment --comment ")?;
-                write_quoted(f, text)
+            Match::Comment(comment) => {
+                out.push_str("-m comment --comment ");
+                text::quoted(out, comment);
             }
-            Match::SrcLocal => f.write_str("-m addrtype --src-type LOCAL"),
-            Match::DstLocal => f.write_str("-m addrtype --dst-type LOCAL"),
-            Match::Port(p, None) => write!(f, "-m {}", p.as_str()),
-            Match::Port(p, Some(port)) => write!(f, "-m {} --dport {port}", p.as_str()),
-            Match::Random(p) => write!(f, "-m statistic --mode random --probability {p}"),
+            Match::SrcLocal => out.push_str("-m addrtype --src-type LOCAL"),
+            Match::DstLocal => out.push_str("-m addrtype --dst-type LOCAL"),
+            Match::Port(p, port) => {
+                out.push_str("-m ");
+                out.push_str(p.as_str());
+                if let Some(port) = port {
+                    out.push_str(" --dport ");
+                    text::number(out, u32::from(*port));
+                }
+            }
+            Match::Random(p) => {
+                out.push_str("-m statistic --mode random --probability ");
+                out.push_str(p);
+            }
             Match::RecentCheck {
                 name,
                 seconds,
                 family,
-            } => write!(
-                f,
-                "-m recent --rcheck --seconds {seconds} --reap --name {name} --mask {} --rsource",
-                family.full_mask()
-            ),
-            Match::RecentSet { name, family } => write!(
-                f,
-                "-m recent --set --name {name} --mask {} --rsource",
-                family.full_mask()
-            ),
+            } => {
+                out.push_str("-m recent --rcheck --seconds ");
+                text::number(out, *seconds);
+                out.push_str(" --reap --name ");
+                out.push_str(name);
+                out.push_str(" --mask ");
+                text::ip(out, family.full_mask());
+                out.push_str(" --rsource");
+            }
+            Match::RecentSet { name, family } => {
+                out.push_str("-m recent --set --name ");
+                out.push_str(name);
+                out.push_str(" --mask ");
+                text::ip(out, family.full_mask());
+                out.push_str(" --rsource");
+            }
             Match::Mark { negated, mark } => {
                 let not = if *negated { "! " } else { "" };
-                write!(f, "-m mark {not}--mark {mark:#x}/{mark:#x}")
+                // Writing into a String cannot fail.
+                let _ = write!(out, "-m mark {not}--mark {mark:#x}/{mark:#x}");
             }
             Match::CtState { negated, states } => {
-                let not = if *negated { "! " } else { "" };
-                write!(f, "-m conntrack {not}--ctstate {states}")
+                out.push_str("-m conntrack ");
+                if *negated {
+                    out.push_str("! ");
+                }
+                out.push_str("--ctstate ");
+                out.push_str(states);
             }
         }
+    }
+}
+
+impl Target {
+    /// Appends the target as iptables-save prints it.
+    fn write_to(&self, out: &mut String) {
+        match self {
+            Target::Jump(chain) => {
+                out.push_str("-j ");
+                out.push_str(chain);
+            }
+            Target::Accept => out.push_str("-j ACCEPT"),
+            Target::Drop => out.push_str("-j DROP"),
+            Target::Return => out.push_str("-j RETURN"),
+            Target::Reject(Family::Ipv4) => {
+                out.push_str("-j REJECT --reject-with icmp-port-unreachable")
+            }
+            Target::Reject(Family::Ipv6) => {
+                out.push_str("-j REJECT --reject-with icmp6-port-unreachable")
+            }
+            Target::Dnat(to) => {
+                out.push_str("-j DNAT --to-destination ");
+                text::socket(out, *to);
+            }
+            Target::SetXmark { value, mask } => {
+                // Writing into a String cannot fail.
+                let _ = write!(out, "-j MARK --set-xmark {value:#x}/{mask:#x}");
+            }
+            Target::MasqueradeRandomFully => out.push_str("-j MASQUERADE --random-fully"),
+        }
+    }
+}
+
+impl Rule {
+    /// Appends the rule's arguments after `-A CHAIN `, without a leading
+    /// space or a newline: what [`Rule`]'s `Display` prints.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        let start = out.len();
+        let sep = |out: &mut String| {
+            if out.len() > start {
+                out.push(' ');
+            }
+        };
+        for (flag, part) in [("-s ", self.source), ("-d ", self.destination)] {
+            if let Some((negated, net)) = part {
+                sep(out);
+                if negated {
+                    out.push_str("! ");
+                }
+                out.push_str(flag);
+                text::net(out, net);
+            }
+        }
+        if let Some(p) = self.protocol {
+            sep(out);
+            out.push_str("-p ");
+            out.push_str(p.as_str());
+        }
+        for m in &self.matches {
+            sep(out);
+            m.write_to(out);
+        }
+        if let Some(t) = &self.target {
+            sep(out);
+            t.write_to(out);
+        }
+    }
+}
+
+impl fmt::Display for Match {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write_to(&mut out);
+        f.write_str(&out)
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Jump(chain) => write!(f, "-j {chain}"),
-            Target::Accept => f.write_str("-j ACCEPT"),
-            Target::Drop => f.write_str("-j DROP"),
-            Target::Return => f.write_str("-j RETURN"),
-            Target::Reject(Family::Ipv4) => {
-                f.write_str("-j REJECT --reject-with icmp-port-unreachable")
-            }
-            Target::Reject(Family::Ipv6) => {
-                f.write_str("-j REJECT --reject-with icmp6-port-unreachable")
-            }
-            Target::Dnat(to) => write!(f, "-j DNAT --to-destination {to}"),
-            Target::SetXmark { value, mask } => {
-                write!(f, "-j MARK --set-xmark {value:#x}/{mask:#x}")
-            }
-            Target::MasqueradeRandomFully => f.write_str("-j MASQUERADE --random-fully"),
-        }
+        let mut out = String::new();
+        self.write_to(&mut out);
+        f.write_str(&out)
     }
 }
 
 impl fmt::Display for Rule {
     /// The rule's arguments after `-A CHAIN`, without a leading space.
-    /// Written straight into the formatter: a dump has hundreds of
-    /// thousands of rules, and a string per part would dominate the time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        let mut sep = |f: &mut fmt::Formatter<'_>| {
-            if std::mem::take(&mut first) {
-                Ok(())
-            } else {
-                f.write_str(" ")
-            }
-        };
-        if let Some((negated, net)) = self.source {
-            sep(f)?;
-            let not = if negated { "! " } else { "" };
-            write!(f, "{not}-s {net}")?;
-        }
-        if let Some((negated, net)) = self.destination {
-            sep(f)?;
-            let not = if negated { "! " } else { "" };
-            write!(f, "{not}-d {net}")?;
-        }
-        if let Some(p) = self.protocol {
-            sep(f)?;
-            write!(f, "-p {}", p.as_str())?;
-        }
-        for m in &self.matches {
-            sep(f)?;
-            fmt::Display::fmt(m, f)?;
-        }
-        if let Some(t) = &self.target {
-            sep(f)?;
-            fmt::Display::fmt(t, f)?;
-        }
-        Ok(())
+        let mut out = String::with_capacity(128);
+        self.write_to(&mut out);
+        f.write_str(&out)
     }
 }
 
@@ -395,6 +516,33 @@ mod tests {
             r.to_string(),
             "! -d ::1/128 -m comment --comment \"x\" -m addrtype --dst-type LOCAL"
         );
+    }
+
+    #[test]
+    fn numbers_and_addresses_print_as_std_prints_them() {
+        for n in [0, 7, 10, 99, 100, 65535, 1 << 31, u32::MAX] {
+            let mut out = String::new();
+            text::number(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        for net in [
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "10.0.100.9/8",
+            "fd00::1/128",
+            "::/0",
+        ] {
+            let net: IpNet = net.parse().unwrap();
+            let mut out = String::new();
+            text::net(&mut out, net);
+            assert_eq!(out, net.to_string());
+        }
+        for to in ["0.0.0.0:0", "10.64.200.5:65535", "[fd00:10::a]:53"] {
+            let to: SocketAddr = to.parse().unwrap();
+            let mut out = String::new();
+            text::socket(&mut out, to);
+            assert_eq!(out, to.to_string());
+        }
     }
 
     #[test]

@@ -118,9 +118,14 @@ pub(crate) fn service_ports<'a>(
 
 /// The namespace of an object; kubectl always prints one, `default` otherwise.
 pub(crate) fn namespace_of_meta(ns: &Option<String>) -> String {
+    namespace_str(ns).to_string()
+}
+
+/// [`namespace_of_meta`], borrowed.
+pub(crate) fn namespace_str(ns: &Option<String>) -> &str {
     match ns.as_deref() {
-        Some(ns) if !ns.is_empty() => ns.to_string(),
-        _ => "default".to_string(),
+        Some(ns) if !ns.is_empty() => ns,
+        _ => "default",
     }
 }
 

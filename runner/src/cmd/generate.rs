@@ -2,7 +2,7 @@
 //! a scenario or from a generator input (so that `kpconform generate --input -`
 //! speaks the generator protocol).
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use anyhow::{anyhow, Context, Result};
 use kpconform_iptables::SourceFile;
@@ -22,7 +22,14 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<Outcome> {
         // clap requires --scenario with --node, or --input.
         _ => return Err(anyhow!("give --scenario FILE --node NAME, or --input FILE")),
     };
-    out!("{}", kpconform_reference::generate(&input));
+    // Written as the tables are printed, not built as one string first: a
+    // 50k-Service node's rules are over 100 MB. Best effort, as `out!`: a
+    // closed stdout (`| head`) is not an error.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let _ = kpconform_reference::generate_to(&input, &mut stdout).and_then(|()| stdout.flush());
+    // kpconform exits right after: freeing a large cluster's objects one
+    // allocation at a time would only delay that.
+    std::mem::forget(input);
     Ok(Outcome::Pass)
 }
 

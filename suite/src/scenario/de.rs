@@ -208,7 +208,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, 'de> {
     // field, take the text as written.
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.node.scalar() {
-            Some(s) if s.resolve() != Resolved::Null => {
+            Some(s) if !s.is_null() => {
                 let result = visitor.visit_str(&s.text);
                 self.locate(result)
             }

@@ -109,6 +109,12 @@ fn read_input(source: &SourceFile) -> Result<GeneratorInput, Problem> {
     let mut streamed: Vec<Object> = Vec::new();
     let mut object_problem: Option<Problem> = None;
     let documents = parse_documents_streaming(source.text(), "objects", &mut |i, item| {
+        // Index 0 again: the text is being read a second time (the fast
+        // reader declined it part way); what the first pass read goes.
+        if i == 0 {
+            streamed.clear();
+            object_problem = None;
+        }
         if object_problem.is_some() {
             return;
         }
@@ -237,6 +243,20 @@ mod tests {
         let text = format!("node: {{name: n, addresses: [10.0.0.300]}}\nobjects:\n{objects}");
         let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect_err("bad ip");
         assert_eq!(err.path(), "node.addresses[0]");
+        // Objects read before the fast reader declined (a block scalar,
+        // after the bad one) are read again by granit, once each.
+        let late = format!(
+            "node: {{name: n, addresses: [10.0.0.1]}}\nobjects:\n{}{}{}- apiVersion: v1\n  kind: Node\n  metadata:\n    name: >-\n      x\n",
+            svc("a", "80"),
+            svc("b", "0"),
+            svc("c", "81")
+        );
+        let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", late.clone()))
+            .expect_err("port 0");
+        assert_eq!(err.path(), "objects[1].spec.ports[0].port");
+        let good = late.replace("port: 0", "port: 82");
+        let input = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", good)).expect("input");
+        assert_eq!(input.objects.len(), 4);
         // And a YAML error anywhere before either.
         let text = format!("node: {{name: n, addresses: [10.0.0.300]}}\nobjects:\n{objects}- [\n");
         let err = GeneratorInput::from_yaml(&SourceFile::new("in.yaml", text)).expect_err("yaml");

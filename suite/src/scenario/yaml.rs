@@ -59,6 +59,13 @@ pub(crate) enum Resolved {
 }
 
 impl Scalar<'_> {
+    /// Whether [`Scalar::resolve`] would say [`Resolved::Null`], without
+    /// trying the number forms: most scalars read are strings, and this is
+    /// asked of each of them.
+    pub(crate) fn is_null(&self) -> bool {
+        self.plain && matches!(&*self.text, "" | "~" | "null" | "Null" | "NULL")
+    }
+
     /// The core-schema type; quoted or `!!str`-tagged scalars are strings.
     pub(crate) fn resolve(&self) -> Resolved {
         if !self.plain {
@@ -129,7 +136,7 @@ impl<'t> Node<'t> {
 
     /// Whether this is a plain null (`~`, `null`, or nothing at all).
     pub(crate) fn is_null(&self) -> bool {
-        self.scalar().is_some_and(|s| s.resolve() == Resolved::Null)
+        self.scalar().is_some_and(Scalar::is_null)
     }
 
     /// A few words naming what this node is, for "expected X, found Y".
@@ -171,14 +178,19 @@ pub(crate) fn parse_documents_granit(text: &str) -> Result<Vec<Node<'_>>, Proble
 /// returned tree (with its span). A large input's objects are then read
 /// while their nodes are fresh in the cache, and its whole tree is never
 /// held at once. A sequence with an anchor or a tag is kept as usual.
+///
+/// The items can arrive twice: when the fast reader declines a text after
+/// handing items over, granit reads it again from the start. Each pass
+/// numbers its items from 0, so a sink that sees index 0 starts over.
 pub(crate) fn parse_documents_streaming<'t>(
     text: &'t str,
     key: &str,
     sink: &mut dyn FnMut(usize, Node<'t>),
 ) -> Result<Vec<Node<'t>>, Problem> {
-    if let Some(mut documents) = super::yaml_fast::parse(text) {
-        // The fast reader declines before anything is handed over, so the
-        // items go to the sink only once the whole text is known to be good.
+    let stream = super::yaml_fast::Stream { key, sink };
+    if let Some(mut documents) = super::yaml_fast::parse_streaming(text, Some(stream)) {
+        // What the fast reader could not stream (`key:` followed by a flow
+        // sequence or an indented block sequence) is in the tree.
         for document in &mut documents {
             hand_over(document, key, sink);
         }
@@ -518,6 +530,18 @@ mod tests {
             }
             .resolve()
         };
+        for t in ["", "~", "null", "Null", "NULL", "nul", "0", "a"] {
+            let plain = Scalar {
+                text: t.into(),
+                plain: true,
+            };
+            assert_eq!(plain.is_null(), plain.resolve() == Resolved::Null, "{t:?}");
+            let quoted = Scalar {
+                text: t.into(),
+                plain: false,
+            };
+            assert!(!quoted.is_null(), "{t:?}");
+        }
         assert_eq!(s(""), Resolved::Null);
         assert_eq!(s("~"), Resolved::Null);
         assert_eq!(s("True"), Resolved::Bool(true));
@@ -571,11 +595,19 @@ mod tests {
         let text =
             "a: [1, {objects: [x]}]\nobjects:\n- {n: 1}\n- [2, 3]\nb: &s [4]\nc: {objects: [5]}\n";
         let mut seen = Vec::new();
+        let mut passes = 0;
         let docs = parse_documents_streaming(text, "objects", &mut |i, node| {
+            if i == 0 {
+                seen.clear();
+                passes += 1;
+            }
             seen.push((i, node.span.line, node.describe()));
         })
         .expect("valid YAML");
         assert_eq!(seen, [(0, 3, "a mapping"), (1, 4, "a sequence")]);
+        // The anchor after the items made the fast reader decline after
+        // handing them over: granit handed them over again, from 0.
+        assert_eq!(passes, 2);
         let kept = parse_documents(text).expect("valid YAML");
         // Everything else is as without streaming; the streamed sequence is
         // empty but keeps its place and span.
@@ -599,6 +631,49 @@ mod tests {
             .expect("valid YAML");
         assert_eq!(count, 0);
         assert_eq!(entries(&docs[0])[0].1, entries(&docs[0])[1].1);
+    }
+
+    #[test]
+    fn the_fast_reader_streams_block_items_and_keeps_the_rest() {
+        for (text, fast_streams) in [
+            // Indentless and indented block sequences are streamed while read ...
+            (
+                "node: {a: 1}\nobjects:\n- {n: 1}\n- n: 2\n  m: [3]\nz: 4\n",
+                2,
+            ),
+            ("objects:\n  - {n: 1}\n  - x\n", 2),
+            // ... a flow sequence is handed over from the tree afterwards,
+            // and nested `objects` keys are not the top-level one.
+            ("objects: [{n: 1}, {n: 2}, 3]\n", 0),
+            ("a:\n  objects:\n  - 1\nb: [{objects: [2]}]\n", 0),
+        ] {
+            let mut fast = 0;
+            let stream = super::super::yaml_fast::Stream {
+                key: "objects",
+                sink: &mut |_, _| fast += 1,
+            };
+            super::super::yaml_fast::parse_streaming(text, Some(stream))
+                .unwrap_or_else(|| panic!("in the subset: {text:?}"));
+            assert_eq!(fast, fast_streams, "{text:?}");
+            // Whichever way, the items and the tree are granit's.
+            let mut items = Vec::new();
+            let docs = parse_documents_streaming(text, "objects", &mut |i, node| {
+                items.push((i, node));
+            })
+            .expect("valid YAML");
+            let mut granit_items = Vec::new();
+            let granit_docs = Builder::new(
+                text,
+                Some(Stream {
+                    key: "objects",
+                    sink: &mut |i, node| granit_items.push((i, node)),
+                }),
+            )
+            .stream()
+            .expect("valid YAML");
+            assert_eq!(items, granit_items, "{text:?}");
+            assert_eq!(docs, granit_docs, "{text:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! multi-line scalars or flows, directives, document markers, tabs, CR,
 //! non-ASCII outside comments, duplicate keys, syntax errors, ...). The caller
 //! then hands the whole text to granit, so a decline can never change a
-//! result, and every error message still comes from granit.
+//! result, and every error message still comes from granit. When streaming
+//! ([`parse_streaming`]) the objects of the top-level `objects:` sequence
+//! are handed over as they are read, so a decline can come after some were;
+//! granit then hands them over again from index 0 and the reader of the
+//! input starts over.
 //!
 //! Why it exists: walking granit's event stream costs about 50 ns per event,
 //! which is most of the reference generator's time on a 10,000-Service input.
@@ -33,6 +37,23 @@ const MAX_KEY: usize = 1000;
 
 /// The documents of `text`, or `None` if `text` is not in the subset.
 pub(crate) fn parse(text: &str) -> Option<Vec<Node<'_>>> {
+    parse_streaming(text, None)
+}
+
+/// Where the items of the root mapping's block sequence under `key` go, as
+/// soon as each is read (the sequence is left empty, with its span).
+pub(crate) struct Stream<'s, 't> {
+    pub(crate) key: &'s str,
+    pub(crate) sink: &'s mut dyn FnMut(usize, Node<'t>),
+}
+
+/// [`parse`], handing the items under `stream.key` to `stream.sink` while
+/// reading, so the whole tree is never held. A decline (`None`) can come
+/// after items were handed over: the caller then starts over.
+pub(crate) fn parse_streaming<'t>(
+    text: &'t str,
+    stream: Option<Stream<'_, 't>>,
+) -> Option<Vec<Node<'t>>> {
     if !acceptable_bytes(text) {
         return None;
     }
@@ -42,6 +63,8 @@ pub(crate) fn parse(text: &str) -> Option<Vec<Node<'_>>> {
         pos: 0,
         line: 1,
         line_start: 0,
+        stream,
+        stream_next_seq: false,
     };
     // An empty stream (only blanks and comments) is rare and granit's
     // answer is cheap: leave it to granit rather than model it here.
@@ -76,7 +99,13 @@ fn acceptable_bytes(text: &str) -> bool {
     !non_ascii || !text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'])
 }
 
-struct Reader<'t> {
+struct Reader<'s, 't> {
+    /// Set by the root mapping when the value of the streamed key is the
+    /// block sequence about to be read: that sequence's items go to the
+    /// sink (taken by the `block_seq` call it is meant for, so no nested
+    /// sequence sees it).
+    stream_next_seq: bool,
+    stream: Option<Stream<'s, 't>>,
     text: &'t str,
     s: &'t [u8],
     pos: usize,
@@ -92,7 +121,7 @@ struct Key<'t> {
     colon: usize,
 }
 
-impl<'t> Reader<'t> {
+impl<'t> Reader<'_, 't> {
     fn at(&self, i: usize) -> u8 {
         self.s.get(i).copied().unwrap_or(0)
     }
@@ -254,6 +283,12 @@ impl<'t> Reader<'t> {
         let mut entries: Vec<(Node<'t>, Node<'t>)> = Vec::new();
         let end = loop {
             let Key { node: key, colon } = self.scan_key(self.pos)?;
+            // Only the root mapping sits at column 0 (a single document).
+            let streamed = indent == 0
+                && self
+                    .stream
+                    .as_ref()
+                    .is_some_and(|st| key.scalar().is_some_and(|k| k.text == st.key));
             let colon_line = self.line;
             self.pos = colon + 1;
             self.skip_spaces();
@@ -265,8 +300,10 @@ impl<'t> Reader<'t> {
                     let more = self.next_token()?;
                     let col = self.column();
                     if more && col > indent {
+                        self.stream_next_seq = streamed && self.dash_entry();
                         self.block_node()?
                     } else if more && col == indent && self.dash_entry() {
+                        self.stream_next_seq = streamed;
                         self.block_seq(indent, true)?
                     } else {
                         self.empty(colon, colon_line)
@@ -314,6 +351,8 @@ impl<'t> Reader<'t> {
         // spaces), or at the end of that line if the item is not on it.
         let mut first_item = None;
         let mut items: Vec<Node<'t>> = Vec::new();
+        let streamed = std::mem::take(&mut self.stream_next_seq);
+        let mut handed = 0;
         let end = loop {
             self.pos += 1;
             self.skip_spaces();
@@ -344,7 +383,13 @@ impl<'t> Reader<'t> {
                     }
                 }
             };
-            items.push(item);
+            match &mut self.stream {
+                Some(stream) if streamed => {
+                    (stream.sink)(handed, item);
+                    handed += 1;
+                }
+                _ => items.push(item),
+            }
             if self.pos >= self.s.len() {
                 break self.pos;
             }
