@@ -121,16 +121,25 @@ fn measure_all(args: &BenchArgs, exe: &Path, backends: &[Backend], dir: &Path) -
         let mut steps = Vec::new();
         let me = exe.to_string_lossy().into_owned();
         let input_arg = input.to_string_lossy().into_owned();
-        progress("generate (the reference generator, kube-proxy v1.30)");
+        // The reference generator as users run it (`run --generator
+        // kpconform-reference`): its own binary when it was built beside this
+        // one, with its own allocator; else the same code as `kpconform generate`.
+        let reference = exe.with_file_name("kpconform-reference");
+        let (how, stdin, argv) = if reference.is_file() {
+            let path = reference.to_string_lossy().into_owned();
+            ("kpconform-reference", Some(input.as_path()), vec![path])
+        } else {
+            let argv = vec![me.clone(), "generate".into(), "--input".into(), input_arg];
+            ("kpconform generate", None, argv)
+        };
+        progress(&format!(
+            "generate (the reference generator, kube-proxy v1.30: {how})"
+        ));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         steps.push((
             "generate".to_string(),
             repeat(args.runs as usize, || {
-                measured(
-                    exe,
-                    None,
-                    Some(&dump),
-                    &[&me, "generate", "--input", &input_arg],
-                )
+                measured(exe, stdin, Some(&dump), &argv)
             })
             .context("generating the dump")?,
         ));
@@ -260,7 +269,7 @@ fn measured(
     let [nanos, peak, status] = fields[..] else {
         bail!(
             "`{}` could not be measured: {}",
-            argv[1..].join(" "),
+            argv.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     };
