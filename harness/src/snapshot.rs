@@ -152,14 +152,8 @@ impl Snapshots {
     ) -> SnapshotCheck {
         let (dir, name) = self.location(generator, scenario, node, family);
         let path = dir.join(format!("{name}.snap"));
-        if let Some(bad) = [generator, scenario, node]
-            .into_iter()
-            .find(|n| !safe_name(n))
-        {
-            return SnapshotCheck::Unreadable {
-                message: format!("`{bad}` cannot name a file below {}", self.root.display()),
-                path,
-            };
+        if let Err(message) = self.names_are_safe(generator, scenario, node) {
+            return SnapshotCheck::Unreadable { message, path };
         }
         // Read before insta runs: with INSTA_UPDATE=always it overwrites.
         let old = match read_snapshot(&path) {
@@ -199,19 +193,28 @@ impl Snapshots {
         normalized: &str,
     ) -> Result<PathBuf, String> {
         let path = self.path_for(generator, scenario, node, family);
-        if let Some(bad) = [generator, scenario, node]
-            .into_iter()
-            .find(|n| !safe_name(n))
-        {
-            return Err(format!(
-                "`{bad}` cannot name a file below {}",
-                self.root.display()
-            ));
-        }
+        self.names_are_safe(generator, scenario, node)?;
         let text = snapshot_file(&description(generator, scenario, node, family), normalized);
         write_atomically(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(path)
+    }
+}
+
+impl Snapshots {
+    /// Whether the generator, scenario and node names make a path below the
+    /// root (no `..`, no absolute path): else the error to report.
+    fn names_are_safe(&self, generator: &str, scenario: &str, node: &str) -> Result<(), String> {
+        match [generator, scenario, node]
+            .into_iter()
+            .find(|n| !safe_name(n))
+        {
+            Some(bad) => Err(format!(
+                "`{bad}` cannot name a file below {}",
+                self.root.display()
+            )),
+            None => Ok(()),
+        }
     }
 }
 

@@ -66,6 +66,12 @@ pub(crate) fn render(report: &RunReport) -> String {
     suite.add_properties(report.evaluations.iter().flat_map(family_properties));
     let mut junit = Report::new("kpconform");
     junit.set_time(report.elapsed).add_test_suite(suite);
+    document(&junit)
+}
+
+/// The XML text of `junit`, valid for docs/schema/junit-10.xsd, ending in a
+/// newline: `run`'s and `diff`'s JUnit reports alike.
+pub(super) fn document(junit: &Report) -> String {
     match junit.to_string().map(without_suites_skipped) {
         Ok(mut text) => {
             if !text.ends_with('\n') {
@@ -81,7 +87,7 @@ pub(crate) fn render(report: &RunReport) -> String {
 /// The report without the `skipped` attribute quick-junit puts on
 /// `<testsuites>`, which the Jenkins schema does not allow there. kpconform
 /// skips no case, so it always says 0; the `<testsuite>`'s own count stays.
-pub(super) fn without_suites_skipped(text: String) -> String {
+fn without_suites_skipped(text: String) -> String {
     let Some(start) = text.find("<testsuites") else {
         return text;
     };

@@ -9,7 +9,7 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::junit::without_suites_skipped;
+use super::junit::document;
 
 /// One compared case.
 pub(crate) struct DiffCase {
@@ -58,16 +58,7 @@ pub(crate) fn render(cases: &[DiffCase], errors: &[String], old: &str, new: &str
     }
     let mut junit = Report::new("kpconform");
     junit.add_test_suite(suite);
-    match junit.to_string().map(without_suites_skipped) {
-        Ok(mut text) => {
-            if !text.ends_with('\n') {
-                text.push('\n');
-            }
-            text
-        }
-        // quick-junit only fails on writer errors; a String does not have any.
-        Err(e) => format!("<!-- cannot serialize the JUnit report: {e} -->\n"),
-    }
+    document(&junit)
 }
 
 #[cfg(test)]
