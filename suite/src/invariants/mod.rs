@@ -652,6 +652,34 @@ mod tests {
     }
 
     #[test]
+    fn the_report_does_not_depend_on_the_threads() {
+        // Violations of many invariants, several on one line, in two tables.
+        let rules = parsed(concat!(
+            "*filter\n",
+            ":INPUT ACCEPT [0:0]\n",
+            ":A - [0:0]\n",
+            ":A - [0:0]\n",
+            ":KUBE-A-CHAIN-NAME-LONGER-THAN-TWENTY-EIGHT - [0:0]\n",
+            "-A INPUT -j NOPE\n",
+            "-A A -j A\n",
+            "COMMIT\n",
+            "*nat\n",
+            ":PREROUTING ACCEPT [0:0]\n",
+            ":KUBE-SVC-X - [0:0]\n",
+            ":KUBE-SEP-Y - [0:0]\n",
+            "-A KUBE-SVC-X -m statistic --mode random --probability 0.2 -j KUBE-SEP-Y\n",
+            "-A KUBE-SVC-X -j KUBE-MARK-MASQ\n",
+            "-A KUBE-SEP-Y -j RETURN\n",
+            "-A PREROUTING -j INPUT\n",
+        ));
+        let one = check_on(&rules, Profile::KubeProxy, 1);
+        assert!(one.len() > 8, "{one:#?}");
+        for threads in [2, 3, 16] {
+            assert_eq!(check_on(&rules, Profile::KubeProxy, threads), one);
+        }
+    }
+
+    #[test]
     fn violations_come_in_line_order() {
         let rules = parsed(concat!(
             "*filter\n",
