@@ -62,8 +62,9 @@ fn verb(rule: &Rule) -> &'static str {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Visit {
     New,
-    /// On the current path, at this depth of the stack.
-    OnPath(usize),
+    /// On the current path, at this depth of the stack (a table's chains
+    /// are counted in `u32`: one entry per chain, at lint's peak).
+    OnPath(u32),
     Done,
 }
 
@@ -82,7 +83,7 @@ pub(super) fn no_jump_loop(cx: &Context<'_>, r: &mut Report<'_>) {
         // was a tenth of lint's peak memory.
         let mut group_start = vec![0u32; n + 1];
         for &f in &t.first {
-            group_start[f + 1] += 1;
+            group_start[f as usize + 1] += 1;
         }
         for i in 0..n {
             group_start[i + 1] += group_start[i];
@@ -90,6 +91,7 @@ pub(super) fn no_jump_loop(cx: &Context<'_>, r: &mut Report<'_>) {
         let mut fill = group_start.clone();
         let mut members = vec![0u32; n];
         for (ci, &f) in t.first.iter().enumerate() {
+            let f = f as usize;
             members[fill[f] as usize] = ci as u32;
             fill[f] += 1;
         }
@@ -133,12 +135,12 @@ pub(super) fn no_jump_loop(cx: &Context<'_>, r: &mut Report<'_>) {
                 };
                 match visit[to] {
                     Visit::New => {
-                        visit[to] = Visit::OnPath(stack.len());
+                        visit[to] = Visit::OnPath(stack.len() as u32);
                         stack.push((to, (group_start[to], 0)));
                     }
                     Visit::OnPath(depth) => {
                         let (chain, rule) = (&chains[ci], &chains[ci].rules[ri]);
-                        let cycle: Vec<&str> = stack[depth..]
+                        let cycle: Vec<&str> = stack[depth as usize..]
                             .iter()
                             .map(|&(c, _)| chains[c].name.as_str())
                             .chain([chains[to].name.as_str()])
@@ -183,7 +185,7 @@ fn elide(cycle: &[&str]) -> String {
 pub(super) fn unique_chain(cx: &Context<'_>, r: &mut Report<'_>) {
     for t in &cx.tables {
         for (i, chain) in t.table.chains.iter().enumerate() {
-            let first = t.first[i];
+            let first = t.first[i] as usize;
             if first != i {
                 r.in_chain(
                     t.table.name,
