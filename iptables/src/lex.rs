@@ -53,6 +53,7 @@ pub fn lines(text: &str) -> Lines<'_> {
         pos: 0,
         line: 1,
         comments: false,
+        base: 0,
     }
 }
 
@@ -67,6 +68,48 @@ pub(crate) fn lines_with_comments(text: &str) -> Lines<'_> {
     }
 }
 
+/// Like [`lines_with_comments`], for a piece of a longer text: `text`
+/// starts at byte `base` of the whole, on line `line`, and spans point into
+/// the whole text. The piece must end where a logical line ends (see
+/// [`logical_end`]), so that its lines are those of the whole.
+pub(crate) fn piece_lines(text: &str, base: usize, line: u32) -> Lines<'_> {
+    Lines {
+        line,
+        base,
+        ..lines_with_comments(text)
+    }
+}
+
+/// Where the last complete logical line of `bytes` ends: one past the last
+/// newline that no continuation backslash escapes (the rule
+/// [`Lines::next_into`] splits by), or `None` when there is none. Text up
+/// to there lexes as it would inside a longer text.
+pub(crate) fn logical_end(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(nl) = memchr::memrchr(b'\n', &bytes[..end]) {
+        // The physical line the newline ends: its last two characters
+        // decide, as for the logical line, since a physical line that is a
+        // lone backslash is preceded by a newline either way.
+        let start = memchr::memrchr(b'\n', &bytes[..nl]).map_or(0, |i| i + 1);
+        if !continues(&bytes[start..nl]) {
+            return Some(nl + 1);
+        }
+        end = nl;
+    }
+    None
+}
+
+/// Whether a line (without its newline) is continued on the next one.
+fn continues(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let end = line
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let content = &line[..end];
+    content.ends_with(b"\\") && !content.ends_with(b"\\\\")
+}
+
 /// Iterator returned by [`lines`].
 #[derive(Debug, Clone)]
 pub struct Lines<'a> {
@@ -75,6 +118,8 @@ pub struct Lines<'a> {
     line: u32,
     /// Whether `#` lines are returned.
     comments: bool,
+    /// Where `text` starts in the whole text spans point into.
+    base: usize,
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -133,9 +178,30 @@ impl<'a> Lines<'a> {
                 continue;
             }
             tokenize(self.text, start, end, start_line, line);
+            if self.base != 0 {
+                shift(line, self.base);
+            }
             return true;
         }
     }
+}
+
+/// The line number the next line starts on.
+impl Lines<'_> {
+    pub(crate) fn line_number(&self) -> u32 {
+        self.line
+    }
+}
+
+/// Moves a piece's spans to where the piece is in the whole text.
+fn shift(line: &mut Line<'_>, base: usize) {
+    let by = |s: &mut Span| {
+        s.start += base as u32;
+        s.end += base as u32;
+    };
+    by(&mut line.span);
+    line.tokens.iter_mut().for_each(|t| by(&mut t.span));
+    line.problems.iter_mut().for_each(|(s, _)| by(s));
 }
 
 fn trim_cr(s: &str) -> &str {

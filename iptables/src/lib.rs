@@ -56,7 +56,8 @@ pub use lex::{lines as lex, Line, Lines, Token};
 pub use mass::{Mass, MassParseError};
 pub use normalize::{normalize, ORDER_FREE_CHAINS};
 pub use parse::{
-    parse, parse_str, parse_with, ErrorKind as ParseErrorKind, Mode, Options, ParseError, Parsed,
+    parse, parse_reader, parse_str, parse_with, ErrorKind as ParseErrorKind, Mode, Options,
+    ParseError, Parsed, READ_BLOCK,
 };
 pub use print::{print, rule_line, rule_spec};
 pub use probability::{

@@ -981,6 +981,82 @@ impl<'a> ChainIndex<'a> {
     }
 }
 
+/// Chain name → position of the first chain so called, holding only the
+/// positions (four bytes a slot): the names are the chains' own, passed to
+/// every call. A 10k-Service dump's nat table has 90k chains, and a map
+/// that held a key per chain was several megabytes of `lint`'s peak; this
+/// one is under one. The caller keeps it in step with the chain list it
+/// passes (rebuild after chains move).
+#[derive(Debug, Clone, Default)]
+pub struct NameIndex {
+    slots: hashbrown::HashTable<u32>,
+}
+
+impl NameIndex {
+    /// An index of `chains`, each name at its first chain.
+    pub fn new(chains: &[Chain]) -> NameIndex {
+        let mut index = NameIndex {
+            slots: hashbrown::HashTable::with_capacity(chains.len()),
+        };
+        for i in 0..chains.len() {
+            index.insert(chains, i);
+        }
+        index
+    }
+
+    fn hash(name: &str) -> u64 {
+        let mut h = FxHasher::default();
+        name.hash(&mut h);
+        h.finish()
+    }
+
+    /// Where the first chain of `chains` called `name` is.
+    pub fn get(&self, chains: &[Chain], name: &str) -> Option<usize> {
+        self.slots
+            .find(NameIndex::hash(name), |&i| {
+                chains
+                    .get(i as usize)
+                    .is_some_and(|c| c.name.as_str() == name)
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// Records chain `i` of `chains` under its name, unless an earlier
+    /// chain has that name; whether it was recorded.
+    pub fn insert(&mut self, chains: &[Chain], i: usize) -> bool {
+        let (Some(chain), Ok(at)) = (chains.get(i), u32::try_from(i)) else {
+            return false;
+        };
+        let name = chain.name.as_str();
+        let hash = NameIndex::hash(name);
+        if self
+            .slots
+            .find(hash, |&j| {
+                chains
+                    .get(j as usize)
+                    .is_some_and(|c| c.name.as_str() == name)
+            })
+            .is_some()
+        {
+            return false;
+        }
+        self.slots.insert_unique(hash, at, |&j| {
+            chains
+                .get(j as usize)
+                .map_or(0, |c| NameIndex::hash(c.name.as_str()))
+        });
+        true
+    }
+
+    /// Forgets everything and indexes `chains` again.
+    pub fn rebuild(&mut self, chains: &[Chain]) {
+        self.slots.clear();
+        for i in 0..chains.len() {
+            self.insert(chains, i);
+        }
+    }
+}
+
 /// A fast, deterministic hasher for chain names and other short strings
 /// (the multiply-rotate scheme of rustc's FxHash). SipHash's resistance to
 /// chosen collisions buys nothing for maps that are only looked up, never

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use kpconform_iptables::model::{FxHasher, RuleSet, TableName};
 use kpconform_iptables::SourceFile;
-use kpconform_iptables::{parse_with, require_tables, Mode, Options, ParseErrorKind};
+use kpconform_iptables::{
+    parse_reader, parse_with, require_tables, Mode, Options, ParseErrorKind, READ_BLOCK,
+};
 
 use crate::cli::{ParseArgs, TableArg};
 
@@ -56,6 +58,15 @@ impl Kept {
         }
     }
 
+    /// A file read block by block ([`parse_streaming`]) and never held.
+    fn released(path: &Path, len: usize, hash: u64) -> Kept {
+        Kept::Released {
+            path: path.to_path_buf(),
+            len,
+            hash,
+        }
+    }
+
     /// The text again: held, or read again from its file.
     pub(crate) fn get(self) -> Result<SourceFile> {
         match self {
@@ -74,11 +85,62 @@ impl Kept {
     }
 }
 
-/// A fast hash of a text, to tell whether a file changed.
+/// A fast hash of a text, to tell whether a file changed: hashed in the
+/// blocks [`parse_streaming`] reads, so that the hash of a file read that
+/// way is the hash of its text.
 fn hash(text: &str) -> u64 {
     let mut h = FxHasher::default();
-    h.write(text.as_bytes());
+    text.as_bytes()
+        .chunks(READ_BLOCK)
+        .for_each(|block| h.write(block));
     h.finish()
+}
+
+/// Parses a rules file while reading it, never holding its whole text
+/// (see `kpconform_iptables::parse_reader`): the rules, and the file to
+/// read again if something is to be shown. `None` for standard input, and
+/// for a file with anything to report (a parse error or warning, missing
+/// tables): [`read`] and [`parse`] it then, as every command does, to
+/// report it.
+pub(crate) fn parse_streaming(path: &Path, args: &ParseArgs) -> Result<Option<(RuleSet, Kept)>> {
+    if path.as_os_str() == "-" || !path.is_file() {
+        return Ok(None);
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut len = 0;
+    let mut h = FxHasher::default();
+    let rules = parse_reader(file, options(args), |block| {
+        len += block.len();
+        h.write(block);
+    })
+    .with_context(|| format!("reading {}", path.display()))?;
+    Ok(rules
+        .filter(|rules| require_tables(rules, "", &required(&options(args))).is_ok())
+        .map(|rules| (rules, Kept::released(path, len, h.finish()))))
+}
+
+/// The parser's options from the command line.
+fn options(args: &ParseArgs) -> Options {
+    Options {
+        mode: if args.lax { Mode::Lax } else { Mode::Strict },
+        default_table: args.table.map(|t| match t {
+            TableArg::Raw => TableName::Raw,
+            TableArg::Mangle => TableName::Mangle,
+            TableArg::Filter => TableName::Filter,
+            TableArg::Nat => TableName::Nat,
+            TableArg::Security => TableName::Security,
+        }),
+    }
+}
+
+/// The tables a rule set must hold: a node's rules live in `filter` and
+/// `nat`; a fragment (`--table`) must at least hold its own table. Nothing
+/// at all is never "ok".
+fn required(options: &Options) -> Vec<TableName> {
+    match options.default_table {
+        Some(table) => vec![table],
+        None => vec![TableName::Filter, TableName::Nat],
+    }
 }
 
 /// Parses a rules file, printing every error with its position; lax-mode
@@ -90,22 +152,8 @@ pub(crate) fn parse(source: &SourceFile, args: &ParseArgs) -> Result<RuleSet> {
 /// [`parse`], and how many warnings (unmodelled matches and targets
 /// accepted by `--lax`, skipped transcript lines) it gave.
 pub(crate) fn parse_counting(source: &SourceFile, args: &ParseArgs) -> Result<(RuleSet, usize)> {
-    let options = Options {
-        mode: if args.lax { Mode::Lax } else { Mode::Strict },
-        default_table: args.table.map(|t| match t {
-            TableArg::Raw => TableName::Raw,
-            TableArg::Mangle => TableName::Mangle,
-            TableArg::Filter => TableName::Filter,
-            TableArg::Nat => TableName::Nat,
-            TableArg::Security => TableName::Security,
-        }),
-    };
-    // A node's rules live in `filter` and `nat`; a fragment (`--table`)
-    // must at least hold its own table. Nothing at all is never "ok".
-    let required = match options.default_table {
-        Some(table) => vec![table],
-        None => vec![TableName::Filter, TableName::Nat],
-    };
+    let options = options(args);
+    let required = required(&options);
     let parsed = parse_with(source.text(), options).and_then(|parsed| {
         require_tables(&parsed.rules, source.text(), &required)
             .map(|()| parsed)

@@ -404,6 +404,47 @@ fn lint_passes_recordings_and_fails_broken_ones() {
     assert_eq!(out.code, 0, "{}", out.text());
 }
 
+#[test]
+fn lint_of_a_file_reports_as_lint_of_its_text() {
+    // A file is parsed while it is read, and read whole again only for
+    // something to report; standard input is always read whole. Both ways
+    // must say the same, byte for byte: violations with their lines, parse
+    // errors, and the warnings of a pasted transcript.
+    let dump = read_recording("multinode-etp-local-node-a");
+    let texts = [
+        ("clean", dump.clone()),
+        (
+            "violation",
+            dump.replace(
+                "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n",
+                "",
+            ),
+        ),
+        ("error", dump.replacen("-j KUBE-POSTROUTING", "-d 10.0.0.300 -j KUBE-POSTROUTING", 1)),
+        ("warning", format!("$ kubectl get nodes\nNAME STATUS\n{dump}")),
+        ("empty", String::new()),
+    ];
+    let dir = TempDir::new("lint-file");
+    for (what, text) in texts {
+        let path = dir.path().join(format!("{what}.rules"));
+        std::fs::write(&path, &text).unwrap();
+        let from_file = kpconform(&["lint", "--rules", path.to_str().unwrap()], None);
+        let from_stdin = kpconform(&["lint", "--rules", "-"], Some(&text));
+        let name = path.display().to_string();
+        assert_eq!(
+            (from_file.code, from_file.text()),
+            (from_stdin.code, from_stdin.text().replace("<stdin>", &name)),
+            "{what}"
+        );
+        let expected = match what {
+            "clean" | "warning" => 0,
+            "violation" => 1,
+            _ => 2,
+        };
+        assert_eq!(from_file.code, expected, "{what}: {}", from_file.text());
+    }
+}
+
 /// Every recorded case's name, sorted.
 fn recorded_cases() -> Vec<String> {
     let mut cases: Vec<String> = std::fs::read_dir(recordings().join("outputs"))

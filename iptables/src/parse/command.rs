@@ -121,7 +121,7 @@ impl Parser {
                     return need_chain(self);
                 };
                 let tb = &self.tables[ti];
-                if tb.index.contains(&name.text) && !tb.implicit_chains {
+                if tb.index.get(&tb.table.chains, &name.text).is_some() && !tb.implicit_chains {
                     return self.ctx.error(
                         ErrorKind::Invalid,
                         name.span,
@@ -193,7 +193,7 @@ impl Parser {
                         reindex(tb);
                     }
                     Some(name) => {
-                        let Some(ci) = tb.index.get(&name.text) else {
+                        let Some(ci) = tb.index.get(&tb.table.chains, &name.text) else {
                             return self.ctx.error(
                                 ErrorKind::Invalid,
                                 name.span,
@@ -256,7 +256,7 @@ impl Parser {
                     );
                 };
                 let tb = &mut self.tables[ti];
-                let Some(ci) = tb.index.get(&old.text) else {
+                let Some(ci) = tb.index.get(&tb.table.chains, &old.text) else {
                     return self.ctx.error(
                         ErrorKind::Invalid,
                         old.span,
@@ -265,7 +265,7 @@ impl Parser {
                 };
                 // iptables refuses a new name that is taken ("File exists");
                 // two chains of one name would not survive a print and parse.
-                if tb.index.get(&new.text).is_some() {
+                if tb.index.get(&tb.table.chains, &new.text).is_some() {
                     return self.ctx.error(
                         ErrorKind::Invalid,
                         new.span,
@@ -351,7 +351,7 @@ impl Parser {
 }
 
 fn reindex(tb: &mut TableBuilder) {
-    tb.index.rebuild(&tb.table);
+    tb.index.rebuild(&tb.table.chains);
     tb.last = None;
 }
 

@@ -56,6 +56,7 @@ mod matches;
 mod rule;
 mod save;
 mod spec;
+mod stream;
 mod targets;
 mod value;
 
@@ -64,9 +65,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::lex::{self, Token};
-use super::model::{Chain, ChainIndex, ChainName, FastHash, Policy, RuleSet, Table, TableName};
+use super::model::{Chain, ChainName, FastHash, NameIndex, Policy, RuleSet, Table, TableName};
 use super::shape;
 use crate::source::{SourceFile, Span};
+
+pub use stream::{parse_reader, READ_BLOCK};
 
 /// How unknown matches and targets are treated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -182,65 +185,104 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
         }
         None => text,
     };
-    let mut p = Parser {
-        ctx: Ctx {
-            mode: options.mode,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            names: Names::default(),
-            matches: Vec::new(),
-        },
-        tables: Vec::new(),
-        open: None,
-        options,
-        skipping: None,
-    };
-    let mut lines = lex::lines_with_comments(text);
-    let mut line = lex::Line {
-        tokens: Vec::new(),
-        span: Span::default(),
-        problems: Vec::new(),
-    };
-    while lines.next_into(&mut line) {
-        p.line(text, &line);
-        if p.ctx.errors.len() >= MAX_ERRORS {
-            p.ctx.errors.push(ParseError {
-                kind: ErrorKind::Invalid,
-                span: line.span,
-                message: format!("too many errors ({MAX_ERRORS}); stopped here"),
-            });
-            break;
+    let mut p = Parser::new(options);
+    p.piece(text, 0, 1);
+    p.finish(Some(text))
+}
+
+impl Parser {
+    fn new(options: Options) -> Parser {
+        Parser {
+            ctx: Ctx {
+                mode: options.mode,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+                names: Names::default(),
+                matches: Vec::new(),
+            },
+            tables: Vec::new(),
+            open: None,
+            options,
+            skipping: None,
+            stopped: false,
         }
     }
-    p.end_skip();
-    // Each distinct name was checked once when first seen; the rule set is
-    // only walked (for every place the name is written) when one was bad.
-    if p.ctx.names.bad_chain_name {
-        check_chain_names(&p.tables, &mut p.ctx);
-    }
-    check_one_family(&p.tables, &mut p.ctx);
-    if !p.ctx.errors.is_empty() {
-        // A pasted `iptables -L` listing fails on every line; one error
-        // saying what it is helps more than a hundred.
-        if let Some(listing) = crate::shape::listing(text) {
-            return Err(vec![listing]);
+
+    /// Parses `text`, the piece of the whole text that starts at byte
+    /// `base` on line `line` and ends where a logical line ends; returns the
+    /// line the next piece starts on.
+    fn piece(&mut self, text: &str, base: usize, line_no: u32) -> u32 {
+        let piece = Piece { text, base };
+        let mut lines = lex::piece_lines(text, base, line_no);
+        let mut line = lex::Line {
+            tokens: Vec::new(),
+            span: Span::default(),
+            problems: Vec::new(),
+        };
+        while !self.stopped && lines.next_into(&mut line) {
+            self.line(piece, &line);
+            if self.ctx.errors.len() >= MAX_ERRORS {
+                self.ctx.errors.push(ParseError {
+                    kind: ErrorKind::Invalid,
+                    span: line.span,
+                    message: format!("too many errors ({MAX_ERRORS}); stopped here"),
+                });
+                self.stopped = true;
+            }
         }
+        lines.line_number()
     }
-    // An unterminated block stays in the model (uncommitted) so that the
-    // invariants can point at it; iptables-restore would refuse it.
-    if !p.ctx.errors.is_empty() {
-        return Err(p.ctx.errors);
+
+    /// The rule set, or every error; `text` is the whole text (`None` when
+    /// it was read piece by piece, and is no longer at hand: then a listing
+    /// is not recognised, and the caller parses the whole text again to
+    /// report errors).
+    fn finish(mut self, text: Option<&str>) -> Result<Parsed, Vec<ParseError>> {
+        self.end_skip();
+        let mut p = self;
+        // Each distinct name was checked once when first seen; the rule set is
+        // only walked (for every place the name is written) when one was bad.
+        if p.ctx.names.bad_chain_name {
+            check_chain_names(&p.tables, &mut p.ctx);
+        }
+        check_one_family(&p.tables, &mut p.ctx);
+        if !p.ctx.errors.is_empty() {
+            // A pasted `iptables -L` listing fails on every line; one error
+            // saying what it is helps more than a hundred.
+            if let Some(listing) = text.and_then(crate::shape::listing) {
+                return Err(vec![listing]);
+            }
+        }
+        // An unterminated block stays in the model (uncommitted) so that the
+        // invariants can point at it; iptables-restore would refuse it.
+        if !p.ctx.errors.is_empty() {
+            return Err(p.ctx.errors);
+        }
+        let mut tables: Vec<Table> = p.tables.into_iter().map(|t| t.table).collect();
+        // A chain's rules grew by doubling; most kube-proxy chains hold two or
+        // eleven rules, and the spare room would be a third of the model.
+        for chain in tables.iter_mut().flat_map(|t| &mut t.chains) {
+            chain.rules.shrink_to_fit();
+        }
+        Ok(Parsed {
+            rules: RuleSet { tables },
+            warnings: p.ctx.warnings,
+        })
     }
-    let mut tables: Vec<Table> = p.tables.into_iter().map(|t| t.table).collect();
-    // A chain's rules grew by doubling; most kube-proxy chains hold two or
-    // eleven rules, and the spare room would be a third of the model.
-    for chain in tables.iter_mut().flat_map(|t| &mut t.chains) {
-        chain.rules.shrink_to_fit();
+}
+
+/// A piece of the text being parsed, and where it starts in the whole.
+#[derive(Clone, Copy)]
+struct Piece<'a> {
+    text: &'a str,
+    base: usize,
+}
+
+impl<'a> Piece<'a> {
+    /// The text between two offsets into the whole text.
+    fn at(self, start: usize, end: usize) -> &'a str {
+        &self.text[start - self.base..end - self.base]
     }
-    Ok(Parsed {
-        rules: RuleSet { tables },
-        warnings: p.ctx.warnings,
-    })
 }
 
 /// `text` cut to a length that fits in a message.
@@ -379,9 +421,8 @@ impl Ctx {
 
 struct TableBuilder {
     table: Table,
-    /// First declaration of each chain name (sharing the table's names:
-    /// the table is still being built).
-    index: ChainIndex<'static>,
+    /// First declaration of each chain name.
+    index: NameIndex,
     /// The chain the last rule went to: dumps list a chain's rules
     /// together, so most lookups end here. Cleared when chains move.
     last: Option<usize>,
@@ -416,6 +457,8 @@ struct Parser {
     options: Options,
     /// The pasted command whose output is being skipped.
     skipping: Option<Skipped>,
+    /// Whether [`MAX_ERRORS`] were reached and the rest is not read.
+    stopped: bool,
 }
 
 /// A pasted shell command that is not an iptables tool, and its output.
@@ -551,15 +594,15 @@ pub(crate) fn is_transcript(text: &str) -> bool {
 }
 
 /// The last line a logical line covers.
-fn last_line(text: &str, line: &lex::Line) -> u32 {
-    let raw = &text[line.span.start as usize..line.span.end as usize];
+fn last_line(text: Piece, line: &lex::Line) -> u32 {
+    let raw = text.at(line.span.start as usize, line.span.end as usize);
     line.span.line + memchr::memchr_iter(b'\n', raw.as_bytes()).count() as u32
 }
 
 impl Parser {
-    fn line(&mut self, text: &str, line: &lex::Line) {
+    fn line(&mut self, text: Piece, line: &lex::Line) {
         let toks = &line.tokens[..];
-        let raw = &text[line.span.start as usize..line.span.end as usize];
+        let raw = text.at(line.span.start as usize, line.span.end as usize);
         let comment = raw.trim_start().starts_with('#');
         if let Some(cmd) = shell(toks, comment) {
             self.end_skip();
@@ -591,7 +634,7 @@ impl Parser {
 
     /// A command line: an iptables command is replayed, a dump program's
     /// line dropped, and any other command's output skipped.
-    fn shell_command(&mut self, text: &str, line: &lex::Line, cmd: Shell) {
+    fn shell_command(&mut self, text: Piece, line: &lex::Line, cmd: Shell) {
         match cmd.program {
             Program::Replay => {
                 for (span, problem) in &line.problems {
@@ -605,10 +648,11 @@ impl Parser {
                 // A bare prompt runs nothing.
                 let Some(start) = cmd.start else { return };
                 let from = start.span.start as usize;
-                let end = text[from..line.span.end as usize]
+                let end = text
+                    .at(from, line.span.end as usize)
                     .find('\n')
                     .map_or(line.span.end as usize, |i| from + i);
-                let written = text[from..end].trim_end();
+                let written = text.at(from, end).trim_end();
                 let span = Span::new(from, from + written.len(), start.span.line);
                 if let Some(ti) = self.open {
                     let t = &self.tables[ti].table;
@@ -713,7 +757,7 @@ impl Parser {
                 span: Span::default(),
                 committed: true,
             },
-            index: ChainIndex::default(),
+            index: NameIndex::default(),
             last: None,
             duplicates: false,
             implicit_chains: true,
@@ -741,7 +785,7 @@ impl Parser {
                 return Some(i);
             }
         }
-        if let Some(i) = tb.index.get(text) {
+        if let Some(i) = tb.index.get(&tb.table.chains, text) {
             tb.move_to(i);
             return Some(i);
         }
@@ -776,7 +820,7 @@ impl Parser {
             span: name.span,
         });
         let i = tb.table.chains.len() - 1;
-        tb.index.declare_name(&tb.table.chains[i].name, i);
+        tb.index.insert(&tb.table.chains, i);
         tb.move_to(i);
         Some(i)
     }

@@ -7,7 +7,7 @@ use super::command::Command;
 use super::value;
 use super::{ErrorKind, Parser, TableBuilder};
 use crate::lex::Token;
-use crate::model::{Chain, ChainIndex, ChainName, Counters, Policy, Table, TableName};
+use crate::model::{Chain, ChainName, Counters, NameIndex, Policy, Table, TableName};
 use crate::source::Span;
 
 impl Parser {
@@ -33,7 +33,7 @@ impl Parser {
                 span: tok.span,
                 committed: false,
             },
-            index: ChainIndex::default(),
+            index: NameIndex::default(),
             last: None,
             duplicates: false,
             implicit_chains: false,
@@ -158,7 +158,7 @@ impl Parser {
         let idx = tb.table.chains.len() - 1;
         // A duplicate declaration is kept as its own entry for the invariants
         // to report; rules keep going to the first one.
-        if !tb.index.declare_name(&tb.table.chains[idx].name, idx) {
+        if !tb.index.insert(&tb.table.chains, idx) {
             tb.duplicates = true;
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Context, Report};
-use kpconform_iptables::model::{Chain, ChainName, Rule, Table, TableName, Target};
+use kpconform_iptables::model::{ChainName, Rule, Table, TableName, Target};
 
 /// The kernel's chain name limit: `XT_EXTENSION_MAXNAMELEN` is 29 bytes
 /// including the terminating NUL.
@@ -62,8 +62,9 @@ fn verb(rule: &Rule) -> &'static str {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Visit {
     New,
-    /// On the current path, at this depth of the stack.
-    OnPath(usize),
+    /// On the current path, at this depth of the stack (a table's chains
+    /// are counted in `u32`: one entry per chain, at lint's peak).
+    OnPath(u32),
     Done,
 }
 
@@ -73,46 +74,73 @@ enum Visit {
 pub(super) fn no_jump_loop(cx: &Context<'_>, r: &mut Report<'_>) {
     for t in &cx.tables {
         let chains = &t.table.chains;
-        // Edges from a chain's first declaration, in rule order; undeclared
-        // targets are `jump-target-declared`'s business.
-        let mut edges: Vec<Vec<(usize, &Chain, &Rule)>> = vec![Vec::new(); chains.len()];
-        for (ci, chain) in chains.iter().enumerate() {
-            let from = t.first[ci];
-            for (ri, rule) in chain.rules.iter().enumerate() {
-                if let Some(to) = t.jump(ci, ri) {
-                    edges[from].push((to, chain, rule));
-                }
-            }
+        let n = chains.len();
+        // A chain's edges are the jumps of its rules, in rule order, and of
+        // the rules of its later duplicate declarations (a name is one
+        // node); undeclared targets are `jump-target-declared`'s business.
+        // The declarations of each node, in order, as one flat list: a
+        // 10k-Service dump has 90k chains, and a list of edges per chain
+        // was a tenth of lint's peak memory.
+        let mut group_start = vec![0u32; n + 1];
+        for &f in &t.first {
+            group_start[f as usize + 1] += 1;
         }
+        for i in 0..n {
+            group_start[i + 1] += group_start[i];
+        }
+        let mut fill = group_start.clone();
+        let mut members = vec![0u32; n];
+        for (ci, &f) in t.first.iter().enumerate() {
+            let f = f as usize;
+            members[fill[f] as usize] = ci as u32;
+            fill[f] += 1;
+        }
+        drop(fill);
+        // The next edge of `node` from where `at` stands (a place in its
+        // declarations, a rule there), moving `at` past it.
+        let next_edge = |node: usize, at: &mut (u32, u32)| -> Option<(usize, usize, usize)> {
+            while at.0 < group_start[node + 1] {
+                let ci = members[at.0 as usize] as usize;
+                while (at.1 as usize) < chains[ci].rules.len() {
+                    let ri = at.1 as usize;
+                    at.1 += 1;
+                    if let Some(to) = t.jump(ci, ri) {
+                        return Some((to, ci, ri));
+                    }
+                }
+                *at = (at.0 + 1, 0);
+            }
+            None
+        };
 
-        let mut visit = vec![Visit::New; chains.len()];
-        // (chain, index of its next edge to follow)
-        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let mut visit = vec![Visit::New; n];
+        // (chain, where its next edge is looked for)
+        let mut stack: Vec<(usize, (u32, u32))> = Vec::new();
         // Built-in chains first, so that the rule reported is the one that
         // jumps back when following packets from their hook.
-        let (builtin, user): (Vec<usize>, Vec<usize>) =
-            (0..chains.len()).partition(|&i| chains[i].name.is_builtin());
-        for root in builtin.into_iter().chain(user) {
+        let builtin = (0..n).filter(|&i| chains[i].name.is_builtin());
+        let user = (0..n).filter(|&i| !chains[i].name.is_builtin());
+        for root in builtin.chain(user) {
             if visit[root] != Visit::New {
                 continue;
             }
             visit[root] = Visit::OnPath(0);
-            stack.push((root, 0));
-            while let Some((node, next)) = stack.last_mut() {
+            stack.push((root, (group_start[root], 0)));
+            while let Some((node, at)) = stack.last_mut() {
                 let node = *node;
-                let Some(&(to, chain, rule)) = edges[node].get(*next) else {
+                let Some((to, ci, ri)) = next_edge(node, at) else {
                     visit[node] = Visit::Done;
                     stack.pop();
                     continue;
                 };
-                *next += 1;
                 match visit[to] {
                     Visit::New => {
-                        visit[to] = Visit::OnPath(stack.len());
-                        stack.push((to, 0));
+                        visit[to] = Visit::OnPath(stack.len() as u32);
+                        stack.push((to, (group_start[to], 0)));
                     }
                     Visit::OnPath(depth) => {
-                        let cycle: Vec<&str> = stack[depth..]
+                        let (chain, rule) = (&chains[ci], &chains[ci].rules[ri]);
+                        let cycle: Vec<&str> = stack[depth as usize..]
                             .iter()
                             .map(|&(c, _)| chains[c].name.as_str())
                             .chain([chains[to].name.as_str()])
@@ -157,7 +185,7 @@ fn elide(cycle: &[&str]) -> String {
 pub(super) fn unique_chain(cx: &Context<'_>, r: &mut Report<'_>) {
     for t in &cx.tables {
         for (i, chain) in t.table.chains.iter().enumerate() {
-            let first = t.first[i];
+            let first = t.first[i] as usize;
             if first != i {
                 r.in_chain(
                     t.table.name,

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use kpconform_iptables::Mass;
+use kpconform_iptables::{Mass, KERNEL_SCALE};
 
 use super::{Context, Report, KUBE_MARK_MASQ};
 use kpconform_iptables::model::{Chain, FastHash, Match, Rule, Statistic, TableName, Target};
@@ -229,6 +229,51 @@ fn show(x: &Mass) -> String {
     x.to_decimal_places(10)
 }
 
+/// Whether every endpoint of `chain` (`n` of them) surely gets within the
+/// tolerance of 1/n, judged in floating point with room to spare; false
+/// when that cannot be told so (then the exact shares judge, and word any
+/// report). Every kube-proxy chain passes here, and exact shares of `31·i`
+/// bits were most of `dispatch-even`'s time.
+///
+/// Sound: `k / 2^31` and `1 - k / 2^31` are exact in an `f64`, so the
+/// only errors are the roundings of the products and sums, at most about
+/// `(r + 2)·2^-53` relative for a chain of `r` rules: 1.2e-10 for the
+/// million rules allowed here, under the margin of half the tolerance
+/// (5e-10·n) that a share judged here must keep.
+fn clearly_even(chain: &Chain, n: usize) -> bool {
+    const SCALE: f64 = KERNEL_SCALE as f64;
+    if n == 0 || chain.rules.len() > 1_000_000 {
+        return false;
+    }
+    let mut shares: HashMap<&str, f64, FastHash> = HashMap::default();
+    let mut remaining = 1.0f64;
+    for rule in &chain.rules {
+        let Some(sep) = dispatch_target(rule) else {
+            continue;
+        };
+        let mut p = 1.0f64;
+        for m in &rule.matches {
+            match m {
+                Match::Statistic(neg) => match &neg.value {
+                    Statistic::Random(q) => {
+                        let k = f64::from(q.kernel_units()) / SCALE;
+                        p *= if neg.negated { 1.0 - k } else { k };
+                    }
+                    Statistic::Nth { .. } => return false,
+                },
+                _ => continue,
+            }
+        }
+        *shares.entry(sep).or_default() += remaining * p;
+        remaining *= 1.0 - p;
+    }
+    let n_f = n as f64;
+    let margin = 0.5e-9 * n_f;
+    shares
+        .values()
+        .all(|share| (share * n_f - 1.0).abs() <= margin)
+}
+
 /// `dispatch-even`
 pub(in crate::invariants) fn dispatch_even(cx: &Context<'_>, r: &mut Report<'_>) {
     let tolerance = tolerance();
@@ -239,6 +284,9 @@ pub(in crate::invariants) fn dispatch_even(cx: &Context<'_>, r: &mut Report<'_>)
             .filter_map(dispatch_target)
             .collect::<BTreeSet<_>>()
             .len();
+        if clearly_even(chain, n) {
+            continue;
+        }
         let n_dec = Mass::from(n as u64);
         // |share - 1/n| <= tol  <=>  |share * n - 1| <= tol * n, without dividing.
         let bound = &tolerance * &n_dec;
@@ -446,7 +494,55 @@ fn host_len(ip: IpAddr) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::test_util::{edit, kube_ok, line_of, only_line, run};
+    use super::super::super::test_util::{edit, kube_ok, line_of, only_line, parsed, run};
+    use proptest::prelude::*;
+
+    /// A service chain of `n` endpoints with kube-proxy's probabilities
+    /// (1/(n-i), 10 decimals), each moved by `nudge[i]` units of 1e-10.
+    fn service(n: usize, nudge: &[i64]) -> String {
+        let mut text = String::from("*nat\n:KUBE-SVC-X - [0:0]\n");
+        for i in 0..n {
+            text.push_str("-A KUBE-SVC-X ");
+            if i + 1 < n {
+                let p = (1e10 / (n - i) as f64).round() as i64 + nudge.get(i).copied().unwrap_or(0);
+                let p = p.clamp(0, 10_000_000_000);
+                text.push_str(&format!(
+                    "-m statistic --mode random --probability {}.{:010} ",
+                    p / 10_000_000_000,
+                    p % 10_000_000_000
+                ));
+            }
+            text.push_str(&format!("-j KUBE-SEP-{i}\n"));
+        }
+        text.push_str("COMMIT\n");
+        text
+    }
+
+    #[test]
+    fn kube_proxy_chains_are_clearly_even() {
+        for n in [1, 2, 3, 7, 100, 1000] {
+            let rules = parsed(&service(n, &[]));
+            assert!(super::clearly_even(&rules.tables[0].chains[0], n), "{n}");
+        }
+    }
+
+    proptest! {
+        /// The floating-point judgement never passes a chain the exact
+        /// one fails: it may only say "even" when the shares are.
+        #[test]
+        fn clearly_even_only_passes_what_is_even(
+            n in 1usize..30,
+            nudge in prop::collection::vec(-3000i64..3000, 30),
+            scale in 0u32..3,
+        ) {
+            let nudge: Vec<i64> = nudge.iter().map(|d| d * 10i64.pow(scale) / 100).collect();
+            let text = service(n, &nudge);
+            let rules = parsed(&text);
+            if super::clearly_even(&rules.tables[0].chains[0], n) {
+                prop_assert!(run("dispatch-even", &text).is_empty(), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn masquerade_before_dispatch() {
