@@ -34,9 +34,10 @@ use crate::source::Span;
 /// Small, because each block is a run handed between threads, and what a
 /// parsing thread allocates for a run and the calling thread frees stays
 /// as room in the parsing thread's allocator arena until the end: lint's
-/// peak on a 10k-Service dump was 78.4 MiB with 32 KiB blocks and 77.8
-/// MiB with 16 KiB (the limit is three times the dump, 78.6 MiB).
-pub const READ_BLOCK: usize = 1 << 14;
+/// peak on a 10k-Service dump was 78.4 MiB with 32 KiB blocks, 77.9 MiB
+/// with 16 KiB and 77.6 MiB with 8 KiB, as fast (the limit is three times
+/// the dump, 78.6 MiB).
+pub const READ_BLOCK: usize = 1 << 13;
 
 /// Parses what `reader` gives, block by block, while it is read: one
 /// thread reads (and hands each block to `seen`) and cuts the text into
