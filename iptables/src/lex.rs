@@ -191,6 +191,11 @@ impl Lines<'_> {
     pub(crate) fn line_number(&self) -> u32 {
         self.line
     }
+
+    /// Where (in the piece) the next line starts, or blank lines before it.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
 }
 
 /// Moves a piece's spans to where the piece is in the whole text.

@@ -283,6 +283,37 @@ impl Parser {
         }
     }
 
+    /// What [`restore_command`](Parser::restore_command) does with an
+    /// `-A NAME SPEC` line of a `*table` block (or of the default table)
+    /// whose `SPEC` was parsed elsewhere into `rule` (on another thread,
+    /// whose chain names `rule` holds): `cmd` is the `-A`, `name` the chain.
+    /// What [`line`](Parser::line) does before: a line starting with `-A`
+    /// ends skipped output.
+    pub(super) fn append_parsed(&mut self, cmd: &Token, name: &Token, mut rule: Rule) {
+        self.end_skip();
+        let ti = match (self.open, self.options.default_table) {
+            (Some(ti), _) => ti,
+            (None, Some(t)) => self.implicit_table(t),
+            (None, None) => {
+                // The error restore_command gives; the caller stops at it.
+                return self.ctx.error(
+                    ErrorKind::Invalid,
+                    cmd.span,
+                    "rule outside a `*table` ... `COMMIT` block".into(),
+                );
+            }
+        };
+        let Some(ci) = self.chain_index(ti, name, false) else {
+            return;
+        };
+        if let Some(crate::model::Target::Jump(target) | crate::model::Target::Goto(target)) =
+            &mut rule.target
+        {
+            self.ctx.names.share(target);
+        }
+        self.edit(ti, ci, Command::Append, None, Some(rule), name);
+    }
+
     fn edit(
         &mut self,
         ti: usize,

@@ -193,13 +193,7 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
 impl Parser {
     fn new(options: Options) -> Parser {
         Parser {
-            ctx: Ctx {
-                mode: options.mode,
-                errors: Vec::new(),
-                warnings: Vec::new(),
-                names: Names::default(),
-                matches: Vec::new(),
-            },
+            ctx: Ctx::new(options.mode),
             tables: Vec::new(),
             open: None,
             options,
@@ -394,9 +388,34 @@ impl Names {
             shared
         })
     }
+
+    /// Lets every name go, keeping the room they took.
+    pub(crate) fn forget(&mut self) {
+        self.chains.clear();
+        self.last = None;
+    }
+
+    /// Makes `name`, stored by another parse's names (a rule parsed on
+    /// another thread), share this parse's allocation of it.
+    pub(crate) fn share(&mut self, name: &mut ChainName) {
+        if let ChainName::User(own) = name {
+            let shared = self.chain(own);
+            *name = shared;
+        }
+    }
 }
 
 impl Ctx {
+    fn new(mode: Mode) -> Ctx {
+        Ctx {
+            mode,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            names: Names::default(),
+            matches: Vec::new(),
+        }
+    }
+
     pub(super) fn error(&mut self, kind: ErrorKind, span: Span, message: String) {
         self.errors.push(ParseError {
             kind,

@@ -9,23 +9,41 @@
 //! byte-order mark, or bytes that are not UTF-8) the caller is told to
 //! parse the whole text with [`parse_with`](super::parse_with), which
 //! reports exactly what it always did.
+//!
+//! Rule lines (`-A CHAIN ...`, nearly all of a kube-proxy dump) need
+//! nothing before them to be parsed, only to be placed: two threads parse
+//! them, and the calling thread places them and parses every other line,
+//! taking the runs of text in the order they were read, so that the rule
+//! set (rules, spans, shared chain names) and whether there is anything to
+//! report are those of the whole text's parse, however the threads run.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 use std::sync::mpsc;
 
-use super::{Options, Parser};
-use crate::lex;
-use crate::model::RuleSet;
+use super::{rule, Ctx, Options, Parser};
+use crate::lex::{self, Token};
+use crate::model::{Rule, RuleSet};
+use crate::source::Span;
 
-/// How many bytes are read at a time: the text in memory at once is about
-/// two of these, and each is handed to the `seen` callback of
-/// [`parse_reader`] whole (the last one shorter), so a hash of the text
-/// computed block by block can be computed again from the text in blocks
-/// of this size.
-pub const READ_BLOCK: usize = 1 << 18;
+/// How many bytes are read at a time: each is handed to the `seen`
+/// callback of [`parse_reader`] whole (the last one shorter), so a hash of
+/// the text computed block by block can be computed again from the text
+/// in blocks of this size. The text in memory at once is a few of these.
+///
+/// Small, because each block is a run handed between threads, and what a
+/// parsing thread allocates for a run and the calling thread frees stays
+/// as room in the parsing thread's allocator arena until the end: lint's
+/// peak on a 10k-Service dump was 78.4 MiB with 32 KiB blocks, 77.9 MiB
+/// with 16 KiB and 77.6 MiB with 8 KiB, as fast (the limit is three times
+/// the dump, 78.6 MiB).
+pub const READ_BLOCK: usize = 1 << 13;
 
-/// Parses what `reader` gives, block by block, on two threads: one reads
-/// (and hands each block to `seen`), the other parses.
+/// Parses what `reader` gives, block by block, while it is read: one
+/// thread reads (and hands each block to `seen`) and cuts the text into
+/// runs of whole logical lines, two parse the runs' rule lines in turn,
+/// and the calling thread builds the rule set from what they parsed, run
+/// by run in the order of the text.
 ///
 /// `Ok(Some(rules))` when the text parsed without an error or a warning;
 /// `Ok(None)` when there is something to report (a parse error or warning,
@@ -40,6 +58,58 @@ where
     parse_blocks_of(READ_BLOCK, reader, options, seen)
 }
 
+/// How many threads parse rule lines: lint's machine has two cores, and
+/// rule lines are nearly all of a kube-proxy dump.
+const WORKERS: usize = 2;
+
+/// A run of whole logical lines of the text.
+struct Run {
+    /// The lines' bytes (not yet known to be UTF-8).
+    text: Vec<u8>,
+    /// Where the run starts in the whole text.
+    base: usize,
+    /// The line the run starts on.
+    line: u32,
+}
+
+/// A run, parsed as far as it can be without the lines before it.
+struct ParsedRun {
+    run: Run,
+    /// Its lines in order; `None` when something in them is to be
+    /// reported (then the whole text is parsed again anyway).
+    items: Option<Vec<Item>>,
+}
+
+/// One step of building the rule set.
+enum Item {
+    /// An `-A CHAIN SPEC` line whose `SPEC` parsed into `rule` (its chain
+    /// names held by the parsing thread's own store): appended to `CHAIN`
+    /// in the table the lines before it opened.
+    Append {
+        /// The `-A`.
+        cmd: Span,
+        /// `CHAIN`: its span, and where its text is in the run.
+        chain: Span,
+        at: (u32, u32),
+        rule: Rule,
+    },
+    /// Lines that depend on the lines before them (`*table`, `:CHAIN`,
+    /// `COMMIT`, commands, prompts, anything else): parsed in order on the
+    /// building thread, as the whole text's parse would. The bytes of the
+    /// run, and the line they start on.
+    Lines {
+        range: std::ops::Range<usize>,
+        line: u32,
+    },
+}
+
+/// What the building thread holds of a worker: its parsed runs, and the
+/// way back for their emptied buffers.
+struct Worker {
+    parsed: mpsc::Receiver<ParsedRun>,
+    spare_items: mpsc::Sender<Vec<Item>>,
+}
+
 /// [`parse_reader`] in blocks of `block` bytes (the tests' blocks are a
 /// few bytes, so that lines and characters are cut everywhere).
 fn parse_blocks_of<R, F>(
@@ -52,13 +122,51 @@ where
     R: Read + Send,
     F: FnMut(&[u8]) + Send,
 {
-    // Two blocks in flight keep the reader a block ahead without letting
-    // it read the whole file into the channel.
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    // Run `n` goes to worker `n % WORKERS` and its result is taken from
+    // that worker in turn, so the rule set is built in the order of the
+    // text however the threads are timed. One run waits in each channel:
+    // enough to keep every thread busy, few enough that the text in
+    // memory stays a few blocks.
+    //
+    // The buffers of a built run go back to the thread that filled them,
+    // so that each thread fills the same few again: buffers allocated anew
+    // for each run were freed by another thread into the allocator's
+    // arena of theirs, as holes that stayed in lint's peak.
+    let mut to_workers = Vec::new();
+    let mut workers = Vec::new();
+    let mut threads = Vec::new();
+    for _ in 0..WORKERS {
+        let (tx, inbox) = mpsc::sync_channel::<Run>(1);
+        to_workers.push(tx);
+        let (outbox, rx) = mpsc::sync_channel::<ParsedRun>(1);
+        let (spare_items, spares) = mpsc::channel::<Vec<Item>>();
+        workers.push(Worker {
+            parsed: rx,
+            spare_items,
+        });
+        threads.push((inbox, outbox, spares));
+    }
+    let (spare_text, spare_texts) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| {
-        let reading = s.spawn(move || read_blocks(block, reader, seen, &tx));
-        let parsed = parse_blocks(rx, options);
-        // The receiver is gone: a reader still going stops at its next block.
+        let reading = s.spawn(move || read_runs(block, reader, seen, &to_workers, &spare_texts));
+        for (inbox, outbox, spares) in threads {
+            s.spawn(move || {
+                // One store of chain names and one line buffer for all
+                // runs: a worker allocates as little as the whole text's
+                // parse does.
+                let mut ctx = Ctx::new(options.mode);
+                for run in inbox {
+                    let parsed = parse_run(run, &mut ctx, spares.try_recv().ok());
+                    if outbox.send(parsed).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let parsed = build(&workers, &spare_text, options);
+        // The receivers go: workers and a reader still going stop at
+        // their next run.
+        drop(workers);
         let read = reading
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the thread reading the rules panicked")));
@@ -66,16 +174,37 @@ where
     })
 }
 
-/// Reads `reader` in blocks of `size` bytes (the last shorter) and sends
-/// them, until the end or until the parser stops listening.
-fn read_blocks<R: Read, F: FnMut(&[u8])>(
+/// Reads `reader` in blocks of `size` bytes (the last shorter), hands each
+/// to `seen`, and sends the text on in runs of whole logical lines, to
+/// the workers in turn, until the end or until they stop listening.
+fn read_runs<R: Read, F: FnMut(&[u8])>(
     size: usize,
     mut reader: R,
     mut seen: F,
-    tx: &mpsc::SyncSender<Vec<u8>>,
+    workers: &[mpsc::SyncSender<Run>],
+    spares: &mpsc::Receiver<Vec<u8>>,
 ) -> io::Result<()> {
+    // Read but not yet sent: the end of the last block after its last
+    // whole logical line (or more, while a line goes on).
+    let mut pending: Vec<u8> = Vec::new();
+    let mut base = 0;
+    let mut line = 1;
+    let mut sent = 0;
+    let mut send = |text: Vec<u8>, base: &mut usize, line: &mut u32| {
+        let run = Run {
+            base: *base,
+            line: *line,
+            text,
+        };
+        *base += run.text.len();
+        // The lexer counts a line at every newline, continued or not.
+        *line += memchr::memchr_iter(b'\n', &run.text).count() as u32;
+        let to = &workers[sent % workers.len()];
+        sent += 1;
+        to.send(run).is_ok()
+    };
+    let mut block = vec![0; size];
     loop {
-        let mut block = vec![0; size];
         let mut filled = 0;
         while filled < size {
             match reader.read(&mut block[filled..]) {
@@ -85,50 +214,163 @@ fn read_blocks<R: Read, F: FnMut(&[u8])>(
                 Err(e) => return Err(e),
             }
         }
-        block.truncate(filled);
-        if filled == 0 {
+        if filled > 0 {
+            seen(&block[..filled]);
+            pending.extend_from_slice(&block[..filled]);
+        }
+        if filled < size {
+            if !pending.is_empty() {
+                send(pending, &mut base, &mut line);
+            }
             return Ok(());
         }
-        seen(&block);
-        if tx.send(block).is_err() || filled < size {
-            return Ok(());
+        if let Some(end) = lex::logical_end(&pending) {
+            let mut rest = spares.try_recv().unwrap_or_default();
+            rest.clear();
+            rest.extend_from_slice(&pending[end..]);
+            pending.truncate(end);
+            let run = std::mem::replace(&mut pending, rest);
+            if !send(run, &mut base, &mut line) {
+                return Ok(());
+            }
         }
     }
 }
 
-/// Parses the blocks as they come, a run of whole logical lines at a time.
-fn parse_blocks(rx: mpsc::Receiver<Vec<u8>>, options: Options) -> Option<RuleSet> {
-    let mut parser = Parser::new(options);
-    // Read but not yet parsed: the end of the last block after its last
-    // whole logical line (or more, while a line goes on).
-    let mut pending: Vec<u8> = Vec::new();
-    let mut base = 0;
-    let mut line = 1;
-    let mut first = true;
-    let feed = |parser: &mut Parser, bytes: &[u8], base: usize, line: u32| {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let next = parser.piece(text, base, line);
-        // The first error means the whole text is to be parsed again for
-        // its report: reading on would be wasted.
-        parser.ctx.errors.is_empty().then_some(next)
+/// Parses the rule lines of a run that need nothing before them: `-A
+/// CHAIN SPEC` with a plain chain name, whose `SPEC` the rule parser reads
+/// alone. Everything else is left for [`build`].
+fn parse_run(run: Run, ctx: &mut Ctx, spare: Option<Vec<Item>>) -> ParsedRun {
+    let items = std::str::from_utf8(&run.text)
+        .ok()
+        .and_then(|text| items(text, run.base, run.line, ctx, spare.unwrap_or_default()));
+    ParsedRun { run, items }
+}
+
+/// The items of the run `text`, into `items` (empty).
+fn items(
+    text: &str,
+    base: usize,
+    line_no: u32,
+    ctx: &mut Ctx,
+    mut items: Vec<Item>,
+) -> Option<Vec<Item>> {
+    // The worker's chain names are for this run only: the building thread
+    // shares each name with its own store, so these go with the run.
+    ctx.names.forget();
+    items.clear();
+    let mut lines = lex::piece_lines(text, base, line_no);
+    let mut line = lex::Line {
+        tokens: Vec::new(),
+        span: Span::default(),
+        problems: Vec::new(),
     };
-    for block in rx {
-        if first {
-            first = false;
-            if block.starts_with("\u{feff}".as_bytes()) {
+    // Where the lines left to the building thread started, and their line.
+    let mut others: Option<(usize, u32)> = None;
+    loop {
+        let (at, at_line) = (lines.position(), lines.line_number());
+        if !lines.next_into(&mut line) {
+            break;
+        }
+        let append = match &line.tokens[..] {
+            [cmd, chain, spec @ ..]
+                if line.problems.is_empty() && cmd.is("-A") && !chain.quoted =>
+            {
+                match &chain.text {
+                    Cow::Borrowed(name) => Some((cmd.span, chain.span, *name, spec)),
+                    Cow::Owned(_) => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((cmd, chain, name, spec)) = append else {
+            others.get_or_insert((at, at_line));
+            continue;
+        };
+        if let Some((from, line)) = others.take() {
+            items.push(Item::Lines {
+                range: from..at,
+                line,
+            });
+        }
+        let rule = rule::parse_rule(ctx, spec, line.span)?;
+        if !ctx.errors.is_empty() || !ctx.warnings.is_empty() || ctx.names.bad_chain_name {
+            return None;
+        }
+        let offset = name.as_ptr() as usize - text.as_ptr() as usize;
+        items.push(Item::Append {
+            cmd,
+            chain,
+            at: (offset as u32, name.len() as u32),
+            rule,
+        });
+    }
+    if let Some((from, line)) = others {
+        items.push(Item::Lines {
+            range: from..text.len(),
+            line,
+        });
+    }
+    Some(items)
+}
+
+/// Builds the rule set from the workers' runs, taken in the order they
+/// were sent; `None` at the first thing to report.
+fn build(
+    workers: &[Worker],
+    spare_text: &mpsc::Sender<Vec<u8>>,
+    options: Options,
+) -> Option<RuleSet> {
+    let mut parser = Parser::new(options);
+    for n in 0.. {
+        // A worker with nothing more means the text ended: runs went to
+        // the workers in turn.
+        let worker = &workers[n % workers.len()];
+        let Ok(parsed) = worker.parsed.recv() else {
+            break;
+        };
+        let run = &parsed.run;
+        if n == 0 && run.text.starts_with("\u{feff}".as_bytes()) {
+            return None;
+        }
+        let mut items = parsed.items?;
+        for item in items.drain(..) {
+            match item {
+                Item::Append {
+                    cmd,
+                    chain,
+                    at: (at, len),
+                    rule,
+                } => {
+                    let (at, len) = (at as usize, len as usize);
+                    // UTF-8: the worker parsed the run as text.
+                    let name = std::str::from_utf8(&run.text[at..at + len]).ok()?;
+                    let token = |text: &'static str, span| Token {
+                        text: Cow::Borrowed(text),
+                        span,
+                        quoted: false,
+                    };
+                    let chain = Token {
+                        text: Cow::Borrowed(name),
+                        span: chain,
+                        quoted: false,
+                    };
+                    parser.append_parsed(&token("-A", cmd), &chain, rule);
+                }
+                Item::Lines { range, line } => {
+                    let text = std::str::from_utf8(&run.text[range.clone()]).ok()?;
+                    parser.piece(text, run.base + range.start, line);
+                }
+            }
+            // The first error means the whole text is to be parsed again
+            // for its report: building on would be wasted.
+            if !parser.ctx.errors.is_empty() {
                 return None;
             }
         }
-        pending.extend_from_slice(&block);
-        let Some(end) = lex::logical_end(&pending) else {
-            continue;
-        };
-        line = feed(&mut parser, &pending[..end], base, line)?;
-        base += end;
-        pending.drain(..end);
-    }
-    if !pending.is_empty() {
-        feed(&mut parser, &pending, base, line)?;
+        // Nobody to take them back is no loss: the buffers are dropped.
+        let _ = worker.spare_items.send(items);
+        let _ = spare_text.send(parsed.run.text);
     }
     match parser.finish(None) {
         Ok(parsed) if parsed.warnings.is_empty() => Some(parsed.rules),
@@ -139,6 +381,7 @@ fn parse_blocks(rx: mpsc::Receiver<Vec<u8>>, options: Options) -> Option<RuleSet
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ChainName;
     use crate::parse::{parse_with, Mode};
     use proptest::prelude::*;
 
@@ -259,8 +502,41 @@ mod tests {
             "iptables -t nat -A PREROUTING -j RETURN\n",
             "$ echo hi\nhi\n",
             "-A KUBE-SVC-A \"unterminated\n",
+            // Rule lines the workers leave to the building thread (a
+            // quoted chain), or parse and then find something to report:
+            // an unknown match (an error, or in lax mode a warning), a
+            // chain not declared, a bad chain name.
+            "-A \"KUBE-SVC-A\" -j KUBE-SVC-A\n",
+            "-A KUBE-SVC-A -m nope -j ACCEPT\n",
+            "-A KUBE-NOPE -j RETURN\n",
+            "-A KUBE-SVC-A -j \"a b\"\n",
+            "-I KUBE-SVC-A -j RETURN\n",
             "COMMIT",
         ])
+    }
+
+    #[test]
+    fn every_jump_shares_the_name_of_its_chain_whichever_thread_parsed_it() {
+        // The invariants key chains by the address of their shared name.
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-X - [0:0]\n");
+        for _ in 0..200 {
+            text.push_str("-A PREROUTING -j KUBE-X\n");
+        }
+        text.push_str("COMMIT\n");
+        let rules = parse_blocks_of(7, text.as_bytes(), Options::default(), |_: &[u8]| {})
+            .expect("reading a slice cannot fail")
+            .expect("a clean text");
+        let chains = &rules.tables[0].chains;
+        let ChainName::User(declared) = &chains[1].name else {
+            panic!("KUBE-X is a user chain");
+        };
+        assert_eq!(chains[0].rules.len(), 200);
+        for rule in &chains[0].rules {
+            let Some(ChainName::User(target)) = rule.jump_target() else {
+                panic!("a jump to KUBE-X");
+            };
+            assert!(std::sync::Arc::ptr_eq(declared, target));
+        }
     }
 
     proptest! {
