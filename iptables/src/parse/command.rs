@@ -291,17 +291,9 @@ impl Parser {
     /// ends skipped output.
     pub(super) fn append_parsed(&mut self, cmd: &Token, name: &Token, mut rule: Rule) {
         self.end_skip();
-        let ti = match (self.open, self.options.default_table) {
-            (Some(ti), _) => ti,
-            (None, Some(t)) => self.implicit_table(t),
-            (None, None) => {
-                // The error restore_command gives; the caller stops at it.
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    cmd.span,
-                    "rule outside a `*table` ... `COMMIT` block".into(),
-                );
-            }
+        // On an error (no table) the caller stops and reparses the whole text.
+        let Some(ti) = self.rule_table(cmd.span) else {
+            return;
         };
         let Some(ci) = self.chain_index(ti, name, false) else {
             return;

@@ -760,6 +760,23 @@ impl Parser {
         );
     }
 
+    /// The table a rule command at `span` edits: the open `*table` block,
+    /// else the default table; else an error (and `None`).
+    fn rule_table(&mut self, span: Span) -> Option<usize> {
+        match (self.open, self.options.default_table) {
+            (Some(ti), _) => Some(ti),
+            (None, Some(t)) => Some(self.implicit_table(t)),
+            (None, None) => {
+                self.ctx.error(
+                    ErrorKind::Invalid,
+                    span,
+                    "rule outside a `*table` ... `COMMIT` block (add a `*nat`/`*filter` line above it, or name a default table)".into(),
+                );
+                None
+            }
+        }
+    }
+
     /// The table that commands and fragments naming `name` edit, made on first use.
     fn implicit_table(&mut self, name: TableName) -> usize {
         if let Some(i) = self

@@ -445,10 +445,9 @@ fn set_boxed_once<T>(
     if slot.is_some() {
         return Err(SetError::Twice);
     }
-    *slot = Some(Box::new(Neg {
-        negated,
-        value: value.map_err(SetError::Bad)?,
-    }));
+    let mut one = None;
+    set_once(&mut one, negated, value)?;
+    *slot = one.map(Box::new);
     Ok(())
 }
 

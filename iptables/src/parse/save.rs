@@ -180,16 +180,8 @@ impl Parser {
         if cmd == Command::List {
             return;
         }
-        let ti = match (self.open, self.options.default_table) {
-            (Some(ti), _) => ti,
-            (None, Some(t)) => self.implicit_table(t),
-            (None, None) => {
-                return self.ctx.error(
-                    ErrorKind::Invalid,
-                    cmd_tok.span,
-                    "rule outside a `*table` ... `COMMIT` block (add a `*nat`/`*filter` line above it, or name a default table)".into(),
-                )
-            }
+        let Some(ti) = self.rule_table(cmd_tok.span) else {
+            return;
         };
         self.apply(cmd, cmd_tok, ti, &toks[1..], line_span);
     }
