@@ -285,11 +285,12 @@ impl Parser {
 
     /// What [`restore_command`](Parser::restore_command) does with an
     /// `-A NAME SPEC` line of a `*table` block (or of the default table)
-    /// whose `SPEC` was parsed elsewhere into `rule` (on another thread,
-    /// whose chain names `rule` holds): `cmd` is the `-A`, `name` the chain.
+    /// whose `SPEC` was parsed elsewhere into `rule` (on another thread of
+    /// the same parse, sharing its names): `cmd` is the `-A`, `name` the
+    /// chain.
     /// What [`line`](Parser::line) does before: a line starting with `-A`
     /// ends skipped output.
-    pub(super) fn append_parsed(&mut self, cmd: &Token, name: &Token, mut rule: Rule) {
+    pub(super) fn append_parsed(&mut self, cmd: &Token, name: &Token, rule: Rule) {
         self.end_skip();
         // On an error (no table) the caller stops and reparses the whole text.
         let Some(ti) = self.rule_table(cmd.span) else {
@@ -298,11 +299,6 @@ impl Parser {
         let Some(ci) = self.chain_index(ti, name, false) else {
             return;
         };
-        if let Some(crate::model::Target::Jump(target) | crate::model::Target::Goto(target)) =
-            &mut rule.target
-        {
-            self.ctx.names.share(target);
-        }
         self.edit(ti, ci, Command::Append, None, Some(rule), name);
     }
 

@@ -53,6 +53,7 @@
 
 mod command;
 mod matches;
+mod names;
 mod rule;
 mod save;
 mod spec;
@@ -60,14 +61,13 @@ mod stream;
 mod targets;
 mod value;
 
-use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 
 use super::lex::{self, Token};
-use super::model::{Chain, ChainName, FastHash, NameIndex, Policy, RuleSet, Table, TableName};
+use super::model::{Chain, ChainName, NameIndex, Policy, RuleSet, Table, TableName};
 use super::shape;
 use crate::source::{SourceFile, Span};
+use names::Names;
 
 pub use stream::{parse_reader, READ_BLOCK};
 
@@ -192,8 +192,12 @@ pub fn parse_with(text: &str, options: Options) -> Result<Parsed, Vec<ParseError
 
 impl Parser {
     fn new(options: Options) -> Parser {
+        Parser::with_ctx(Ctx::new(options.mode), options)
+    }
+
+    fn with_ctx(ctx: Ctx, options: Options) -> Parser {
         Parser {
-            ctx: Ctx::new(options.mode),
+            ctx,
             tables: Vec::new(),
             open: None,
             options,
@@ -356,62 +360,17 @@ pub(crate) struct Ctx {
     matches: Vec<super::model::Match>,
 }
 
-/// The distinct chain names of one parse: each is allocated and validated
-/// once, and every chain and jump naming it shares that allocation.
-#[derive(Default)]
-pub(crate) struct Names {
-    chains: HashSet<Arc<str>, FastHash>,
-    /// The name asked for last: kube-proxy's endpoint chains each jump to
-    /// KUBE-MARK-MASQ, one after the other.
-    last: Option<Arc<str>>,
-    /// Whether a name iptables refuses was seen (see [`check_chain_names`]).
-    bad_chain_name: bool,
-}
-
-impl Names {
-    /// The chain called `name`, its text shared with every other use.
-    pub(crate) fn chain(&mut self, name: &str) -> ChainName {
-        ChainName::new_shared(name, || {
-            if let Some(last) = self.last.as_ref().filter(|l| ***l == *name) {
-                return Arc::clone(last);
-            }
-            let shared = match self.chains.get(name) {
-                Some(shared) => Arc::clone(shared),
-                None => {
-                    self.bad_chain_name |= !ChainName::is_valid(name);
-                    let shared: Arc<str> = name.into();
-                    self.chains.insert(Arc::clone(&shared));
-                    shared
-                }
-            };
-            self.last = Some(Arc::clone(&shared));
-            shared
-        })
-    }
-
-    /// Lets every name go, keeping the room they took.
-    pub(crate) fn forget(&mut self) {
-        self.chains.clear();
-        self.last = None;
-    }
-
-    /// Makes `name`, stored by another parse's names (a rule parsed on
-    /// another thread), share this parse's allocation of it.
-    pub(crate) fn share(&mut self, name: &mut ChainName) {
-        if let ChainName::User(own) = name {
-            let shared = self.chain(own);
-            *name = shared;
-        }
-    }
-}
-
 impl Ctx {
     fn new(mode: Mode) -> Ctx {
+        Ctx::with_names(mode, Names::default())
+    }
+
+    fn with_names(mode: Mode, names: Names) -> Ctx {
         Ctx {
             mode,
             errors: Vec::new(),
             warnings: Vec::new(),
-            names: Names::default(),
+            names,
             matches: Vec::new(),
         }
     }

@@ -19,9 +19,11 @@
 
 use std::borrow::Cow;
 use std::io::{self, Read};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
-use super::{rule, Ctx, Options, Parser};
+use super::names::{Names, SharedNames};
+use super::save::Declared;
+use super::{rule, shell, Ctx, Options, Parser};
 use crate::lex::{self, Token};
 use crate::model::{Rule, RuleSet};
 use crate::source::Span;
@@ -93,8 +95,11 @@ enum Item {
         at: (u32, u32),
         rule: Rule,
     },
-    /// Lines that depend on the lines before them (`*table`, `:CHAIN`,
-    /// `COMMIT`, commands, prompts, anything else): parsed in order on the
+    /// A `:CHAIN POLICY [p:b]` line, declaring a chain in the block the
+    /// lines before it opened (if its policy fits there).
+    Declare(Declared),
+    /// Lines that depend on the lines before them (`*table`, `COMMIT`,
+    /// commands, prompts, anything else): parsed in order on the
     /// building thread, as the whole text's parse would. The bytes of the
     /// run, and the line they start on.
     Lines {
@@ -147,14 +152,17 @@ where
         threads.push((inbox, outbox, spares));
     }
     let (spare_text, spare_texts) = mpsc::channel::<Vec<u8>>();
+    // Every thread stores chain names in one store, so that a jump parsed
+    // on one shares the name of its chain declared on another.
+    let names = Arc::new(SharedNames::default());
     std::thread::scope(|s| {
         let reading = s.spawn(move || read_runs(block, reader, seen, &to_workers, &spare_texts));
         for (inbox, outbox, spares) in threads {
+            let names = Names::shared(Arc::clone(&names));
             s.spawn(move || {
-                // One store of chain names and one line buffer for all
-                // runs: a worker allocates as little as the whole text's
-                // parse does.
-                let mut ctx = Ctx::new(options.mode);
+                // One context (and its buffers) for all runs: a worker
+                // allocates as little as the whole text's parse does.
+                let mut ctx = Ctx::with_names(options.mode, names);
                 for run in inbox {
                     let parsed = parse_run(run, &mut ctx, spares.try_recv().ok());
                     if outbox.send(parsed).is_err() {
@@ -163,7 +171,7 @@ where
                 }
             });
         }
-        let parsed = build(&workers, &spare_text, options);
+        let parsed = build(&workers, &spare_text, options, Names::shared(names));
         // The receivers go: workers and a reader still going stop at
         // their next run.
         drop(workers);
@@ -255,9 +263,6 @@ fn items(
     ctx: &mut Ctx,
     mut items: Vec<Item>,
 ) -> Option<Vec<Item>> {
-    // The worker's chain names are for this run only: the building thread
-    // shares each name with its own store, so these go with the run.
-    ctx.names.forget();
     items.clear();
     let mut lines = lex::piece_lines(text, base, line_no);
     let mut line = lex::Line {
@@ -283,27 +288,43 @@ fn items(
             }
             _ => None,
         };
-        let Some((cmd, chain, name, spec)) = append else {
+        // A chain declaration, as iptables-save writes it (a `:` word is
+        // never a shell prompt, but what is one is decided in one place).
+        let declaration = match &line.tokens[..] {
+            [first, rest @ ..] if append.is_none() && line.problems.is_empty() && !first.quoted => {
+                first
+                    .text
+                    .strip_prefix(':')
+                    .filter(|_| shell(&line.tokens, false).is_none())
+                    .map(|name| (first, name, rest))
+            }
+            _ => None,
+        };
+        let item = if let Some((cmd, chain, name, spec)) = append {
+            let rule = rule::parse_rule(ctx, spec, line.span)?;
+            let offset = name.as_ptr() as usize - text.as_ptr() as usize;
+            Item::Append {
+                cmd,
+                chain,
+                at: (offset as u32, name.len() as u32),
+                rule,
+            }
+        } else if let Some((first, name, rest)) = declaration {
+            Item::Declare(ctx.declaration(first, name, rest, line.span)?)
+        } else {
             others.get_or_insert((at, at_line));
             continue;
         };
+        if !ctx.errors.is_empty() || !ctx.warnings.is_empty() || ctx.names.bad_chain_name {
+            return None;
+        }
         if let Some((from, line)) = others.take() {
             items.push(Item::Lines {
                 range: from..at,
                 line,
             });
         }
-        let rule = rule::parse_rule(ctx, spec, line.span)?;
-        if !ctx.errors.is_empty() || !ctx.warnings.is_empty() || ctx.names.bad_chain_name {
-            return None;
-        }
-        let offset = name.as_ptr() as usize - text.as_ptr() as usize;
-        items.push(Item::Append {
-            cmd,
-            chain,
-            at: (offset as u32, name.len() as u32),
-            rule,
-        });
+        items.push(item);
     }
     if let Some((from, line)) = others {
         items.push(Item::Lines {
@@ -320,8 +341,9 @@ fn build(
     workers: &[Worker],
     spare_text: &mpsc::Sender<Vec<u8>>,
     options: Options,
+    names: Names,
 ) -> Option<RuleSet> {
-    let mut parser = Parser::new(options);
+    let mut parser = Parser::with_ctx(Ctx::with_names(options.mode, names), options);
     for n in 0.. {
         // A worker with nothing more means the text ended: runs went to
         // the workers in turn.
@@ -357,6 +379,7 @@ fn build(
                     };
                     parser.append_parsed(&token("-A", cmd), &chain, rule);
                 }
+                Item::Declare(declared) => parser.declared(declared),
                 Item::Lines { range, line } => {
                     let text = std::str::from_utf8(&run.text[range.clone()]).ok()?;
                     parser.piece(text, run.base + range.start, line);
@@ -488,6 +511,17 @@ mod tests {
             "*filter\n",
             ":KUBE-SVC-A - [0:0]\n",
             ":PREROUTING ACCEPT [0:0]\r\n",
+            // Declarations the workers read and the building thread finds
+            // wrong for the block (or outside one), or that the workers
+            // find wrong themselves.
+            ":KUBE-SVC-A ACCEPT [0:0]\n",
+            ":FORWARD - [0:0]\n",
+            ":FORWARD DROP [3:4]\n",
+            ":KUBE-SVC-A - [x]\n",
+            ":KUBE-SVC-A - [0:0] extra\n",
+            ": - [0:0]\n",
+            ":KUBE-SVC-A\n",
+            ":-bad - [0:0]\n",
             "-A KUBE-SVC-A -m comment --comment \"ns/sv\u{e9}c:p\" -j KUBE-SEP-B\n",
             "-A KUBE-SVC-A -m statistic --mode random --probability 0.5000000000 -j RETURN\n",
             "-A PREROUTING \\\n  -j KUBE-SVC-A\n",

@@ -124,7 +124,7 @@ pub(crate) fn nat_range(s: &str) -> Result<NatRange, String> {
             rest => Some(port_range(rest.strip_prefix(':').ok_or_else(|| bad(s))?)?),
         };
         (&s[..=close], ports)
-    } else if s.matches(':').count() > 1 {
+    } else if s.bytes().filter(|&b| b == b':').count() > 1 {
         (s, None) // a bare IPv6 address or range
     } else {
         match s.split_once(':') {
@@ -159,7 +159,10 @@ pub(crate) fn nat_range(s: &str) -> Result<NatRange, String> {
 
 /// `A-B` of two addresses (bracketed or bare IPv6, or IPv4).
 fn split_range(addrs: &str) -> Option<(&str, &str)> {
-    match addrs.find("]-[") {
+    // Nearly every DNAT of a dump is `A.B.C.D:PORT`, with no `]` to look
+    // for `]-[` around (a substring search is slow to set up).
+    let bracketed = addrs.bytes().any(|b| b == b']');
+    match bracketed.then(|| addrs.find("]-[")).flatten() {
         Some(i) => Some((&addrs[..=i], &addrs[i + 2..])),
         None => addrs.split_once('-'),
     }
