@@ -112,7 +112,7 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
     fn rule(&mut self, span: Span) -> Rule {
         let mut rule = Rule {
             basic: BasicMatch::default(),
-            matches: Vec::new(),
+            matches: Box::default(),
             target: None,
             counters: None,
             span,
@@ -274,8 +274,7 @@ impl<'t, 'a> RuleParser<'_, 't, 'a> {
             }
         }
         // Not `mem::take`: that would hand the rule the buffer's spare room.
-        rule.matches = Vec::with_capacity(matches.len());
-        rule.matches.append(&mut matches);
+        rule.matches = matches.drain(..).collect();
         self.ctx.matches = matches;
         rule
     }

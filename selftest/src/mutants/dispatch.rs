@@ -46,10 +46,11 @@ pub(super) fn last_endpoint_conditional(rules: &RuleSet) -> Vec<Mutation> {
         if probability_mut(rule).is_some() {
             return false;
         }
-        rule.matches
-            .push(Match::Statistic(Neg::pos(Statistic::Random(saved(
-                &one_over(2, 10),
-            )))));
+        let mut matches = std::mem::take(&mut rule.matches).into_vec();
+        matches.push(Match::Statistic(Neg::pos(Statistic::Random(saved(
+            &one_over(2, 10),
+        )))));
+        rule.matches = matches.into();
         true
     })
 }

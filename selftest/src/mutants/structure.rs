@@ -100,7 +100,7 @@ pub(super) fn jump_loop(rules: &RuleSet) -> Vec<Mutation> {
             };
             chain.rules.push(Rule {
                 basic: Default::default(),
-                matches: Vec::new(),
+                matches: Box::default(),
                 target: Some(Target::Jump(parent)),
                 counters: None,
                 span: Default::default(),

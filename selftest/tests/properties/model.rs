@@ -247,7 +247,7 @@ fn rule(table: TableName) -> impl Strategy<Value = Rule> {
     basic.prop_flat_map(move |basic| {
         (matches(basic.protocol.clone()), target(table)).prop_map(move |(matches, target)| Rule {
             basic: basic.clone(),
-            matches,
+            matches: matches.into(),
             target,
             counters: None,
             span: Default::default(),
