@@ -296,7 +296,13 @@ fn tokenize<'a>(
                 span: span(i, j, tok_line),
                 quoted: false,
             });
-            i = j;
+            // Words are mostly parted by one space: step over it here
+            // rather than on another turn of the loop.
+            i = if bytes.get(j) == Some(&b' ') {
+                j + 1
+            } else {
+                j
+            };
             continue;
         }
         // A single double-quoted word without escapes also borrows: its
@@ -311,7 +317,11 @@ fn tokenize<'a>(
                         span: span(i, after, tok_line),
                         quoted: true,
                     });
-                    i = after;
+                    i = if bytes.get(after) == Some(&b' ') {
+                        after + 1
+                    } else {
+                        after
+                    };
                     continue;
                 }
             }
