@@ -142,47 +142,74 @@ impl<'a> Lines<'a> {
     pub(crate) fn next_into(&mut self, line: &mut Line<'a>) -> bool {
         line.tokens.clear();
         line.problems.clear();
+        let bytes = self.text.as_bytes();
         loop {
-            if self.pos >= self.text.len() {
+            if self.pos >= bytes.len() {
                 return false;
             }
-            let bytes = self.text.as_bytes();
             let start = self.pos;
             let start_line = self.line;
             // Find the end of the logical line: a newline not preceded by a
             // continuation backslash.
-            let mut end;
             let mut search = start;
-            loop {
+            let end = loop {
                 match memchr::memchr(b'\n', &bytes[search..]) {
                     Some(i) => {
-                        end = search + i;
+                        let end = search + i;
                         self.line += 1;
-                        let content = trim_cr(&self.text[start..end]);
-                        if content.ends_with('\\') && !content.ends_with("\\\\") {
+                        if continued(bytes, start, end) {
                             search = end + 1;
                             continue;
                         }
                         self.pos = end + 1;
+                        break end;
                     }
                     None => {
-                        end = bytes.len();
-                        self.pos = end;
+                        self.pos = bytes.len();
+                        break bytes.len();
                     }
                 }
-                break;
-            }
-            let raw = &self.text[start..end];
-            let trimmed = raw.trim_start();
-            if trimmed.trim().is_empty() || (trimmed.starts_with('#') && !self.comments) {
+            };
+            if self.skipped(start, end) {
                 continue;
             }
-            tokenize(self.text, start, end, start_line, line);
-            if self.base != 0 {
-                shift(line, self.base);
-            }
+            tokenize(self.text, start, end, start_line, self.base, line);
             return true;
         }
+    }
+
+    /// Whether the logical line `text[start..end]` is blank, or a `#` line
+    /// that is not wanted.
+    fn skipped(&self, start: usize, end: usize) -> bool {
+        // A dump's lines start with `-A` or `:`, which decides at once; only
+        // a line that starts with (possibly Unicode) white space, or an
+        // empty one, needs trimming to find its first character.
+        match self.text.as_bytes()[start..end].first() {
+            Some(&b) if b < 0x80 && !is_ascii_space(b) => b == b'#' && !self.comments,
+            _ => {
+                let trimmed = self.text[start..end].trim_start();
+                trimmed.is_empty() || (trimmed.starts_with('#') && !self.comments)
+            }
+        }
+    }
+}
+
+/// Whether `b` is ASCII white space as [`char::is_whitespace`] sees it (which,
+/// unlike [`u8::is_ascii_whitespace`], includes the vertical tab).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// Whether the newline at `bytes[end]` is escaped by a continuation
+/// backslash, the logical line having started at `start`.
+fn continued(bytes: &[u8], start: usize, end: usize) -> bool {
+    // Nearly every line ends in a word: its last byte decides. Only a line
+    // ending in a blank or `\r` needs trimming first.
+    match bytes[start..end] {
+        [.., b'\\', b'\\'] => false,
+        [.., b'\\'] => true,
+        [.., b' ' | b'\t' | b'\r'] => continues(&bytes[start..end]),
+        _ => false,
     }
 }
 
@@ -198,83 +225,103 @@ impl Lines<'_> {
     }
 }
 
-/// Moves a piece's spans to where the piece is in the whole text.
-fn shift(line: &mut Line<'_>, base: usize) {
-    let by = |s: &mut Span| {
-        s.start += base as u32;
-        s.end += base as u32;
-    };
-    by(&mut line.span);
-    line.tokens.iter_mut().for_each(|t| by(&mut t.span));
-    line.problems.iter_mut().for_each(|(s, _)| by(s));
-}
+/// What a byte does in a word, looked up in [`CLASS`].
+const WORD: u8 = 0;
+/// A blank (space, tab, `\r`, `\n`): ends a word.
+const BLANK: u8 = 1;
+/// A quote or a backslash: the word needs unquoting.
+const SPECIAL: u8 = 2;
 
-fn trim_cr(s: &str) -> &str {
-    s.strip_suffix('\r')
-        .unwrap_or(s)
-        .trim_end_matches([' ', '\t'])
+/// The class of every byte: one load per byte in the word loops, where a
+/// `matches!` over seven bytes compiled to a chain of compares.
+static CLASS: [u8; 256] = {
+    let mut class = [WORD; 256];
+    class[b' ' as usize] = BLANK;
+    class[b'\t' as usize] = BLANK;
+    class[b'\r' as usize] = BLANK;
+    class[b'\n' as usize] = BLANK;
+    class[b'"' as usize] = SPECIAL;
+    class[b'\'' as usize] = SPECIAL;
+    class[b'\\' as usize] = SPECIAL;
+    class
+};
+
+/// Whether `b` ends a word.
+fn blank(b: u8) -> bool {
+    CLASS[b as usize] == BLANK
 }
 
 /// Tokenizes `text[start..end]`, whose first byte is on line `line`, into
-/// `out` (whose token and problem lists are empty).
-fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Line<'a>) {
-    let bytes = text.as_bytes();
+/// `out` (whose token and problem lists are empty). `text` starts at byte
+/// `base` of the whole text: spans are made there rather than moved after.
+fn tokenize<'a>(
+    text: &'a str,
+    start: usize,
+    end: usize,
+    line: u32,
+    base: usize,
+    out: &mut Line<'a>,
+) {
+    let span = |from: usize, to: usize, line: u32| Span::new(base + from, base + to, line);
+    let bytes = &text.as_bytes()[..end];
     let tokens = &mut out.tokens;
     let problems = &mut out.problems;
     let mut i = start;
     let mut line_no = line;
     while i < end {
         let b = bytes[i];
-        if b == b'\n' {
-            line_no += 1;
-            i += 1;
-            continue;
-        }
-        if b == b' ' || b == b'\t' || b == b'\r' {
-            i += 1;
-            continue;
-        }
-        if b == b'\\' && i + 1 < end && (bytes[i + 1] == b'\n' || bytes[i + 1] == b'\r') {
-            // A continuation: the newline is skipped on the next turn.
-            i += 1;
-            continue;
+        match CLASS[b as usize] {
+            BLANK => {
+                line_no += u32::from(b == b'\n');
+                i += 1;
+                continue;
+            }
+            SPECIAL if b == b'\\' && matches!(bytes.get(i + 1), Some(b'\n' | b'\r')) => {
+                // A continuation: the newline is skipped on the next turn.
+                i += 1;
+                continue;
+            }
+            _ => {}
         }
         let tok_start = i;
         let tok_line = line_no;
         // Fast path: a plain word with no quotes or escapes borrows the text.
-        let mut j = i;
-        while j < end
-            && !matches!(
-                bytes[j],
-                b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'\\'
-            )
-        {
-            j += 1;
-        }
-        if j == end || matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+        let j = bytes[i..]
+            .iter()
+            .position(|&b| CLASS[b as usize] != WORD)
+            .map_or(end, |n| i + n);
+        if j == end || blank(bytes[j]) {
             tokens.push(Token {
                 text: Cow::Borrowed(&text[i..j]),
-                span: Span::new(i, j, tok_line),
+                span: span(i, j, tok_line),
                 quoted: false,
             });
-            i = j;
+            // Words are mostly parted by one space: step over it here
+            // rather than on another turn of the loop.
+            i = if bytes.get(j) == Some(&b' ') {
+                j + 1
+            } else {
+                j
+            };
             continue;
         }
-        // A single double-quoted word without escapes also borrows.
-        if j == i && bytes[i] == b'"' {
-            if let Some(close) = memchr::memchr2(b'"', b'\\', &bytes[i + 1..end]) {
+        // A single double-quoted word without escapes also borrows: its
+        // closing quote comes before any backslash or newline.
+        if j == i && b == b'"' {
+            if let Some(close) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[i + 1..]) {
                 let close = i + 1 + close;
                 let after = close + 1;
-                if bytes[close] == b'"'
-                    && (after == end || matches!(bytes[after], b' ' | b'\t' | b'\r' | b'\n'))
-                    && memchr::memchr(b'\n', &bytes[i + 1..close]).is_none()
-                {
+                if bytes[close] == b'"' && (after == end || blank(bytes[after])) {
                     tokens.push(Token {
                         text: Cow::Borrowed(&text[i + 1..close]),
-                        span: Span::new(i, after, tok_line),
+                        span: span(i, after, tok_line),
                         quoted: true,
                     });
-                    i = after;
+                    i = if bytes.get(after) == Some(&b' ') {
+                        after + 1
+                    } else {
+                        after
+                    };
                     continue;
                 }
             }
@@ -282,7 +329,7 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
         // General case: shell-like word with quotes and escapes.
         let mut value = String::new();
         let mut quoted = false;
-        while i < end && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+        while i < end && !blank(bytes[i]) {
             match bytes[i] {
                 b'"' => {
                     quoted = true;
@@ -310,17 +357,17 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
                             // quotes is a continuation and vanishes: the word
                             // never holds a line break the printer could not
                             // write back on one line.
-                            b'\\' if bytes[i + 1..end].starts_with(b"\n") => {
+                            b'\\' if bytes[i + 1..].starts_with(b"\n") => {
                                 line_no += 1;
                                 i += 2;
                             }
-                            b'\\' if bytes[i + 1..end].starts_with(b"\r\n") => {
+                            b'\\' if bytes[i + 1..].starts_with(b"\r\n") => {
                                 line_no += 1;
                                 i += 3;
                             }
                             b'\n' => {
                                 problems.push((
-                                    Span::new(open, i, open_line),
+                                    span(open, i, open_line),
                                     "a quoted word continues onto the next line",
                                 ));
                                 line_no += 1;
@@ -335,25 +382,26 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
                         }
                     }
                     if !closed {
-                        problems.push((Span::new(open, end, open_line), "unterminated `\"` quote"));
+                        problems.push((span(open, end, open_line), "unterminated `\"` quote"));
                     }
                 }
                 b'\'' => {
                     quoted = true;
                     let open = i;
                     let open_line = line_no;
-                    match memchr::memchr(b'\'', &bytes[i + 1..end]) {
+                    match memchr::memchr(b'\'', &bytes[i + 1..]) {
                         Some(close) => {
                             let close = i + 1 + close;
-                            line_no +=
+                            let newlines =
                                 memchr::memchr_iter(b'\n', &bytes[i + 1..close]).count() as u32;
+                            line_no += newlines;
                             value.push_str(&text[i + 1..close]);
-                            if memchr::memchr(b'\n', &bytes[i + 1..close]).is_some() {
+                            if newlines > 0 {
                                 // Only a continuation gets a newline here, and
                                 // single quotes keep it literally: no rule
                                 // file can hold such a word on one line.
                                 problems.push((
-                                    Span::new(open, close + 1, open_line),
+                                    span(open, close + 1, open_line),
                                     "a single-quoted word continues onto the next line",
                                 ));
                             }
@@ -361,8 +409,7 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
                         }
                         None => {
                             value.push_str(&text[i + 1..end]);
-                            problems
-                                .push((Span::new(open, end, open_line), "unterminated `'` quote"));
+                            problems.push((span(open, end, open_line), "unterminated `'` quote"));
                             i = end;
                         }
                     }
@@ -385,11 +432,11 @@ fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Li
         }
         tokens.push(Token {
             text: Cow::Owned(value),
-            span: Span::new(tok_start, i, tok_line),
+            span: span(tok_start, i, tok_line),
             quoted,
         });
     }
-    out.span = Span::new(start, end, line);
+    out.span = span(start, end, line);
 }
 
 fn next_char(text: &str, i: usize) -> char {
@@ -591,6 +638,423 @@ mod tests {
     fn never_panics_on_odd_bytes() {
         for text in ["\\", "\"", "'", "\\\n", "a\\", "é\"\\é", "\r\n\r", "\"\\"] {
             let _ = lines(text).count();
+        }
+    }
+    /// The lexer as it was before the byte-class table, the first-byte
+    /// checks and spans made at the piece's base: the oracle the new one
+    /// must agree with exactly.
+    mod oracle {
+        use std::borrow::Cow;
+
+        use super::super::{next_char, Line, Token};
+        use crate::source::Span;
+
+        /// The old [`super::super::Lines`].
+        pub(super) struct OldLines<'a> {
+            pub(super) text: &'a str,
+            pub(super) pos: usize,
+            pub(super) line: u32,
+            pub(super) comments: bool,
+            pub(super) base: usize,
+        }
+
+        impl<'a> OldLines<'a> {
+            /// Like [`Iterator::next`], into `line`, whose buffers are reused: the
+            /// parser reads a 400k-line dump without allocating a token list per line.
+            /// Returns false (leaving `line` empty) at the end of the text.
+            pub(super) fn next_into(&mut self, line: &mut Line<'a>) -> bool {
+                line.tokens.clear();
+                line.problems.clear();
+                loop {
+                    if self.pos >= self.text.len() {
+                        return false;
+                    }
+                    let bytes = self.text.as_bytes();
+                    let start = self.pos;
+                    let start_line = self.line;
+                    // Find the end of the logical line: a newline not preceded by a
+                    // continuation backslash.
+                    let mut end;
+                    let mut search = start;
+                    loop {
+                        match memchr::memchr(b'\n', &bytes[search..]) {
+                            Some(i) => {
+                                end = search + i;
+                                self.line += 1;
+                                let content = trim_cr(&self.text[start..end]);
+                                if content.ends_with('\\') && !content.ends_with("\\\\") {
+                                    search = end + 1;
+                                    continue;
+                                }
+                                self.pos = end + 1;
+                            }
+                            None => {
+                                end = bytes.len();
+                                self.pos = end;
+                            }
+                        }
+                        break;
+                    }
+                    let raw = &self.text[start..end];
+                    let trimmed = raw.trim_start();
+                    if trimmed.trim().is_empty() || (trimmed.starts_with('#') && !self.comments) {
+                        continue;
+                    }
+                    tokenize(self.text, start, end, start_line, line);
+                    if self.base != 0 {
+                        shift(line, self.base);
+                    }
+                    return true;
+                }
+            }
+        }
+
+        /// The line number the next line starts on.
+        impl OldLines<'_> {
+            pub(super) fn line_number(&self) -> u32 {
+                self.line
+            }
+
+            /// Where (in the piece) the next line starts, or blank lines before it.
+            pub(super) fn position(&self) -> usize {
+                self.pos
+            }
+        }
+
+        /// Moves a piece's spans to where the piece is in the whole text.
+        fn shift(line: &mut Line<'_>, base: usize) {
+            let by = |s: &mut Span| {
+                s.start += base as u32;
+                s.end += base as u32;
+            };
+            by(&mut line.span);
+            line.tokens.iter_mut().for_each(|t| by(&mut t.span));
+            line.problems.iter_mut().for_each(|(s, _)| by(s));
+        }
+
+        fn trim_cr(s: &str) -> &str {
+            s.strip_suffix('\r')
+                .unwrap_or(s)
+                .trim_end_matches([' ', '\t'])
+        }
+
+        /// Tokenizes `text[start..end]`, whose first byte is on line `line`, into
+        /// `out` (whose token and problem lists are empty).
+        fn tokenize<'a>(text: &'a str, start: usize, end: usize, line: u32, out: &mut Line<'a>) {
+            let bytes = text.as_bytes();
+            let tokens = &mut out.tokens;
+            let problems = &mut out.problems;
+            let mut i = start;
+            let mut line_no = line;
+            while i < end {
+                let b = bytes[i];
+                if b == b'\n' {
+                    line_no += 1;
+                    i += 1;
+                    continue;
+                }
+                if b == b' ' || b == b'\t' || b == b'\r' {
+                    i += 1;
+                    continue;
+                }
+                if b == b'\\' && i + 1 < end && (bytes[i + 1] == b'\n' || bytes[i + 1] == b'\r') {
+                    // A continuation: the newline is skipped on the next turn.
+                    i += 1;
+                    continue;
+                }
+                let tok_start = i;
+                let tok_line = line_no;
+                // Fast path: a plain word with no quotes or escapes borrows the text.
+                let mut j = i;
+                while j < end
+                    && !matches!(
+                        bytes[j],
+                        b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'\\'
+                    )
+                {
+                    j += 1;
+                }
+                if j == end || matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+                    tokens.push(Token {
+                        text: Cow::Borrowed(&text[i..j]),
+                        span: Span::new(i, j, tok_line),
+                        quoted: false,
+                    });
+                    i = j;
+                    continue;
+                }
+                // A single double-quoted word without escapes also borrows.
+                if j == i && bytes[i] == b'"' {
+                    if let Some(close) = memchr::memchr2(b'"', b'\\', &bytes[i + 1..end]) {
+                        let close = i + 1 + close;
+                        let after = close + 1;
+                        if bytes[close] == b'"'
+                            && (after == end
+                                || matches!(bytes[after], b' ' | b'\t' | b'\r' | b'\n'))
+                            && memchr::memchr(b'\n', &bytes[i + 1..close]).is_none()
+                        {
+                            tokens.push(Token {
+                                text: Cow::Borrowed(&text[i + 1..close]),
+                                span: Span::new(i, after, tok_line),
+                                quoted: true,
+                            });
+                            i = after;
+                            continue;
+                        }
+                    }
+                }
+                // General case: shell-like word with quotes and escapes.
+                let mut value = String::new();
+                let mut quoted = false;
+                while i < end && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    match bytes[i] {
+                        b'"' => {
+                            quoted = true;
+                            let open = i;
+                            // A word can continue onto a later line: a quote opened
+                            // there is reported on that line, not the word's first.
+                            let open_line = line_no;
+                            i += 1;
+                            let mut closed = false;
+                            while i < end {
+                                match bytes[i] {
+                                    b'"' => {
+                                        closed = true;
+                                        i += 1;
+                                        break;
+                                    }
+                                    b'\\'
+                                        if i + 1 < end
+                                            && matches!(
+                                                bytes[i + 1],
+                                                b'"' | b'\\' | b'$' | b'`'
+                                            ) =>
+                                    {
+                                        value.push(bytes[i + 1] as char);
+                                        i += 2;
+                                    }
+                                    // As in a shell, a backslash-newline inside double
+                                    // quotes is a continuation and vanishes: the word
+                                    // never holds a line break the printer could not
+                                    // write back on one line.
+                                    b'\\' if bytes[i + 1..end].starts_with(b"\n") => {
+                                        line_no += 1;
+                                        i += 2;
+                                    }
+                                    b'\\' if bytes[i + 1..end].starts_with(b"\r\n") => {
+                                        line_no += 1;
+                                        i += 3;
+                                    }
+                                    b'\n' => {
+                                        problems.push((
+                                            Span::new(open, i, open_line),
+                                            "a quoted word continues onto the next line",
+                                        ));
+                                        line_no += 1;
+                                        value.push('\n');
+                                        i += 1;
+                                    }
+                                    _ => {
+                                        let ch = next_char(text, i);
+                                        value.push(ch);
+                                        i += ch.len_utf8();
+                                    }
+                                }
+                            }
+                            if !closed {
+                                problems.push((
+                                    Span::new(open, end, open_line),
+                                    "unterminated `\"` quote",
+                                ));
+                            }
+                        }
+                        b'\'' => {
+                            quoted = true;
+                            let open = i;
+                            let open_line = line_no;
+                            match memchr::memchr(b'\'', &bytes[i + 1..end]) {
+                                Some(close) => {
+                                    let close = i + 1 + close;
+                                    line_no += memchr::memchr_iter(b'\n', &bytes[i + 1..close])
+                                        .count()
+                                        as u32;
+                                    value.push_str(&text[i + 1..close]);
+                                    if memchr::memchr(b'\n', &bytes[i + 1..close]).is_some() {
+                                        // Only a continuation gets a newline here, and
+                                        // single quotes keep it literally: no rule
+                                        // file can hold such a word on one line.
+                                        problems.push((
+                                            Span::new(open, close + 1, open_line),
+                                            "a single-quoted word continues onto the next line",
+                                        ));
+                                    }
+                                    i = close + 1;
+                                }
+                                None => {
+                                    value.push_str(&text[i + 1..end]);
+                                    problems.push((
+                                        Span::new(open, end, open_line),
+                                        "unterminated `'` quote",
+                                    ));
+                                    i = end;
+                                }
+                            }
+                        }
+                        b'\\' => {
+                            if i + 1 < end && bytes[i + 1] != b'\n' {
+                                let ch = next_char(text, i + 1);
+                                value.push(ch);
+                                i += 1 + ch.len_utf8();
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        _ => {
+                            let ch = next_char(text, i);
+                            value.push(ch);
+                            i += ch.len_utf8();
+                        }
+                    }
+                }
+                tokens.push(Token {
+                    text: Cow::Owned(value),
+                    span: Span::new(tok_start, i, tok_line),
+                    quoted,
+                });
+            }
+            out.span = Span::new(start, end, line);
+        }
+    }
+
+    /// Pieces of text that meet every branch of the lexer: quotes, escapes,
+    /// continuations (inside quotes too, and with blanks or `\r` before the
+    /// newline), CRLF, tabs, blank and `#` lines, Unicode white space and
+    /// other multi-byte characters, unterminated quotes.
+    const PIECES: &[&str] = &[
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\r",
+        "\\\n",
+        "\\\r\n",
+        " \\\n",
+        "\\ \n",
+        "\\\t\r\n",
+        "\\\\\n",
+        "\\\\",
+        "\\",
+        "\"",
+        "'",
+        "\\\"",
+        "\\'",
+        "\\$",
+        "\\`",
+        "\"a b\"",
+        "\"a\\\nb\"",
+        "\"a\\\r\nb\"",
+        "'x y'",
+        "'x\\\ny'",
+        "#",
+        "# c 'd\n",
+        "\n\n",
+        "  # e\n",
+        "-A",
+        "-j",
+        "KUBE-X",
+        ":",
+        "a",
+        "b9",
+        "!",
+        "$",
+        "`",
+        "\u{e9}",
+        "\u{65e5}\u{672c}",
+        "\u{1f600}",
+        "\u{a0}",
+        "\u{2003}",
+        "\u{b}",
+        "\u{c}",
+        "\u{85}",
+        "\"\u{e9}\"",
+        "\\\u{e9}",
+    ];
+
+    /// The lines of a lexer as plain values, with what its iterator says
+    /// between them: (tokens as (text, borrowed, span, quoted), line span,
+    /// problems, position and line number after the line).
+    type Lexed = Vec<(
+        Vec<(String, bool, Span, bool)>,
+        Span,
+        Vec<(Span, &'static str)>,
+        usize,
+        u32,
+    )>;
+
+    fn record<'a>(mut next: impl FnMut(&mut Line<'a>) -> Option<(usize, u32)>) -> Lexed {
+        let mut out = Vec::new();
+        let mut line = Line {
+            tokens: Vec::new(),
+            span: Span::default(),
+            problems: Vec::new(),
+        };
+        while let Some((pos, line_no)) = next(&mut line) {
+            let tokens = line
+                .tokens
+                .iter()
+                .map(|t| {
+                    let borrowed = matches!(t.text, Cow::Borrowed(_));
+                    (t.text.to_string(), borrowed, t.span, t.quoted)
+                })
+                .collect();
+            out.push((tokens, line.span, line.problems.clone(), pos, line_no));
+        }
+        out
+    }
+
+    fn lex_new(text: &str, comments: bool, base: usize, line: u32) -> Lexed {
+        let mut lines = Lines {
+            comments,
+            ..piece_lines(text, base, line)
+        };
+        record(|l| {
+            lines
+                .next_into(l)
+                .then(|| (lines.position(), lines.line_number()))
+        })
+    }
+
+    fn lex_old(text: &str, comments: bool, base: usize, line: u32) -> Lexed {
+        let mut lines = oracle::OldLines {
+            text,
+            pos: 0,
+            line,
+            comments,
+            base,
+        };
+        record(|l| {
+            lines
+                .next_into(l)
+                .then(|| (lines.position(), lines.line_number()))
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn lexes_as_the_old_lexer_did(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..40),
+            comments: bool,
+            base in proptest::prop_oneof![proptest::strategy::Just(0usize), 1usize..100_000],
+            line in 1u32..1000,
+        ) {
+            let text = pieces.concat();
+            proptest::prop_assert_eq!(
+                lex_new(&text, comments, base, line),
+                lex_old(&text, comments, base, line),
+                "{:?}", text
+            );
         }
     }
 }
