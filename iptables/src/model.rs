@@ -1002,13 +1002,19 @@ pub struct NameIndex {
 impl NameIndex {
     /// An index of `chains`, each name at its first chain.
     pub fn new(chains: &[Chain]) -> NameIndex {
-        let mut index = NameIndex {
-            slots: hashbrown::HashTable::with_capacity(chains.len()),
-        };
+        let mut index = NameIndex::with_capacity(chains.len());
         for i in 0..chains.len() {
             index.insert(chains, i);
         }
         index
+    }
+
+    /// An empty index with room for `n` names, to be filled by
+    /// [`NameIndex::insert`] (whose answers tell the duplicates apart).
+    pub fn with_capacity(n: usize) -> NameIndex {
+        NameIndex {
+            slots: hashbrown::HashTable::with_capacity(n),
+        }
     }
 
     fn hash(name: &str) -> u64 {

@@ -19,7 +19,7 @@ pub(super) fn run(id: &str, text: &str) -> Vec<Violation> {
     let Some(inv) = catalogue().iter().find(|i| i.id == id) else {
         panic!("no invariant {id}");
     };
-    let cx = Context::new(&rules);
+    let cx = Context::new(&rules, 1);
     let mut out = Vec::new();
     (inv.check)(
         &cx,
