@@ -10,9 +10,11 @@
 //! parse the whole text with [`parse_with`](super::parse_with), which
 //! reports exactly what it always did.
 //!
-//! Rule lines (`-A CHAIN ...`, nearly all of a kube-proxy dump) need
-//! nothing before them to be parsed, only to be placed: two threads parse
-//! them, and the calling thread places them and parses every other line,
+//! Rule lines (`-A CHAIN ...`) and chain declarations (`:CHAIN - [0:0]`),
+//! nearly all of a kube-proxy dump, need nothing before them to be parsed,
+//! only to be placed: two threads parse them, storing chain names in one
+//! store all threads share, and the calling thread places them (and
+//! decides whether a declaration fits its block) and parses every other line,
 //! taking the runs of text in the order they were read, so that the rule
 //! set (rules, spans, shared chain names) and whether there is anything to
 //! report are those of the whole text's parse, however the threads run.
