@@ -177,7 +177,8 @@ impl ChainName {
         !name.is_empty()
             && !name.starts_with(['-', '!'])
             // Names are nearly always ASCII, checked a byte at a time
-            // without decoding (a fifth of the cost).
+            // without decoding characters (each distinct name is checked
+            // once, but a 10k-Service dump has 92k of them).
             && if name.is_ascii() {
                 !name.bytes().any(|b| bad(char::from(b)))
             } else {

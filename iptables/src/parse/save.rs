@@ -66,25 +66,28 @@ impl Parser {
         rest: &[Token],
         line_span: Span,
     ) {
-        if self.open.is_none() {
+        let Some(ti) = self.open else {
             return self.outside_table(tok.span);
-        }
+        };
         let Some((chain, policy)) = self.ctx.declaration_head(tok, name, rest) else {
             return;
         };
-        if !self.fits(tok.span, &chain, policy) {
+        if !self.fits(ti, tok.span, &chain, policy) {
             return;
         }
         let Some(counters) = self.ctx.declaration_tail(rest) else {
             return;
         };
-        self.add_chain(Declared {
-            tok: tok.span,
-            chain,
-            policy,
-            counters,
-            span: line_span,
-        });
+        self.add_chain(
+            ti,
+            Declared {
+                tok: tok.span,
+                chain,
+                policy,
+                counters,
+                span: line_span,
+            },
+        );
     }
 
     fn outside_table(&mut self, span: Span) {
@@ -102,21 +105,18 @@ impl Parser {
     /// skipped output.
     pub(super) fn declared(&mut self, declared: Declared) {
         self.end_skip();
-        if self.open.is_none() {
+        let Some(ti) = self.open else {
             return self.outside_table(declared.tok);
-        }
-        if self.fits(declared.tok, &declared.chain, declared.policy) {
-            self.add_chain(declared);
+        };
+        if self.fits(ti, declared.tok, &declared.chain, declared.policy) {
+            self.add_chain(ti, declared);
         }
     }
 
     /// Whether a chain called `chain`, with `policy`, may be declared in
-    /// the open block (an error if not): built-in chains of its table
-    /// with a policy, user chains without.
-    fn fits(&mut self, tok: Span, chain: &ChainName, policy: Option<Policy>) -> bool {
-        let Some(ti) = self.open else {
-            return false;
-        };
+    /// table `ti` (an error if not): built-in chains of that table with a
+    /// policy, user chains without.
+    fn fits(&mut self, ti: usize, tok: Span, chain: &ChainName, policy: Option<Policy>) -> bool {
         let table = self.tables[ti].table.name;
         let name = chain.as_str();
         let message = match (chain, policy) {
@@ -135,11 +135,8 @@ impl Parser {
         false
     }
 
-    /// Adds a chain that [`fits`](Parser::fits) to the open block.
-    fn add_chain(&mut self, declared: Declared) {
-        let Some(ti) = self.open else {
-            return;
-        };
+    /// Adds a chain that [`fits`](Parser::fits) to table `ti`.
+    fn add_chain(&mut self, ti: usize, declared: Declared) {
         let tb = &mut self.tables[ti];
         tb.table.chains.push(Chain {
             name: declared.chain,
